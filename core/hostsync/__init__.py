@@ -1,0 +1,29 @@
+"""hostsync keeps a hosting business's billing, control-panel and project systems in step.
+
+What a plugin author needs is importable from here::
+
+    from hostsync import hookimpl, Connector, Operations, Setting, Record
+    from hostsync import AuthError, RateLimited, Transient, Rejected, NotFound, ProtocolError, ConfigError
+"""
+
+__version__ = "0.1.0"
+
+from .connector import Connector, Operations, Setting  # noqa: E402
+from .errors import (  # noqa: E402
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    NotFound,
+    ProtocolError,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from .hookspecs import hookimpl  # noqa: E402
+from .model import KINDS, Record  # noqa: E402
+
+__all__ = [
+    "__version__", "hookimpl", "Connector", "Operations", "Setting", "Record", "KINDS",
+    "AuthError", "ConfigError", "ConnectorError", "NotFound", "ProtocolError", "RateLimited",
+    "Rejected", "Transient",
+]

@@ -1,0 +1,155 @@
+"""The connector seam: what a vendor plugin implements so the engine can read and write its records.
+
+A connector class is registered through ``hostsync_register_connectors`` and instantiated once per
+configured system (``[systems.NAME]`` with ``plugin = "<Connector.name>"``) for each run. It speaks its
+vendor's wire protocol and translates between vendor records and canonical :class:`~hostsync.model.Record`
+objects; the engine never sees vendor shapes. Every method may be called from several threads at
+once (up to the system's ``concurrency``). Failures are raised as the types in :mod:`hostsync.errors`.
+
+A minimal connector::
+
+    class Acme(Connector):
+        name = "acme"
+        kinds = {"client": Operations.of("list", "get", "find", "create", "update")}
+        settings = (Setting("url", "url", required=True), Setting("token", secret=True, required=True))
+
+        def list(self, kind, since=None): ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
+
+from .model import KINDS, Record
+
+OPERATIONS = ("list", "get", "find", "create", "update", "delete", "since")
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What a connector can do with one canonical kind.
+
+    :param ops: any of ``list get find create update delete since`` (``since``: ``list`` can filter
+        by modification time).
+    :param fields: the canonical fields and references the connector carries for this kind (``None``:
+        all of them). A dotted name (``"messages.body"``) carries only that part of list items. The
+        engine compares and writes only the fields both systems of a job carry, so a field a vendor
+        cannot store never looks changed.
+    :param read_only: fields it reads but cannot set (e.g. an invoice number the vendor assigns).
+    """
+
+    ops: frozenset[str]
+    fields: frozenset[str] | None = None
+    read_only: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, *ops: str, fields: Iterable[str] | None = None, read_only: Iterable[str] = ()) -> "Operations":
+        return cls(frozenset(ops), None if fields is None else frozenset(fields), frozenset(read_only))
+
+    def __contains__(self, op: str) -> bool:
+        return op in self.ops
+
+    def carried(self, kind: str) -> frozenset[str]:
+        """The field names carried for ``kind`` (dotted item names included)."""
+        if self.fields is not None:
+            return self.fields
+        spec = KINDS[kind]
+        return frozenset(spec.names)
+
+    def writable(self, kind: str) -> frozenset[str]:
+        return self.carried(kind) - self.read_only
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key of a connector, validated when the config loads.
+
+    :param type: ``str``, ``url``, ``int``, ``float``, ``bool``, ``list`` or ``table`` (a sub-table,
+        validated against ``fields`` when given).
+    :param secret: never shown, logged or stored; may also be given as ``<name>_file``.
+    :param choices: the allowed values, listed in the error when another is given.
+    """
+
+    name: str
+    type: str = "str"
+    required: bool = False
+    default: Any = None
+    secret: bool = False
+    help: str = ""
+    choices: tuple[Any, ...] = ()
+    fields: tuple["Setting", ...] = ()
+
+
+class Connector:
+    """Base class of every connector. Subclasses set the class attributes and override the methods
+    for the operations they declare in :attr:`kinds`."""
+
+    #: The plugin name systems refer to with ``plugin = "..."``.
+    name: ClassVar[str]
+    #: Canonical kind -> the operations (and fields) supported for it.
+    kinds: ClassVar[Mapping[str, Operations]] = {}
+    #: The configuration keys this connector takes (beyond the core's ``plugin``, ``concurrency``,
+    #: ``rate_limit`` and ``shares_ids_with``).
+    settings: ClassVar[Sequence[Setting]] = ()
+    #: Requests per period when the operator sets no ``rate_limit`` (``None``: unlimited).
+    default_rate_limit: ClassVar[str | None] = None
+    #: Parallel calls when the operator sets no ``concurrency``.
+    default_concurrency: ClassVar[int] = 4
+    #: One line for ``hostsync plugins``.
+    description: ClassVar[str] = ""
+
+    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
+        """:param system: the configured system's name. :param options: validated settings, secrets resolved."""
+        self.system = system
+        self.options = dict(options)
+
+    # -- operations (override the ones declared in ``kinds``) ---------------------------------
+
+    def check(self) -> None:
+        """Log in and prove the credentials and permissions; raise a typed error saying what is wrong."""
+        raise NotImplementedError
+
+    def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
+        """Every record of ``kind``, streamed page by page; only those changed since ``since`` when the
+        kind declares ``since`` (others ignore it)."""
+        raise NotImplementedError
+
+    def get(self, kind: str, id: str) -> Record | None:
+        """One record, or ``None`` if the vendor does not know the id."""
+        raise NotImplementedError
+
+    def find(self, kind: str, key: Mapping[str, Any]) -> list[Record]:
+        """Records whose canonical fields (or references, as ids in this system) equal ``key``.
+
+        Used to adopt records that already exist and to reconcile creates whose outcome is unknown.
+        Returning a superset is fine (the engine filters exactly); missing a match is not.
+        """
+        raise NotImplementedError
+
+    def create(self, kind: str, record: Record) -> str:
+        """Create the record (references already translated to this system's ids); return its new id."""
+        raise NotImplementedError
+
+    def update(self, kind: str, id: str, record: Record) -> None:
+        """Make record ``id`` equal ``record`` in the fields this connector carries."""
+        raise NotImplementedError
+
+    def delete(self, kind: str, id: str) -> None:
+        """Delete (or close, where the vendor keeps history) record ``id``; raise ``NotFound`` if unknown."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release sessions and connections. Called once at the end of every run."""
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def supports(self, kind: str, op: str) -> bool:
+        return kind in self.kinds and op in self.kinds[kind]
+
+    def __enter__(self) -> "Connector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,90 @@
+"""The error taxonomy: every failure a connector reports is one of these, and each has one policy.
+
+Plugins raise these, never bare exceptions (the engine treats anything else as a bug in the plugin and
+fails the record with the exception's type name). Messages must never contain secrets: name the
+setting, not its value.
+
+=================  ==========================================================================
+``AuthError``      Credentials or permissions refused. Never retried: the system is *held* (no
+                   further calls from this run or later ones) until ``hostsync check SYSTEM``
+                   passes or the system's configuration changes.
+``RateLimited``    The vendor asked us to slow down; retried after ``retry_after`` seconds.
+``Transient``      Network trouble, timeouts, 5xx: retried with exponential backoff and jitter.
+                   ``may_have_applied`` says whether a write could have reached the vendor (a lost
+                   reply): the engine then looks the record up before writing again.
+``Rejected``       The vendor refused this record (validation). Others go on; retried next run.
+``NotFound``       A ``Rejected`` for a record id the vendor does not know (deleted meanwhile).
+``ProtocolError``  The vendor answered something we cannot read (HTML, truncated JSON, ...).
+``ConfigError``    The configuration is wrong; names the file and key path. Exit code 2.
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+
+class HostsyncError(Exception):
+    """Base of every error hostsync raises on purpose."""
+
+
+class ConnectorError(HostsyncError):
+    """Base of the errors a connector raises about a call to its vendor."""
+
+    retryable = False
+
+
+class AuthError(ConnectorError):
+    """Credentials or permissions were refused. Holds the system; never retried."""
+
+
+class Transient(ConnectorError):
+    """A failure that may pass: network, timeout, 5xx, maintenance.
+
+    :param may_have_applied: the request may have reached the vendor and changed something
+        (timeout after sending, connection dropped before the reply). Creates are then
+        reconciled with ``find`` before they are sent again.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, may_have_applied: bool = False) -> None:
+        super().__init__(message)
+        self.may_have_applied = may_have_applied
+
+
+class RateLimited(Transient):
+    """The vendor asked us to slow down; ``retry_after`` is in seconds when the vendor said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Rejected(ConnectorError):
+    """The vendor refused this record. ``fields`` maps canonical or vendor field names to messages."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})
+
+
+class NotFound(Rejected):
+    """The record id is unknown to the vendor (deleted meanwhile)."""
+
+
+class ProtocolError(ConnectorError):
+    """The vendor answered something that cannot be read (HTML, truncated JSON, unknown status)."""
+
+
+class ConfigError(HostsyncError):
+    """The configuration is wrong. ``str()`` names the file and the key path."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.detail = message
+        prefix = ": ".join(part for part in (file, key) if part)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class PluginError(HostsyncError):
+    """A plugin could not be loaded or registered something invalid. Names the plugin."""

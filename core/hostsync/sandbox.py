@@ -1,0 +1,310 @@
+"""Support for sandboxes: stateful emulators of vendor APIs served over real HTTP on loopback.
+
+A vendor plugin subclasses :class:`Sandbox`, implements :meth:`Sandbox.handle` (one request in, one
+:class:`Response` out, against its in-memory state) plus :meth:`~Sandbox.sample`, :meth:`~Sandbox.load`,
+:meth:`~Sandbox.dump` and :meth:`~Sandbox.systems`, and registers the class through
+``hostsync_register_sandboxes``. The base class supplies the HTTP server, call counting, fault
+injection and a small control surface, reachable in-process and over HTTP under ``/_sandbox/``:
+
+=======================  =====================================================================
+``GET  /_sandbox/dump``   the emulator's state as JSON
+``POST /_sandbox/load``   replace the state with the JSON body (same shape as ``dump``)
+``GET  /_sandbox/calls``  ``{"calls": {operation: count}, "log": [...]}``
+``POST /_sandbox/faults`` add a :class:`Fault` (JSON object with its fields)
+``DELETE /_sandbox/faults``  clear faults
+=======================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Mapping
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply")
+
+
+@dataclass
+class Request:
+    """One HTTP request as a sandbox sees it."""
+
+    method: str
+    path: str
+    raw_query: str
+    headers: Mapping[str, str]
+    body: bytes
+    client: str
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(self.raw_query, keep_blank_values=True)
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.raw_query, keep_blank_values=True)
+
+    def form_pairs(self) -> list[tuple[str, str]]:
+        """The body as ``application/x-www-form-urlencoded`` pairs, in order, blanks kept."""
+        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    """What a sandbox answers. ``body`` may be bytes, text or (with :meth:`json`) an encoded object."""
+
+    status: int = 200
+    body: bytes | str = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Set by a handler to drop the connection without answering (a vendor crashing mid-request).
+    drop: bool = False
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> "Response":
+        body = json.dumps(obj, ensure_ascii=False)
+        return cls(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/html; charset=utf-8") -> "Response":
+        return cls(status, text, {"Content-Type": content_type})
+
+
+@dataclass
+class Fault:
+    """A failure to inject into the calls matching ``match`` (an operation name; ``None``: any call).
+
+    :param kind: ``error`` (answer ``status``/``body``, not applied), ``rate_limit`` (429 with
+        ``Retry-After``, not applied), ``timeout`` (applied when ``applied``, then no answer for
+        ``delay`` seconds) or ``lost_reply`` (applied, then the connection drops unanswered).
+    :param times: how many matching calls fail (``None``: every one).
+    :param probability: the fraction of matching calls that fail (seeded, reproducible).
+    """
+
+    kind: str
+    match: str | None = None
+    times: int | None = 1
+    probability: float = 1.0
+    status: int = 500
+    body: str = ""
+    content_type: str = "text/html; charset=utf-8"
+    retry_after: float | None = 1
+    delay: float = 5.0
+    applied: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r} (known: {', '.join(FAULT_KINDS)})")
+
+
+class Sandbox:
+    """Base class of vendor emulators. Thread-safe: requests are handled one at a time under a lock."""
+
+    #: Vendor name for ``hostsync sandbox NAME``.
+    name: ClassVar[str]
+    #: The connector names this emulator serves (the WHMCS sandbox also serves wbTeamPro).
+    plugins: ClassVar[tuple[str, ...]] = ()
+    #: One line for ``hostsync sandbox --help`` and ``hostsync plugins``.
+    description: ClassVar[str] = ""
+
+    def __init__(self, seed: int | None = None) -> None:
+        """:param seed: fill with :meth:`sample` data from this seed; ``None`` starts empty."""
+        self.lock = threading.RLock()
+        self.faults: list[Fault] = []
+        self.calls: Counter[str] = Counter()
+        self.log: list[dict[str, Any]] = []
+        self._rng = random.Random(seed or 0)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+        if seed is not None:
+            self.load(self.sample(seed))
+
+    # -- to implement -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Empty the state."""
+        raise NotImplementedError
+
+    def sample(self, seed: int) -> dict[str, Any]:
+        """Realistic sample data (the shape :meth:`load` takes), deterministic for ``seed``."""
+        raise NotImplementedError
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Replace the state with ``data``."""
+        raise NotImplementedError
+
+    def dump(self) -> dict[str, Any]:
+        """The state, JSON-serialisable."""
+        raise NotImplementedError
+
+    def operation(self, request: Request) -> str:
+        """The vendor operation a request calls (for call counts and fault matching)."""
+        return f"{request.method} {request.path}"
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request against the state (called under :attr:`lock`)."""
+        raise NotImplementedError
+
+    def systems(self) -> dict[str, dict[str, Any]]:
+        """``[systems.NAME]`` tables that point hostsync at this running sandbox."""
+        raise NotImplementedError
+
+    # -- control ------------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.log.clear()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running server."""
+        if self._server is None:
+            raise RuntimeError(f"sandbox {self.name} is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Sandbox":
+        """Serve on ``host:port`` (a free port when 0) in a background thread."""
+        handler = type("Handler", (_Handler,), {"sandbox": self})
+        self._server = _Server((host, port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.name}",
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "Sandbox":
+        return self if self._server else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _pick_fault(self, operation: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.match not in (None, operation):
+                continue
+            if fault.times is not None and fault.times <= 0:
+                continue
+            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                continue
+            if fault.times is not None:
+                fault.times -= 1
+            return fault
+        return None
+
+    def _control(self, request: Request) -> Response | None:
+        action = request.path.rstrip("/").rsplit("/_sandbox/", 1)[-1]
+        with self.lock:
+            if action == "dump" and request.method == "GET":
+                return Response.json(self.dump())
+            if action == "load" and request.method == "POST":
+                self.load(request.json())
+                return Response.json({"ok": True})
+            if action == "calls" and request.method == "GET":
+                return Response.json({"calls": dict(self.calls), "log": self.log})
+            if action == "faults" and request.method == "POST":
+                self.faults.append(Fault(**request.json()))
+                return Response.json({"ok": True})
+            if action == "faults" and request.method == "DELETE":
+                self.faults.clear()
+                return Response.json({"ok": True})
+            if action == "faults" and request.method == "GET":
+                return Response.json([asdict(f) for f in self.faults])
+        return Response.json({"error": f"unknown control {request.method} {action}"}, 404)
+
+    def dispatch(self, request: Request) -> tuple[Response | None, Fault | None]:
+        """Handle a request with faults applied. ``None`` as response: drop the connection."""
+        if "/_sandbox/" in request.path:
+            return self._control(request), None
+        with self.lock:
+            operation = self.operation(request)
+            self.calls[operation] += 1
+            fault = self._pick_fault(operation)
+            entry: dict[str, Any] = {"operation": operation, "fault": fault.kind if fault else None}
+            self.log.append(entry)
+            if fault and fault.kind == "error":
+                entry["status"] = fault.status
+                return Response(fault.status, fault.body, {"Content-Type": fault.content_type}), fault
+            if fault and fault.kind == "rate_limit":
+                entry["status"] = 429
+                headers = {"Content-Type": fault.content_type}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(int(fault.retry_after) if fault.retry_after == int(fault.retry_after)
+                                                 else fault.retry_after)
+                return Response(429, fault.body, headers), fault
+            if fault and not fault.applied:
+                entry["status"] = None
+                return None, fault
+            response = self.handle(request)
+            entry["status"] = None if (fault or response.drop) else response.status
+            if response.drop:
+                return None, fault
+            return (None if fault else response), fault
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: ClassVar[Sandbox]
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Quiet: tests and the demo print what matters themselves."""
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = Request(self.command, parts.path, parts.query, self.headers, body, self.client_address[0])
+        try:
+            response, fault = self.sandbox.dispatch(request)
+        except Exception as exc:  # a bug in an emulator must show, not hang the client
+            response, fault = Response.text(f"sandbox error: {type(exc).__name__}: {exc}", 500), None
+        if response is None:
+            if fault is not None and fault.kind == "timeout":
+                time.sleep(fault.delay)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+        self.send_response(response.status, HTTPStatus(response.status).phrase
+                           if response.status in HTTPStatus._value2member_map_ else "Status")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
