@@ -1,0 +1,1 @@
+"""hostsync plugin for blesta (under construction)."""

@@ -1,0 +1,1 @@
+"""hostsync plugin for ispconfig (under construction)."""
