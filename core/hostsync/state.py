@@ -263,9 +263,18 @@ class State:
         self.db.execute("DELETE FROM temp.seen")
         self._seen_ready = True
 
-    def seen_add(self, system: str, ids: Iterable[str]) -> None:
+    def seen_add(self, system: str, ids: list[str]) -> set[str]:
+        """Record ids read in this scan; return those not read before in it (a vendor's paging can
+        repeat a record, and a record waiting for retry is also listed)."""
+        before: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            before.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM temp.seen WHERE system = ? AND id IN ({','.join('?' * len(chunk))})",
+                [system, *chunk]).fetchall())
         self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen (system, id) VALUES (?, ?)",
-                                 [(system, i) for i in ids])
+                                 [(system, i) for i in ids if i not in before])
+        return {i for i in ids if i not in before}
 
     def unseen_links(self, kind: str, system: str, peer_system: str) -> list[Link]:
         """Links of ``system``'s records to ``peer_system`` whose record the last full scan did not see."""

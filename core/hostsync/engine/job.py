@@ -305,7 +305,12 @@ class JobRun:
 
     def _expand(self, chunk: list[Record], system: str, peers: list[str]) -> list[Record]:
         """Prepare a chunk; fetch whole records only for stubs whose version token changed."""
-        self.state.seen_add(system, [r.id for r in chunk if r.id is not None])
+        fresh = self.state.seen_add(system, [r.id for r in chunk if r.id is not None])
+        unique: dict[str, Record] = {}
+        for record in chunk:
+            if record.id is None or (record.id in fresh and record.id not in unique):
+                unique[record.id or f"#{len(unique)}"] = record
+        chunk = list(unique.values())
         stubs = [r for r in chunk if r.partial]
         fetch: list[Record] = []
         if stubs:

@@ -34,7 +34,7 @@ class Runtime:
     def __init__(self, config: Config, plugins: Plugins, *, state: State | None = None,
                  gates: dict[str, Gate] | None = None, stop: threading.Event | None = None,
                  policy: RetryPolicy | None = None, progress: Progress | None = None,
-                 close_state: bool = False) -> None:
+                 close_state: bool = False, sleep: Callable[[float], object] | None = None) -> None:
         """:param state: an open state (default: open the config's); closed with the runtime when
         the runtime opened it or ``close_state`` is set."""
         self.config = config
@@ -45,7 +45,7 @@ class Runtime:
         self.gates = gates if gates is not None else make_gates(config)
         for name, system in config.systems.items():  # systems added by a reload
             self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit))
-        self.caller = Caller(self.gates, self.stop, policy)
+        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep)
         self.progress = progress
         self._connectors: dict[str, Connector] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}

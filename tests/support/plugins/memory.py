@@ -218,6 +218,7 @@ class MemoryConnector(Connector):
         Setting("password", secret=True, default="right"),
         Setting("write_latency", "float", default=0.0, help="Seconds each write takes."),
         Setting("read_latency", "float", default=0.0, help="Seconds each listed record takes to read."),
+        Setting("stubs", "bool", default=False, help="List summary stubs (partial records with a version)."),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
@@ -233,10 +234,19 @@ class MemoryConnector(Connector):
         for record in self.vendor.list(kind, since, self.password):
             if delay:
                 time.sleep(delay)
+            if self.options.get("stubs"):
+                record = Record(kind, record.id, {}, {}, record.updated_at,
+                                version=record.updated_at.isoformat() if record.updated_at else None, partial=True)
             yield record
 
+    def get_version(self, record: Record) -> str | None:
+        return record.updated_at.isoformat() if record.updated_at else None
+
     def get(self, kind: str, id: str) -> Record | None:
-        return self.vendor.get(kind, id, self.password)
+        record = self.vendor.get(kind, id, self.password)
+        if record is not None and self.options.get("stubs"):
+            record.version = self.get_version(record)
+        return record
 
     def find(self, kind: str, key: Mapping[str, Any]) -> list[Record]:
         return self.vendor.find(kind, key, self.password)
