@@ -95,8 +95,9 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         rt.persist_holds()
     if status == "ok" and rt.stop.is_set():
         status = "interrupted"
-    if status == "ok" and run.held_targets:
-        status, error = "failed", "held: " + ", ".join(sorted(run.held_targets))
+    held = sorted(s for s in {job.source, *job.targets} if rt.gates[s].held)
+    if status == "ok" and held:
+        status, error = "failed", "; ".join(f"system {s!r} is held: {rt.gates[s].held}" for s in held)
     if status == "ok" and run.tally.failed:
         status = "failed"
     counts = run.tally.counts

@@ -75,7 +75,6 @@ class JobRun:
         self.transforms = [(name, [rt.plugins.transforms[t] for t in names])
                            for name, names in job.transforms.items()]
         self.window = CHUNK * 2
-        self.held_targets: set[str] = set()
         self.conflicts: dict[tuple[str, str], dict[str, Any]] = {}
         if job.two_way:
             for conflict in self.state.open_conflicts(job.name):
@@ -199,7 +198,6 @@ class JobRun:
         reason = self.rt.held(system)
         if reason and not quiet:
             log.error("job %s: skipping target %s, which is held: %s", self.job.name, system, reason)
-            self.held_targets.add(system)
         return reason is None
 
     def _fields(self, system: str, peer: str) -> frozenset[str]:
@@ -318,7 +316,7 @@ class JobRun:
             for stub in stubs:
                 same = all((link := links[p].get(stub.id or "")) and link.version == stub.version for p in peers)
                 if same:
-                    self.tally.add("unchanged")
+                    self._unchanged(system)
                 else:
                     fetch.append(stub)
         full = {id(r): r for r in chunk if not r.partial}
@@ -379,7 +377,7 @@ class JobRun:
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
                 if link.hash == digest and not force:
-                    self.tally.add("unchanged")
+                    self._unchanged(system)
                     if link.version != record.version and not self.dry_run:
                         link.version = record.version
                         self.state.save_links([link])
@@ -393,6 +391,11 @@ class JobRun:
                 lookups.append(base)
         actions.extend(self._adopt_or_create(lookups, system, peer, fields))
         return actions
+
+    def _unchanged(self, system: str) -> None:
+        """Count an unchanged pair once: in a two-way job, from the source's side only."""
+        if not self.job.two_way or system == self.job.source:
+            self.tally.add("unchanged")
 
     def _conflict_pending(self, record: Record, system: str, link: Link | None, actions: list[Action]) -> bool:
         """A pair with an open conflict is left alone until an operator resolves it."""
@@ -437,7 +440,7 @@ class JobRun:
             try:
                 found = futures[i].result()
             except (ConnectorError, SystemHeld) as exc:
-                out.append(replace(action, op="defer", reason=f"cannot look for an existing {self.kind} in {peer}: {exc}"))
+                out.append(replace(action, op="fail", reason=f"cannot look for an existing {self.kind} in {peer}: {exc}"))
                 continue
             candidates = [found] if isinstance(found, Record) else list(found or [])
             chosen = self._choose(candidates, matches[i], peer, system, exact=not shared)
@@ -483,7 +486,7 @@ class JobRun:
     def _emit_plan(self, action: Action) -> None:
         counter = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
                    "reconcile": "created", "defer": "deferred", "conflict": "conflicts", "relink": "unchanged",
-                   "read": "failed"}[action.op]
+                   "read": "failed", "fail": "failed"}[action.op]
         self.tally.add(counter)
         if self.on_action:
             self.on_action(action)
@@ -513,6 +516,8 @@ class JobRun:
         """Outcomes that need no vendor call: deferrals, conflicts, relinks."""
         if action.op == "defer":
             return Outcome(action, "deferred", reason=action.reason)
+        if action.op == "fail":
+            return Outcome(action, "failed", reason=action.reason)
         if action.op == "relink":
             return Outcome(action, "unchanged", action.target_id, link=self._link(action, action.target_id))
         if action.op == "conflict":

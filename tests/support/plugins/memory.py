@@ -27,6 +27,8 @@ from hostsync.model import KINDS, normalise
 VENDORS: dict[str, "MemoryVendor"] = {}
 _registry_lock = threading.Lock()
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+#: One clock for every vendor in the process, a second per change, so "newer" means something.
+_clock = itertools.count(1)
 
 
 def vendor(name: str, store: str | None = None) -> "MemoryVendor":
@@ -91,7 +93,7 @@ class MemoryVendor:
     # -- helpers for tests --------------------------------------------------------------------
 
     def now(self) -> datetime:
-        self.tick += 1
+        self.tick = max(self.tick + 1, next(_clock))
         return EPOCH + timedelta(seconds=self.tick)
 
     def put(self, kind: str, fields: Mapping[str, Any], refs: Mapping[str, Any] | None = None, id: str | None = None) -> str:
