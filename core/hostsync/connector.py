@@ -101,7 +101,9 @@ class Connector:
     description: ClassVar[str] = ""
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
-        """:param system: the configured system's name. :param options: validated settings, secrets resolved."""
+        """:param system: the configured system's name.
+        :param options: the validated settings, secrets resolved, plus the core's ``concurrency``
+            (parallel calls the engine will make, e.g. to size a connection pool)."""
         self.system = system
         self.options = dict(options)
 
@@ -129,11 +131,18 @@ class Connector:
         raise NotImplementedError
 
     def create(self, kind: str, record: Record) -> str:
-        """Create the record (references already translated to this system's ids); return its new id."""
+        """Create the record; return its new id.
+
+        ``record.fields`` holds only the fields the job writes (those both systems carry); a field
+        that is absent is unknown to the source, not empty. References are translated to this
+        system's ids (``None`` where a reference is not linked and this connector does not carry it).
+        ``record.id`` is the source system's id.
+        """
         raise NotImplementedError
 
     def update(self, kind: str, id: str, record: Record) -> None:
-        """Make record ``id`` equal ``record`` in the fields this connector carries."""
+        """Make record ``id`` equal ``record`` in the fields ``record.fields`` holds (see :meth:`create`);
+        leave other fields alone."""
         raise NotImplementedError
 
     def delete(self, kind: str, id: str) -> None:

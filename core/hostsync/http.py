@@ -2,7 +2,7 @@
 
 Every HTTP connector builds its client here, so timeouts, TLS verification, pool limits and the
 User-Agent are the same everywhere, and tests can pass an ``httpx`` transport through the options
-(``options["transport"]``, e.g. ``httpx.MockTransport``) without touching the connector.
+(``options["http_transport"]``, e.g. ``httpx.MockTransport``) without touching the connector.
 """
 
 from __future__ import annotations
@@ -21,16 +21,18 @@ USER_AGENT = f"hostsync/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 
 
-def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency: int = 4,
+def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency: int | None = None,
                  auth: httpx.Auth | tuple[str, str] | None = None,
                  headers: Mapping[str, str] | None = None) -> httpx.Client:
     """An ``httpx.Client`` for one configured system.
 
-    Reads ``timeout`` (seconds, default 30), ``verify_tls`` (default true) and an optional test
-    ``transport`` from ``options``. Redirects are not followed: an API that redirects is
-    misconfigured (usually http -> https or a login page) and should say so.
+    Reads ``timeout`` (seconds, default 30), ``verify_tls`` (default true), ``concurrency`` (the
+    system's parallel calls, which size the connection pool) and an optional test ``http_transport``
+    from ``options``. Redirects are not followed: an API that redirects is misconfigured (usually
+    http -> https or a login page) and should say so.
     """
     timeout = float(options.get("timeout") or DEFAULT_TIMEOUT)
+    concurrency = concurrency or int(options.get("concurrency") or 4)
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -38,7 +40,7 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
         limits=httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1)),
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         auth=auth,
-        transport=options.get("transport"),
+        transport=options.get("http_transport"),
         follow_redirects=False,
     )
 

@@ -275,6 +275,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     sandbox: ClassVar[Sandbox]
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes; without TCP_NODELAY each reply waits ~40 ms for
+    # the client's delayed ACK
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Quiet: tests and the demo print what matters themselves."""

@@ -398,6 +398,7 @@ class JobRun:
         links = self.state.links(self.kind, system, ids, peer)
         intents = self.state.intents(self.kind, system, peer, ids)
         ref_names = frozenset(KINDS[self.kind].refs) & fields
+        written = {name.split(".", 1)[0] for name in fields}  # list fields travel whole
         translated = self.refs.translate(records, system, peer, ref_names)
         hash_in_peer = self._hash_space(system, peer) == peer
         actions: list[Action] = []
@@ -407,7 +408,8 @@ class JobRun:
             if self.job.two_way and self._conflict_pending(record, system, links.get(rid), actions):
                 continue
             refs = translated[rid]
-            out = Record(self.kind, rid, dict(record.fields), refs.refs, record.updated_at, record.version)
+            out = Record(self.kind, rid, {k: v for k, v in record.fields.items() if k in written},
+                         refs.refs, record.updated_at, record.version)
             values = project(out if hash_in_peer else record, fields)
             digest = content_hash(values)
             base = Action("update", self.kind, system, rid, peer, record=out, values=values, fields=fields,

@@ -62,7 +62,7 @@ class Runtime:
             system = self.system(name)
             cls = self.plugins.connectors[system.plugin]
             try:
-                self._connectors[name] = cls(name, system.options)
+                self._connectors[name] = cls(name, {**system.options, "concurrency": system.concurrency})
             except ConfigError:
                 raise
             except ConnectorError:

@@ -193,10 +193,11 @@ class MemoryVendor:
                 raise NotFound(f"{kind} {rid} not found")
             if op == "delete":
                 del self.data[kind][rid]
-            else:
+            else:  # an update merges: fields the writer does not send stay as they are
                 assert record is not None
-                self.data[kind][rid] = {"fields": dict(record.fields),
-                                        "refs": {k: v for k, v in record.refs.items() if v is not None},
+                previous = self.data[kind].get(rid, {"fields": {}, "refs": {}}) if op == "update" else {"fields": {}, "refs": {}}
+                self.data[kind][rid] = {"fields": {**previous["fields"], **record.fields},
+                                        "refs": {**previous["refs"], **{k: v for k, v in record.refs.items() if v is not None}},
                                         "updated_at": self.now().isoformat()}
             self.writes.append((op, kind, rid))
             self._save()
