@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from hostsync.errors import AuthError, ProtocolError
+from hostsync.errors import AuthError, ProtocolError, Transient
 from hostsync.http import build_client, check_status, describe_body, json_body, transport_errors
 
 from .client import RemoteFault
@@ -37,6 +37,8 @@ class JsonTransport:
         check_status(response, what, write=write)
         if response.status_code == 403:
             raise AuthError(f"{what}: access refused (HTTP 403); is this host allowed to use the remote API?")
+        if response.status_code >= 500:  # PHP died mid-call: a write may be half done
+            raise Transient(f"{what}: the server failed ({describe_body(response)})", may_have_applied=write)
         if response.status_code != 200:
             raise ProtocolError(f"{what}: expected the JSON envelope, got {describe_body(response)}")
         envelope = json_body(response, what)

@@ -18,7 +18,7 @@ import zeep
 from lxml import etree
 from zeep import xsd
 
-from hostsync.errors import AuthError, ProtocolError
+from hostsync.errors import AuthError, ProtocolError, Transient
 from hostsync.http import DEFAULT_TIMEOUT, build_client, check_status, describe_body, transport_errors
 
 from . import soapenc
@@ -112,8 +112,9 @@ class SoapTransport:
 def read_response(response: httpx.Response, what: str, *, write: bool) -> Any:
     """The decoded return value of a SOAP reply, or the error it stands for.
 
-    PHP's SoapServer answers faults with HTTP 500 and an envelope; an empty 500 is PHP dying
-    mid-call (on PHP 8.2 a database error), which may have written part of the record.
+    PHP's SoapServer answers faults with HTTP 500 and an envelope. A 5xx without a readable
+    envelope (empty, or PHP's error page) is PHP dying mid-call (on PHP 8.2 a database error),
+    which may have written part of the record: ``Transient(may_have_applied=write)``.
     """
     check_status(response, what, write=write)
     status = response.status_code
@@ -122,10 +123,17 @@ def read_response(response: httpx.Response, what: str, *, write: bool) -> Any:
     if status not in (200, 500):
         raise ProtocolError(f"{what}: expected a SOAP answer, got {describe_body(response)}")
     try:
-        reply = soapenc.read_reply(soapenc.parse(response.content))
-    except (etree.XMLSyntaxError, soapenc.DecodeError) as exc:
-        detail = str(exc) if isinstance(exc, soapenc.DecodeError) else "malformed XML"
-        raise ProtocolError(f"{what}: expected a SOAP answer, got {describe_body(response)} ({detail})") from None
+        root = soapenc.parse(response.content)
+    except etree.XMLSyntaxError:
+        root = None
+    if status >= 500 and (root is None or root.tag != f"{{{soapenc.SOAP_ENV}}}Envelope"):
+        raise Transient(f"{what}: the server failed ({describe_body(response)})", may_have_applied=write)
+    if root is None:
+        raise ProtocolError(f"{what}: expected a SOAP answer, got {describe_body(response)} (malformed XML)")
+    try:
+        reply = soapenc.read_reply(root)
+    except soapenc.DecodeError as exc:
+        raise ProtocolError(f"{what}: unreadable SOAP answer ({exc}; {describe_body(response)})") from None
     if isinstance(reply, soapenc.Fault):
         raise RemoteFault(reply.code, reply.string, standard=reply.standard)
     if status != 200:
