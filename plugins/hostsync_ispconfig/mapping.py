@@ -120,6 +120,11 @@ def client_filter(key: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+#: Latin letters that NFKD does not take apart into an ASCII letter and a mark.
+_LATIN = str.maketrans({"ß": "ss", "Æ": "Ae", "æ": "ae", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "Ł": "L",
+                        "ł": "l", "Œ": "Oe", "œ": "oe", "Þ": "Th", "þ": "th", "ı": "i"})
+
+
 def login_name(template: str, fields: Mapping[str, Any], attempt: int = 1) -> str:
     """A login name from ``username_template`` (``{email_local}``, ``{email}``, ``{first_name}``,
     ``{last_name}``, ``{company}``), folded to what ISPConfig accepts (``[a-z0-9._-]``, at most 64);
@@ -127,7 +132,7 @@ def login_name(template: str, fields: Mapping[str, Any], attempt: int = 1) -> st
     email = str(fields.get("email") or "")
     values = {"email": email, "email_local": email.split("@")[0]}
     values.update({name: str(fields.get(name) or "") for name in ("first_name", "last_name", "company")})
-    raw = template.format_map(values)
+    raw = template.format_map(values).translate(_LATIN)
     folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii").lower()
     name = re.sub(r"[^a-z0-9._-]+", "", folded).strip("._-") or "client"
     suffix = "" if attempt <= 1 else str(attempt)

@@ -29,10 +29,24 @@ def php_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhpServer]:
     server.stop()
 
 
-@pytest.fixture
-def sandbox() -> Iterator[IspconfigSandbox]:
-    with IspconfigSandbox(seed=SEED) as running:
+@pytest.fixture(scope="session")
+def _running_sandbox() -> Iterator[IspconfigSandbox]:
+    with IspconfigSandbox() as running:
         yield running
+
+
+@pytest.fixture
+def sandbox(_running_sandbox: IspconfigSandbox) -> IspconfigSandbox:
+    """The running sandbox, reset to the sample data: no faults, flags, calls, sessions or clock offset."""
+    running = _running_sandbox
+    with running.lock:
+        running.clear_faults()
+        running.reset_calls()
+        running.offset = 0.0
+        running.orphan_on_failed_add = False
+        running.reset()
+        running.load(sample_data())
+    return running
 
 
 @pytest.fixture(params=["python-soap", "python-json", "php-soap", "php-json"])

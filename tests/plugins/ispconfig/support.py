@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -21,8 +23,14 @@ TABLES = Path(hostsync_ispconfig.__file__).with_name("tables.json")
 SEED = 3
 
 
-def sample_data() -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _sample() -> dict[str, Any]:
     return IspconfigSandbox().sample(SEED)
+
+
+def sample_data() -> dict[str, Any]:
+    """The sample panel every backend starts from (a fresh copy)."""
+    return copy.deepcopy(_sample())
 
 
 class Backend:
