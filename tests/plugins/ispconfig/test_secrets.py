@@ -33,7 +33,8 @@ def test_no_secret_in_logs_errors_or_records(sandbox, connect, transport, caplog
     generated: list[str] = []
     real = connector_module.secrets.token_urlsafe
     monkeypatch.setattr(connector_module.secrets, "token_urlsafe", lambda n: generated.append(real(n)) or generated[-1])
-    caplog.set_level(logging.DEBUG)  # the root and every library: zeep, httpx, httpcore, hostsync_ispconfig
+    for name in (None, "zeep", "httpx", "httpcore", "hostsync", "hostsync_ispconfig"):  # everything, loudest
+        caplog.set_level(logging.DEBUG, logger=name)
     system = sandbox.systems()["panel" if transport == "soap" else "panel-json"]
     seen: list[object] = []
 
