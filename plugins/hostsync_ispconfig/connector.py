@@ -87,7 +87,9 @@ class IspconfigConnector(Connector):
         except (KeyError, ValueError, IndexError) as exc:
             raise ConfigError(f"username_template: unknown placeholder or bad format ({exc})",
                               key=f"systems.{system}.client_defaults") from None
-        concurrency = int(options.get("concurrency") or self.default_concurrency)
+        # The engine bounds parallel calls per system itself and does not pass ``concurrency`` in
+        # the options, so size the connection pool for the largest allowed value.
+        concurrency = int(options.get("concurrency") or 64)
         extra = {"clock": clock} if clock else {}
         self.session = Session(make_transport(options, concurrency=concurrency), str(options["username"]),
                                str(options["password"]), system=system, **extra)

@@ -6,7 +6,6 @@ them its tests are skipped, unless ``HOSTSYNC_REQUIRE_PHP=1`` (as in ``.ci/run``
 
 from __future__ import annotations
 
-import os
 from typing import Any, Iterator
 
 import pytest
@@ -14,16 +13,12 @@ import pytest
 from hostsync_ispconfig.connector import IspconfigConnector
 from hostsync_ispconfig.sandbox import IspconfigSandbox
 
-from .support import SEED, Backend, PhpBackend, PhpServer, PythonBackend, php_missing, sample_data
+from .support import Backend, PhpBackend, PhpServer, PythonBackend, require_php, sample_data
 
 
 @pytest.fixture(scope="session")
 def php_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhpServer]:
-    reason = php_missing()
-    if reason:
-        if os.environ.get("HOSTSYNC_REQUIRE_PHP") == "1":
-            pytest.fail(f"HOSTSYNC_REQUIRE_PHP=1 but {reason}")
-        pytest.skip(reason)
+    require_php()
     server = PhpServer(tmp_path_factory.mktemp("php-ispconfig"))
     yield server
     server.stop()

@@ -169,6 +169,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def require_php(env: Any = os.environ) -> None:
+    """Skip when PHP or its soap extension is missing, or fail with ``HOSTSYNC_REQUIRE_PHP=1`` (CI)."""
+    import pytest
+
+    reason = php_missing()
+    if reason and env.get("HOSTSYNC_REQUIRE_PHP") == "1":
+        pytest.fail(f"HOSTSYNC_REQUIRE_PHP=1 but {reason}")
+    if reason:
+        pytest.skip(reason)
+
+
 def php_missing() -> str | None:
     """Why the PHP interop server cannot run here, or ``None``."""
     if shutil.which("php") is None:

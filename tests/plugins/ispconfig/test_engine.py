@@ -183,3 +183,23 @@ def test_check_command(setup):
     result = project.cli("check", "panel")
     assert result.exit_code == 0, result.output
     assert sandbox.calls["login"] == 1 and sandbox.calls["client_get"] == 1
+
+
+def test_the_example_config_snippet_is_valid(project, tmp_path):
+    """config/ispconfig.toml, uncommented, passes `hostsync config validate` and shows no secret."""
+    import re
+    from pathlib import Path
+
+    snippet = Path(__file__).resolve().parents[3] / "config" / "ispconfig.toml"
+    lines = [re.sub(r"^# ?", "", line) for line in snippet.read_text().splitlines()
+             if re.match(r"^# (\[|\w+ = )", line)]
+    project.path.mkdir(parents=True, exist_ok=True)
+    (project.path / "ispconfig-password").write_text("Sn1ppet-secret\n")
+    text = "\n".join(["[hostsync]", 'state = "hostsync.db"', f'plugins_dir = "{project.settings["plugins_dir"]}"',
+                      "[systems.billing]", 'plugin = "memory"', 'vendor = "billing"', *lines])
+    project.config_path.write_text(text)
+    result = project.cli("config", "validate", write=False)
+    assert result.exit_code == 0, result.output
+    shown = project.cli("config", "show", write=False)
+    assert shown.exit_code == 0 and "Sn1ppet-secret" not in shown.output
+    assert "username_template" in shown.output and "letsencrypt" in shown.output

@@ -231,3 +231,30 @@ def test_systems_point_at_both_endpoints(sandbox):
     systems = sandbox.systems()
     assert systems["panel"]["transport"] == "soap" and systems["panel-json"]["transport"] == "json"
     assert systems["panel"]["url"] == f"{sandbox.url}/remote/"
+
+
+def test_php_tests_fail_instead_of_skipping_when_ci_requires_php(monkeypatch):
+    from . import support
+
+    monkeypatch.setattr(support.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="HOSTSYNC_REQUIRE_PHP=1 but php"):
+        support.require_php({"HOSTSYNC_REQUIRE_PHP": "1"})
+    with pytest.raises(pytest.skip.Exception, match="php"):
+        support.require_php({})
+
+
+def test_the_json_transport_never_loads_zeep():
+    import subprocess
+    import sys
+
+    code = ("import sys; from hostsync_ispconfig.connector import IspconfigConnector; "
+            "IspconfigConnector('p', {'url': 'http://x/remote/', 'username': 'u', 'password': 'p', "
+            "'transport': 'json'}).close(); assert 'zeep' not in sys.modules, 'zeep loaded'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    from pathlib import Path
+
+    import hostsync_ispconfig
+
+    importers = sorted(path.name for path in Path(hostsync_ispconfig.__file__).parent.glob("*.py")
+                       if "import zeep" in path.read_text() or "from zeep" in path.read_text())
+    assert importers == ["soap.py"]
