@@ -106,8 +106,7 @@ class IspconfigConnector(Connector):
         return str(int(value))
 
     def _rows(self, value: Any, what: str) -> list[dict[str, Any]]:
-        if isinstance(value, dict):  # PHP sends an empty array as [], never as a Map; but be lenient
-            value = [value] if value else []
+        """Rows of a ``-1`` or filter read (PHP sends a list, an empty one as ``[]``, never a Map)."""
         if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
             raise ProtocolError(f"{self.system}: {what}: expected a list of records")
         return value

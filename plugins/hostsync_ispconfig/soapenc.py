@@ -56,11 +56,12 @@ def parse(body: bytes) -> etree._Element:
 
 
 def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    tag = element.tag
+    return tag[tag.rfind("}") + 1:]
 
 
 def _children(element: etree._Element) -> list[etree._Element]:
-    return [child for child in element if isinstance(child.tag, str)]
+    return [child for child in element if child.tag.__class__ is str]  # not comments or PIs
 
 
 def _type_of(element: etree._Element) -> tuple[str | None, str] | None:

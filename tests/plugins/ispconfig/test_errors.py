@@ -177,8 +177,9 @@ def test_session_refused_right_after_login_is_transient(transport):
 
 
 @pytest.mark.parametrize("transport", ["soap", "json"])
-def test_a_list_that_is_not_a_list(transport):
-    connector = fake(transport, good(transport, "client_get", "surprise"))
+@pytest.mark.parametrize("answer", ["surprise", {"client_id": "1"}, [{"client_id": "1"}, "x"], None])
+def test_a_list_that_is_not_a_list_of_records(transport, answer):
+    connector = fake(transport, good(transport, "client_get", answer))
     with pytest.raises(ProtocolError, match="expected a list of records"):
         list(connector.list("client"))
 
