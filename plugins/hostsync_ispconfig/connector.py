@@ -90,6 +90,12 @@ class IspconfigConnector(Connector):
         # The engine bounds parallel calls per system itself and does not pass ``concurrency`` in
         # the options, so size the connection pool for the largest allowed value.
         concurrency = int(options.get("concurrency") or 64)
+        # What an add sends besides the record: the defaults that are ISPConfig columns.
+        self._client_columns = {**{k: v for k, v in self.client_defaults.items()
+                                   if k not in ("reseller_id", "username_template", "limits")},
+                                **self.client_defaults["limits"]}
+        self._site_columns = {**{k: v for k, v in self.site_defaults.items() if k not in ("letsencrypt", "extra")},
+                              **self.site_defaults["extra"]}
         extra = {"clock": clock} if clock else {}
         self.session = Session(make_transport(options, concurrency=concurrency), str(options["username"]),
                                str(options["password"]), system=system, **extra)
@@ -113,12 +119,13 @@ class IspconfigConnector(Connector):
 
     def _owner(self, sys_userid: Any) -> str | None:
         """The client owning a record, from its ``sys_userid`` (cached for the run)."""
-        if sys_userid in (None, ""):
+        userid = self._id(sys_userid) if sys_userid is not None else None
+        if userid is None:
             return None
-        key = str(sys_userid)
+        key = str(userid)
         if key not in self._owners:
             try:
-                client = self._call("client_get_id", int(key), what=f"client_get_id for sys_userid {key}")
+                client = self._call("client_get_id", userid, what=f"client_get_id for sys_userid {key}")
             except Rejected:  # no_client_found: a login without a client (the admin, a deleted client)
                 client = 0
             self._owners[key] = str(int(client)) if str(client).isdigit() and int(client) > 0 else None
@@ -135,10 +142,11 @@ class IspconfigConnector(Connector):
         text = str(value).strip()
         return int(text) if text.isdigit() and int(text) > 0 else None
 
-    @staticmethod
-    def _owner_id(record: Record) -> int:
+    @classmethod
+    def _owner_id(cls, record: Record) -> int:
+        """The ``client_id`` an add or update names as owner (0: the admin, i.e. no client)."""
         client = record.refs.get("client")
-        return int(client) if client not in (None, "") else 0
+        return (cls._id(client) or 0) if client is not None else 0
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -177,10 +185,7 @@ class IspconfigConnector(Connector):
         if kind == "client":
             username = self._free_login_name(fields)
             password = secrets.token_urlsafe(18)
-            defaults = {k: v for k, v in self.client_defaults.items()
-                        if k not in ("reseller_id", "username_template", "limits")}
-            params = mapping.client_add_params(fields, {**defaults, **self.client_defaults["limits"]},
-                                               username=username, password=password)
+            params = mapping.client_add_params(fields, self._client_columns, username=username, password=password)
             what = f"create client {fields.get('email')}"
             new_id = self._call("client_add", self.client_defaults["reseller_id"], params, what=what,
                                 hide=(password,))
@@ -189,9 +194,7 @@ class IspconfigConnector(Connector):
             new_id = self._call("domains_domain_add", self._owner_id(record), mapping.domain_params(fields), what=what)
         else:
             what = f"create site {fields.get('domain')}"
-            defaults = {**{k: v for k, v in self.site_defaults.items() if k not in ("letsencrypt", "extra")},
-                        **self.site_defaults["extra"]}
-            params = mapping.site_add_params(fields, defaults, letsencrypt=self.site_defaults["letsencrypt"])
+            params = mapping.site_add_params(fields, self._site_columns, letsencrypt=self.site_defaults["letsencrypt"])
             new_id = self._call("sites_web_domain_add", self._owner_id(record), params, Default(False), what=what)
         return self._new_id(new_id, what)
 

@@ -253,3 +253,25 @@ def test_kinds_declare_only_canonical_fields(connect, sandbox):
     for kind, ops in IspconfigConnector.kinds.items():
         assert ops.carried(kind) <= set(KINDS[kind].names), kind
         assert {"list", "get", "find", "create", "update", "delete"} <= ops.ops
+
+
+def test_configured_defaults_reach_the_adds(backend, connect):
+    connector = connect(backend, client_defaults={"language": "de", "template_master": 2,
+                                                  "limits": {"limit_web_domain": 5}},
+                        site_defaults={"hd_quota": 750, "extra": {"pm": "dynamic"}})
+    client_id = connector.create("client", _client())
+    row = next(r for r in backend.rows("client") if r["client_id"] == client_id)
+    assert (row["language"], row["template_master"], row["limit_web_domain"]) == ("de", "2", "5")
+    site_id = connector.create("site", Record("site", None, {"domain": "defaults.example"}, {"client": client_id}))
+    site = next(r for r in backend.rows("web_domain") if r["domain_id"] == site_id)
+    assert (site["hd_quota"], site["pm"], site["active"], site["php"]) == ("750", "dynamic", "y", "php-fpm")
+
+
+def test_unknown_default_keys_are_a_config_error(sandbox):
+    from hostsync.errors import ConfigError
+    from hostsync_ispconfig.connector import IspconfigConnector
+
+    with pytest.raises(ConfigError, match="languge"):
+        IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"languge": "de"}})
+    with pytest.raises(ConfigError, match="username_template"):
+        IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"username_template": "{nick}"}})

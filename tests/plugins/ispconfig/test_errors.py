@@ -251,3 +251,11 @@ def test_json_endpoint_answers_garbage_with_invalid_data_and_http_200(sandbox):
     assert response.status_code == 200
     assert json.loads(response.content) == {"code": "invalid_data", "message": "The JSON data sent to the api is invalid",
                                             "response": False}
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_a_domain_row_with_an_odd_owner_has_no_client(transport):
+    rows = [{"domain_id": "1", "domain": "a.example", "sys_userid": "x"},
+            {"domain_id": "2", "domain": "b.example", "sys_userid": None}]
+    connector = fake(transport, good(transport, "domains_domain_get", rows), target="domains_domain_get")
+    assert [r.refs for r in connector.list("domain")] == [{"client": None}, {"client": None}]
