@@ -120,14 +120,18 @@ def classify(fault: RemoteFault) -> str:
 _FIELD_ERROR = re.compile(r"\b([a-z][a-z0-9_]*?)_error_([a-z0-9_]+)\b")
 
 
-def clean_message(text: str, secrets: Sequence[str] = ()) -> str:
-    """The vendor's message made fit for a log line: HTML breaks out, secrets redacted, short."""
-    text = re.sub(r"<br\s*/?>", "; ", text or "", flags=re.I)
-    text = re.sub(r"<[^>]{0,200}>", "", text)
-    text = "; ".join(part.strip() for part in re.split(r"[\r\n;]+", text) if part.strip())
+def redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
+    return text
+
+
+def clean_message(text: str, secrets: Sequence[str] = ()) -> str:
+    """The vendor's message made fit for a log line: secrets redacted, HTML breaks out, short."""
+    text = re.sub(r"<br\s*/?>", "; ", redact(text or "", secrets), flags=re.I)
+    text = re.sub(r"<[^>]{0,200}>", "", text)
+    text = "; ".join(part.strip() for part in re.split(r"[\r\n;]+", text) if part.strip())
     return text[:300] + ("..." if len(text) > 300 else "") if text else "no message given"
 
 
@@ -144,7 +148,7 @@ def fault_error(fault: RemoteFault, what: str, *, write: bool, secrets: Sequence
     if kind == "protocol":
         return ProtocolError(f"{what}: ISPConfig could not process the call: {message}")
     fields = {match.group(1): f"{match.group(1)}_error_{match.group(2)}"
-              for match in _FIELD_ERROR.finditer(fault.message or "")}
+              for match in _FIELD_ERROR.finditer(redact(fault.message or "", secrets))}
     return Rejected(f"{what}: ISPConfig refused it: {message}", fields)
 
 

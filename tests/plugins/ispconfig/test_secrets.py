@@ -101,3 +101,13 @@ def test_vendor_messages_that_echo_a_secret_are_redacted(transport, monkeypatch)
     message = str(caught.value)
     assert "Generated-Pa55word-xyz" not in message and "p4ssw0rd-Configured" not in message
     assert message.count("[redacted]") == 2
+
+
+def test_redaction_happens_before_the_message_is_reshaped():
+    from hostsync_ispconfig.client import RemoteFault, fault_error
+
+    secret = "pa;ss\nword_error_x"
+    error = fault_error(RemoteFault("data_processing_error", f"bad {secret}<br />email_error_isemail"), "add",
+                        write=True, secrets=(secret,))
+    assert "pa" not in str(error).replace("[redacted]", "") and "word" not in str(error)
+    assert error.fields == {"email": "email_error_isemail"}
