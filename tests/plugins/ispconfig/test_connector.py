@@ -1,0 +1,277 @@
+"""The connector against every backend: the Python sandbox and PHP's own SoapServer, SOAP and JSON."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected
+from hostsync.model import KINDS, Record, normalise
+
+from .support import sample_data
+
+
+def _client(email: str = "ada@lovelace.example", **fields) -> Record:
+    return Record("client", None, {"email": email, "first_name": "Ada", "last_name": "Lovelace",
+                                   "company": "Analytical Engines Ltd", "phone": "+44 20 7946 0000",
+                                   "address1": "12 St James's Square", "city": "London", "state": None,
+                                   "postcode": "SW1Y 4JH", "country": "GB", "status": "active", **fields})
+
+
+def test_list_reads_every_client_without_secrets(backend, connect):
+    connector = connect(backend)
+    records = list(connector.list("client"))
+    rows = backend.rows("client")
+    assert sorted(r.id for r in records) == sorted(row["client_id"] for row in rows)
+    by_id = {row["client_id"]: row for row in rows}
+    for record in records:
+        row = by_id[record.id]
+        assert record.fields["email"] == row["email"]
+        assert record.fields["last_name"] == row["contact_name"]
+        assert normalise(record).fields["country"] == row["country"]
+        assert set(record.fields) == set(connector.kinds["client"].carried("client"))
+    statuses = {r.fields["status"] for r in records}
+    assert {"active", "inactive", "closed"} <= statuses  # sample has locked and cancelled clients
+
+
+def test_client_round_trip_create_get_update_delete(backend, connect):
+    connector = connect(backend)
+    created = _client()
+    new_id = connector.create("client", created)
+    assert new_id.isdigit()
+    got = connector.get("client", new_id)
+    assert normalise(got).fields == normalise(created).fields
+    row = next(r for r in backend.rows("client") if r["client_id"] == new_id)
+    assert row["username"] == "ada" and row["language"] == "en"
+    assert row["password"] and "Lovelace" not in row["password"]  # a generated password, stored hashed
+
+    connector.update("client", new_id, Record("client", new_id, {"city": "Cambridge", "status": "inactive",
+                                                                   "company": None}))
+    got = connector.get("client", new_id)
+    assert got.fields["city"] == "Cambridge" and got.fields["status"] == "inactive"
+    assert got.fields["company"] is None and got.fields["last_name"] == "Lovelace"  # merged, not replaced
+
+    connector.update("client", new_id, Record("client", new_id, {"status": "closed"}))
+    assert connector.get("client", new_id).fields["status"] == "closed"
+    connector.delete("client", new_id)
+    assert connector.get("client", new_id) is None
+
+
+def test_update_that_changes_nothing_is_not_an_error(backend, connect):
+    connector = connect(backend)
+    record = next(iter(connector.list("client")))
+    connector.update("client", record.id, record)  # ISPConfig answers 0 affected rows
+    assert connector.get("client", record.id).fields == record.fields
+
+
+def test_find_by_email_is_case_insensitive_and_by_vendor_identifiers(backend, connect):
+    connector = connect(backend)
+    row = backend.rows("client")[4]
+    found = connector.find("client", {"email": row["email"].upper()})
+    assert [r.id for r in found] == [row["client_id"]]
+    assert [r.id for r in connector.find("client", {"customer_no": row["customer_no"]})] == [row["client_id"]]
+    assert [r.id for r in connector.find("client", {"username": row["username"]})] == [row["client_id"]]
+    assert connector.find("client", {"email": "nobody@nowhere.example"}) == []
+
+
+def test_login_names_follow_the_template_and_step_round_taken_ones(backend, connect):
+    connector = connect(backend, client_defaults={"username_template": "{first_name}.{last_name}"})
+    first = connector.create("client", _client("a1@x.example", first_name="Zoë", last_name="Ångström"))
+    second = connector.create("client", _client("a2@x.example", first_name="Zoe", last_name="Angstrom"))
+    names = {r["client_id"]: r["username"] for r in backend.rows("client")}
+    assert names[first] == "zoe.angstrom" and names[second] == "zoe.angstrom2"
+
+
+def test_get_missing_and_bad_ids(backend, connect):
+    connector = connect(backend)
+    assert connector.get("client", "99999") is None  # null on the wire, not a fault
+    assert connector.get("client", "0") is None and connector.get("client", "abc") is None
+    with pytest.raises(NotFound, match="99999"):
+        connector.update("client", "99999", Record("client", "99999", {"city": "Nowhere"}))
+    with pytest.raises(NotFound, match="99999"):
+        connector.delete("client", "99999")
+
+
+def test_validation_faults_are_rejected_with_the_vendor_message(backend, connect):
+    connector = connect(backend)
+    with pytest.raises(Rejected) as caught:
+        connector.create("client", _client("not-an-email"))
+    assert "email_error_isemail" in str(caught.value) and "<br" not in str(caught.value)
+    assert caught.value.fields == {"email": "email_error_isemail"}
+    assert not [r for r in backend.rows("client") if r["email"] == "not-an-email"]
+
+
+def test_domain_with_client_reference(backend, connect):
+    connector = connect(backend)
+    client_id = connector.create("client", _client())
+    domain_id = connector.create("domain", Record("domain", None, {"name": "lovelace.example"}, {"client": client_id}))
+    got = connector.get("domain", domain_id)
+    assert got.fields == {"name": "lovelace.example"} and got.refs == {"client": client_id}
+    assert [r.id for r in connector.find("domain", {"name": "lovelace.example"})] == [domain_id]
+    listed = {r.id: r for r in connector.list("domain")}
+    assert listed[domain_id].refs == {"client": client_id}
+    owners = {row["domain_id"]: row["sys_userid"] for row in backend.rows("domain")}
+    assert owners[domain_id] != "1"  # owned by the client's login, not the admin
+
+    other = next(r.id for r in connector.list("client") if r.id != client_id)
+    connector.update("domain", domain_id, Record("domain", domain_id, {"name": "lovelace.example"}, {"client": other}))
+    assert connector.get("domain", domain_id).refs == {"client": other}
+    # Without a client reference the owner stays (an ISPConfig update with client 0 would hand it to admin).
+    connector.update("domain", domain_id, Record("domain", domain_id, {"name": "ada.example"}))
+    assert connector.get("domain", domain_id).refs == {"client": other}
+    connector.delete("domain", domain_id)
+    assert connector.get("domain", domain_id) is None
+
+
+def test_domain_without_owner_belongs_to_nobody(backend, connect):
+    connector = connect(backend)
+    domain_id = connector.create("domain", Record("domain", None, {"name": "orphan.example"}, {"client": None}))
+    assert connector.get("domain", domain_id).refs == {"client": None}
+
+
+def test_site_round_trip(backend, connect):
+    connector = connect(backend)
+    client_id = connector.create("client", _client())
+    site = Record("site", None, {"domain": "lovelace.example", "status": "active", "php": None, "ssl": True,
+                                 "quota_mb": 250}, {"client": client_id})
+    site_id = connector.create("site", site)
+    got = connector.get("site", site_id)
+    assert normalise(got).fields == normalise(site).fields and got.refs == {"client": client_id}
+    row = next(r for r in backend.rows("web_domain") if r["domain_id"] == site_id)
+    assert row["php"] == "no" and row["hd_quota"] == "250" and row["server_id"] == "1"
+
+    connector.update("site", site_id, Record("site", site_id, {"php": "php-fpm", "status": "inactive",
+                                                               "quota_mb": -1}, {"client": client_id}))
+    got = normalise(connector.get("site", site_id))
+    assert (got.fields["php"], got.fields["status"], got.fields["quota_mb"]) == ("php-fpm", "inactive", -1)
+    assert [r.id for r in connector.find("site", {"domain": "lovelace.example"})] == [site_id]
+    assert site_id in {r.id for r in connector.list("site")}
+    connector.delete("site", site_id)
+    assert connector.get("site", site_id) is None
+
+
+def test_site_validation_is_rejected(backend, connect):
+    connector = connect(backend, site_defaults={"server_id": 42})
+    with pytest.raises(Rejected, match="no_server_error"):
+        connector.create("site", Record("site", None, {"domain": "x.example"}, {"client": None}))
+
+
+def test_wrong_password_is_an_auth_error_after_one_login(backend, connect):
+    connector = connect(backend, password="wrong-password")
+    with pytest.raises(AuthError) as caught:
+        connector.check()
+    assert "wrong-password" not in str(caught.value)
+    assert connector.session.logins == 0
+
+
+def test_session_expiry_mid_run_logs_in_once_more(backend, connect):
+    connector = connect(backend)
+    connector.check()
+    assert connector.session.logins == 1
+    backend.advance(1801)  # the server's clock: the session is gone, our own clock does not know
+    assert len(list(connector.list("client"))) == len(backend.rows("client"))
+    assert connector.session.logins == 2
+
+
+def test_session_is_renewed_before_1800_seconds_by_our_clock(backend, connect):
+    now = [1000.0]
+    connector = connect(backend, clock=lambda: now[0])
+    connector.check()
+    now[0] += 1700  # used all the while: ISPConfig does not extend sessions by use
+    connector.check()
+    assert connector.session.logins == 1
+    now[0] += 100
+    connector.check()
+    assert connector.session.logins == 2
+
+
+def test_close_logs_out(backend, connect):
+    connector = connect(backend)
+    connector.check()
+    assert backend.sessions() == 1
+    connector.close()
+    assert backend.sessions() == 0
+
+
+def test_concurrent_calls_share_one_login(backend, connect):
+    connector = connect(backend)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            list(connector.list("client"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and connector.session.logins == 1
+
+
+def test_permission_denied_is_an_auth_error(backend, connect):
+    data = sample_data()
+    data["remote_users"] = [{**backend.dump()["remote_users"][0], "remote_functions": "domains"}]
+    backend.load(data)
+    connector = connect(backend)
+    with pytest.raises(AuthError, match="permission"):
+        connector.check()
+
+
+def test_struct_without_map_type_fails_as_stdclass(backend, connect):
+    """What ISPConfig does with a plain struct: PHP gets stdClass and the handler dies."""
+    if backend.transport != "soap":
+        pytest.skip("JSON objects always reach PHP as arrays")
+    connector = connect(backend)
+    transport = connector.session.transport
+    session_id = connector.session._current()
+    envelope = (
+        '<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+        '<soap-env:Body><ns0:client_add xmlns:ns0="urn:ispconfig-remote">'
+        f'<session_id xsi:type="xs:string">{session_id}</session_id><reseller_id xsi:type="xs:int">0</reseller_id>'
+        '<params><email>x@y.example</email><contact_name>X</contact_name></params>'
+        '</ns0:client_add></soap-env:Body></soap-env:Envelope>')
+    from hostsync_ispconfig.client import RemoteFault, fault_error
+    from hostsync_ispconfig.soap import read_response
+
+    response = transport.http.post(transport.endpoint, content=envelope)
+    with pytest.raises(RemoteFault) as caught:
+        read_response(response, "client_add", write=True)
+    assert caught.value.standard and caught.value.code == "Server"
+    assert "Cannot use object of type stdClass as array" in caught.value.message
+    assert isinstance(fault_error(caught.value, "client_add", write=True), ProtocolError)
+    assert not [r for r in backend.rows("client") if r["email"] == "x@y.example"]
+
+
+def test_kinds_declare_only_canonical_fields(connect, sandbox):
+    from hostsync_ispconfig.connector import IspconfigConnector
+
+    for kind, ops in IspconfigConnector.kinds.items():
+        assert ops.carried(kind) <= set(KINDS[kind].names), kind
+        assert {"list", "get", "find", "create", "update", "delete"} <= ops.ops
+
+
+def test_configured_defaults_reach_the_adds(backend, connect):
+    connector = connect(backend, client_defaults={"language": "de", "template_master": 2,
+                                                  "limits": {"limit_web_domain": 5}},
+                        site_defaults={"hd_quota": 750, "extra": {"pm": "dynamic"}})
+    client_id = connector.create("client", _client())
+    row = next(r for r in backend.rows("client") if r["client_id"] == client_id)
+    assert (row["language"], row["template_master"], row["limit_web_domain"]) == ("de", "2", "5")
+    site_id = connector.create("site", Record("site", None, {"domain": "defaults.example"}, {"client": client_id}))
+    site = next(r for r in backend.rows("web_domain") if r["domain_id"] == site_id)
+    assert (site["hd_quota"], site["pm"], site["active"], site["php"]) == ("750", "dynamic", "y", "php-fpm")
+
+
+def test_unknown_default_keys_are_a_config_error(sandbox):
+    from hostsync.errors import ConfigError
+    from hostsync_ispconfig.connector import IspconfigConnector
+
+    with pytest.raises(ConfigError, match="languge"):
+        IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"languge": "de"}})
+    with pytest.raises(ConfigError, match="username_template"):
+        IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"username_template": "{nick}"}})
