@@ -28,6 +28,8 @@ log = logging.getLogger("hostsync.blesta")
 
 TICKETS = "support_manager.support_manager_tickets"
 DOMAIN_SERVICE_FILTER = {"type": "domains"}
+#: contacts/getNumbers' own default order (work, home, mobile), sent because every argument is sent.
+NUMBER_ORDER = {"FIELD(location,'work','home','mobile')": "ASC"}
 
 CLIENT_FIELDS = ("email", "first_name", "last_name", "company", "phone", "address1", "address2", "city",
                  "state", "postcode", "country", "status")
@@ -182,8 +184,9 @@ class BlestaConnector(Connector):
     def _numbers(self, contact_id: Any, context: str) -> list[dict[str, Any]]:
         if not contact_id:
             return []
-        return rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "type": "phone"},
-                                    context=context), "contacts/getNumbers")
+        return rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "type": "phone",
+                                                               "order": NUMBER_ORDER}, context=context),
+                       "contacts/getNumbers")
 
     def _states_of(self, country: Any) -> dict[str, str]:
         """Subdivision name -> code for a country, read once per run."""
@@ -287,8 +290,8 @@ class BlestaConnector(Connector):
 
     def _phone_numbers(self, contact_id: Any, phone: Any, context: str) -> list[dict[str, Any]]:
         """Every number of the contact (Blesta may drop the ones not sent), the phone changed."""
-        numbers = rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id}, context=context),
-                          "contacts/getNumbers")
+        numbers = rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "order": NUMBER_ORDER},
+                                       context=context), "contacts/getNumbers")
         primary = m.primary_phone(numbers)
         out = [{"id": str(n["id"]), "number": ("" if phone is None else phone) if n is primary else n.get("number"),
                 "type": n.get("type") or "phone", "location": n.get("location") or "home"} for n in numbers]
@@ -499,9 +502,14 @@ class BlestaConnector(Connector):
 
     def _find_domain(self, key: dict[str, Any]) -> list[Record]:
         extra = {"client_id": key["client"]} if key.get("client") else {}
-        filters = {"service_meta": key["name"]} if key.get("name") else {}
-        rows = self._service_rows(extra, filters)
-        return _matching((r for r in map(self._domain_from_row, rows) if r is not None), key)
+        if not key.get("name"):
+            rows: Any = self._service_rows(extra)
+        else:  # registrar modules store either form of an internationalised name
+            name = normalise_value(KINDS["domain"].field("name"), key["name"])
+            forms = dict.fromkeys([name, m.domain_unicode(name)])
+            rows = (row for form in forms for row in self._service_rows(extra, {"service_meta": form}))
+        found = {r.id: r for r in map(self._domain_from_row, rows) if r is not None}
+        return _matching(found.values(), key)
 
     def _create_domain(self, record: Record) -> str:
         fields = record.fields
@@ -625,9 +633,11 @@ class BlestaConnector(Connector):
         candidates |= {i for i in range(max(min(visible, default=1), top - ORPHAN_WINDOW), top + 1)
                        if i not in visible}
         out: list[Record] = []
+        known = set(known)
         for i in sorted(candidates):
             if str(i) in known:
                 continue
+            known.add(str(i))
             ticket = self._ticket(str(i), "find ticket")
             record = None if ticket is None else m.ticket_record(ticket)
             if record is not None:
@@ -657,7 +667,8 @@ class BlestaConnector(Connector):
             raise Rejected(f"{context}: set ticket_department_id (or map the department in ticket_departments)",
                            {"department": "no Blesta department"})
         messages = list(fields.get("messages") or []) or [{"body": fields.get("subject") or "-"}]
-        posters = self._posters(messages, client, context)
+        sender = None if client else messages[0].get("author")
+        posters = self._posters(messages, client, sender, context)
         vars_: dict[str, Any] = {
             "department_id": department,
             "summary": fields.get("subject") or "",
@@ -686,22 +697,25 @@ class BlestaConnector(Connector):
             self._orphans.discard(id)
         return id
 
-    def _posters(self, messages: list[Mapping[str, Any]], client: str | None, context: str) -> list[dict[str, Any]]:
-        """Who posts each message: the client when the author is the client (or unknown), else staff."""
+    def _posters(self, messages: list[Mapping[str, Any]], client: str | None, sender: str | None,
+                 context: str) -> list[dict[str, Any]]:
+        """Who posts each message: the client (or, on an e-mail ticket, its sender) when the author is
+        them or unknown; anyone else is staff (``staff_id``)."""
         client_email = None
         if client and any(msg.get("author") for msg in messages):
             row = self._client_row(client)
             client_email = str(row.get("email") or "").casefold() if row else None
+        sender = str(sender or "").casefold() or None
         staff = self.opts.get("staff_id")
         out = []
         for msg in messages:
             author = str(msg.get("author") or "").casefold()
             if client and (not author or author == client_email):
                 out.append({"client_id": client})
+            elif not client and (not author or author == sender):
+                out.append({})  # an e-mail ticket: the reply is its sender's
             elif staff:
                 out.append({"staff_id": staff})
-            elif not client and author:
-                out.append({})  # an e-mail ticket: the reply is the sender's
             else:
                 raise Rejected(f"{context}: a message by {msg.get('author')!r} needs staff_id to post it as staff",
                                {"messages": "staff_id not set"})
@@ -723,7 +737,7 @@ class BlestaConnector(Connector):
         if "messages" in self._writes("ticket", record):
             missing = m.missing_messages(current.fields["messages"], record.fields.get("messages") or [])
             client = current.refs.get("client")
-            posters = self._posters(missing, client, context)
+            posters = self._posters(missing, client, ticket.get("email"), context)
             has_reply = bool(current.fields["messages"])
             for message, poster in zip(missing, posters):
                 self._reply(id, message, poster, new_ticket=not has_reply, context=context)

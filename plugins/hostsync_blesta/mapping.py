@@ -270,6 +270,14 @@ def service_field(service: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+def domain_unicode(name: str) -> str:
+    """The Unicode form of an IDNA name (``xn--bcher-kva.de`` -> ``bücher.de``), or the name itself."""
+    try:
+        return name.encode("ascii").decode("idna")
+    except UnicodeError:
+        return name
+
+
 def domain_record(service: Mapping[str, Any], tz: ZoneInfo, domain_field: str = "domain") -> Record | None:
     """A domain from a service, or ``None`` when the service has no domain-name field (not a domain)."""
     name = service_field(service, domain_field)

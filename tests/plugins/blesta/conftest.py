@@ -9,25 +9,40 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from hostsync_blesta.connector import BlestaConnector
+from hostsync_blesta.emulator import Blesta
 from hostsync_blesta.sandbox import BlestaSandbox
 
 
-@pytest.fixture
-def sandbox() -> Iterator[BlestaSandbox]:
-    with BlestaSandbox(seed=7) as box:
+SAMPLE = BlestaSandbox(seed=7).dump()
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[BlestaSandbox]:
+    """One loopback server for the session (stopping one costs 0.1 s); each test gets fresh state."""
+    with BlestaSandbox() as box:
         yield box
 
 
+def _fresh(box: BlestaSandbox, data: dict[str, Any]) -> BlestaSandbox:
+    box.blesta = Blesta()
+    box.load(data)
+    box.clear_faults()
+    box.reset_calls()
+    return box
+
+
 @pytest.fixture
-def empty_sandbox() -> Iterator[BlestaSandbox]:
-    box = BlestaSandbox(seed=7)
-    data = box.dump()
+def sandbox(_server: BlestaSandbox) -> BlestaSandbox:
+    return _fresh(_server, SAMPLE)
+
+
+@pytest.fixture
+def empty_sandbox(_server: BlestaSandbox) -> BlestaSandbox:
+    data = {k: v for k, v in SAMPLE.items()}
     for table in ("clients", "contacts", "numbers", "users", "invoices", "transactions", "services", "tickets",
                   "replies"):
         data[table] = []
-    box.load(data)
-    with box:
-        yield box
+    return _fresh(_server, data)
 
 
 @pytest.fixture
