@@ -376,8 +376,9 @@ class BlestaConnector(Connector):
             try:
                 self._pay(id, f"create invoice {id}")
             except ConnectorError as exc:
-                raise Transient(f"create invoice: invoice {id} added but its payment not recorded ({exc})",
-                                may_have_applied=True) from exc
+                if not self._paid(id):  # a lost reply may still have applied the payment
+                    raise Transient(f"create invoice: invoice {id} added but its payment not recorded ({exc})",
+                                    may_have_applied=True) from exc
         return id
 
     def _update_invoice(self, id: str, record: Record) -> None:
@@ -426,6 +427,13 @@ class BlestaConnector(Connector):
             return {"status": "void"}, False
         out = {"status": "active"} if vendor != "active" else {}
         return out, wanted == "paid"
+
+    def _paid(self, id: str) -> bool:
+        try:
+            invoice = self._invoice(id, f"create invoice {id}")
+        except ConnectorError:
+            return False
+        return invoice is not None and m.invoice_status(invoice) == "paid"
 
     def _pay(self, id: str, context: str) -> None:
         """Record and apply a payment for what the invoice still owes (Blesta closes it when paid in full).
@@ -691,11 +699,21 @@ class BlestaConnector(Connector):
             for index, (message, poster) in enumerate(zip(messages, posters)):
                 self._reply(id, message, poster, new_ticket=index == 0, context=f"create ticket {id}")
         except ConnectorError as exc:
-            raise Transient(f"create ticket: ticket {id} added but its messages not all posted ({exc})",
-                            may_have_applied=True) from exc
+            if not self._ticket_has(id, messages):  # a lost reply may still have posted everything
+                raise Transient(f"create ticket: ticket {id} added but its messages not all posted ({exc})",
+                                may_have_applied=True) from exc
         with self._lock:
             self._orphans.discard(id)
         return id
+
+    def _ticket_has(self, id: str, messages: list[Mapping[str, Any]]) -> bool:
+        """Whether the ticket already holds every message (checked after an unclear failure)."""
+        try:
+            ticket = self._ticket(id, f"create ticket {id}")
+        except ConnectorError:
+            return False
+        record = None if ticket is None else m.ticket_record(ticket)
+        return record is not None and not m.missing_messages(record.fields["messages"], messages)
 
     def _posters(self, messages: list[Mapping[str, Any]], client: str | None, sender: str | None,
                  context: str) -> list[dict[str, Any]]:

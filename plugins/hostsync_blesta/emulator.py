@@ -396,9 +396,10 @@ class Blesta:
         return {"subtotal": subtotal, "tax": tax, "total": total, "paid": paid, "due": total - paid}
 
     def _set_closed(self, invoice: dict[str, Any]) -> None:
-        """``Invoices::setClosed``: close an active invoice paid in full, reopen one that is not."""
+        """``Invoices::setClosed``: close an active invoice paid in full (a zero total included),
+        reopen one that is not."""
         totals = self._totals(invoice)
-        if invoice["status"] == "active" and totals["total"] > 0 and totals["due"] <= 0:
+        if invoice["status"] == "active" and totals["due"] <= 0:
             invoice["date_closed"] = invoice.get("date_closed") or self.stamp()
         else:
             invoice["date_closed"] = None

@@ -6,7 +6,8 @@ connector declares those fields (or refuses to compare them) accordingly:
 * client status: Blesta ``fraud`` reads as ``closed``; ``closed`` is written as ``inactive``.
 * invoice status: Blesta has no ``refunded``: it is written as ``void`` and reads back ``cancelled``.
   ``proforma`` reads as ``unpaid``. "Paid" is not a Blesta status but an ``active`` invoice with
-  ``date_closed`` set (paid in full); the connector records a payment to get there.
+  ``date_closed`` set (paid in full); the connector records a payment to get there. Blesta closes
+  an invoice with nothing due by itself, so an ``unpaid`` invoice with a zero total reads ``paid``.
 * ticket status: ``awaiting_reply`` <-> ``answered``; ``customer_reply`` is written as ``open``
   (what Blesta sets when a client replies); ``trash`` is a deleted ticket.
 * ticket priority: ``emergency`` and ``critical`` both read as ``urgent``; ``urgent`` is written as

@@ -25,6 +25,7 @@ def client(sandbox: BlestaSandbox) -> Iterator[BlestaClient]:
 @pytest.fixture(autouse=True)
 def debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="hostsync")
 
 
 def secrets_of(box: BlestaSandbox) -> list[str]:

@@ -84,6 +84,7 @@ def test_create_client_with_defaults_from_settings(sandbox: BlestaSandbox, conne
                                                    caplog: pytest.LogCaptureFixture,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="hostsync")
     monkeypatch.setattr(connector_module.secrets, "token_urlsafe", lambda n: "generated-Pa55word-xyz")
     blesta = connect(sandbox, currency="EUR", language="de_de", invoice_delivery="paper", client_group_id=2)
     new = blesta.create("client", client_record(state=None))
@@ -506,6 +507,7 @@ def test_every_argument_with_a_value_is_sent(sandbox: BlestaSandbox, blesta: Ble
 def test_no_secret_in_logs_or_errors(sandbox: BlestaSandbox, connect: Connect,
                                      caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="hostsync")
     messages = []
     wrong = connect(sandbox, key="wrong-Secret-KEY-0815")
     for call in (lambda: wrong.check(), lambda: list(wrong.list("client")),
@@ -520,6 +522,17 @@ def test_no_secret_in_logs_or_errors(sandbox: BlestaSandbox, connect: Connect,
     with pytest.raises(Transient) as caught:
         blesta.check()
     messages.append(str(caught.value))
+    assert "clients/create.json" in caplog.text  # debug logs were captured
     text = caplog.text + "\n".join(messages)
     for secret in ("wrong-Secret-KEY-0815", sandbox.KEY):
         assert secret not in text
+
+
+def test_a_lost_reply_that_did_post_the_messages_is_no_failure(sandbox: BlestaSandbox,
+                                                               blesta: BlestaConnector) -> None:
+    sandbox.inject(Fault("lost_reply", match=f"{SM}/addReply"))  # applied, answer lost
+    new = blesta.create("ticket", ticket_record(messages=ticket_record().fields["messages"][:1]))
+    assert len(normalise(blesta.get("ticket", new)).fields["messages"]) == 1
+    sandbox.inject(Fault("lost_reply", match="transactions/apply"))
+    invoice = blesta.create("invoice", invoice_record(status="paid"))
+    assert normalise(blesta.get("invoice", invoice)).fields["status"] == "paid"
