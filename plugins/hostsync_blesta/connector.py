@@ -699,21 +699,27 @@ class BlestaConnector(Connector):
             for index, (message, poster) in enumerate(zip(messages, posters)):
                 self._reply(id, message, poster, new_ticket=index == 0, context=f"create ticket {id}")
         except ConnectorError as exc:
-            if not self._ticket_has(id, messages):  # a lost reply may still have posted everything
+            try:  # look at what landed (a lost reply may have posted it), then post the rest once
+                self._post_missing(id, messages, client, sender, f"create ticket {id}")
+            except ConnectorError:
                 raise Transient(f"create ticket: ticket {id} added but its messages not all posted ({exc})",
                                 may_have_applied=True) from exc
         with self._lock:
             self._orphans.discard(id)
         return id
 
-    def _ticket_has(self, id: str, messages: list[Mapping[str, Any]]) -> bool:
-        """Whether the ticket already holds every message (checked after an unclear failure)."""
-        try:
-            ticket = self._ticket(id, f"create ticket {id}")
-        except ConnectorError:
-            return False
-        record = None if ticket is None else m.ticket_record(ticket)
-        return record is not None and not m.missing_messages(record.fields["messages"], messages)
+    def _post_missing(self, id: str, messages: list[Mapping[str, Any]], client: str | None, sender: str | None,
+                      context: str) -> None:
+        """Post the messages the ticket does not hold yet (the opening one as ``new_ticket``)."""
+        ticket = self._ticket(id, context)
+        current = None if ticket is None else m.ticket_record(ticket)
+        if current is None:
+            raise NotFound(f"{context}: the ticket is gone from Blesta")
+        missing = m.missing_messages(current.fields["messages"], messages)
+        has_reply = bool(current.fields["messages"])
+        for message, poster in zip(missing, self._posters(missing, client, sender, context)):
+            self._reply(id, message, poster, new_ticket=not has_reply, context=context)
+            has_reply = True
 
     def _posters(self, messages: list[Mapping[str, Any]], client: str | None, sender: str | None,
                  context: str) -> list[dict[str, Any]]:
@@ -753,13 +759,8 @@ class BlestaConnector(Connector):
             raise NotFound(f"{context}: no such ticket in Blesta")
         writes = {n for n in self._writes("ticket", record) if self._changed("ticket", n, current, record)}
         if "messages" in self._writes("ticket", record):
-            missing = m.missing_messages(current.fields["messages"], record.fields.get("messages") or [])
-            client = current.refs.get("client")
-            posters = self._posters(missing, client, ticket.get("email"), context)
-            has_reply = bool(current.fields["messages"])
-            for message, poster in zip(missing, posters):
-                self._reply(id, message, poster, new_ticket=not has_reply, context=context)
-                has_reply = True
+            self._post_missing(id, record.fields.get("messages") or [], current.refs.get("client"),
+                               ticket.get("email"), context)
         vars_: dict[str, Any] = {}
         if "subject" in writes:
             vars_["summary"] = record.fields.get("subject") or ""

@@ -9,6 +9,7 @@ whose opening reply never arrived (invisible in lists, as on a real Blesta).
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -147,10 +148,10 @@ def _invoices(data: dict[str, Any], rng: random.Random) -> None:
                    "status": {"draft": "draft", "void": "void"}.get(status, "active"), "currency": currency,
                    "note_public": "", "note_private": "", "delivery": ["email"], "lines": lines}
         data["invoices"].append(invoice)
-        if status == "paid":
-            from decimal import Decimal
-
-            total = sum(Decimal(l["qty"]) * Decimal(l["amount"]) for l in lines).quantize(Decimal("0.01"))
+        total = sum(Decimal(l["qty"]) * Decimal(l["amount"]) for l in lines).quantize(Decimal("0.01"))
+        if invoice["status"] == "active" and total == 0:  # Blesta closes what owes nothing
+            invoice["date_closed"] = billed
+        elif status == "paid":
             if total > 0:
                 invoice["date_closed"] = _at(index * 9 + 3)
                 data["transactions"].append({

@@ -394,7 +394,7 @@ def test_create_ticket_with_its_conversation(sandbox: BlestaSandbox, blesta: Ble
 def test_a_lost_opening_reply_leaves_an_invisible_ticket_that_find_recovers(sandbox: BlestaSandbox,
                                                                             blesta: BlestaConnector,
                                                                             connect: Connect) -> None:
-    sandbox.inject(Fault("lost_reply", match=f"{SM}/addReply", applied=False))
+    sandbox.inject(Fault("lost_reply", match=f"{SM}/addReply", applied=False, times=2))  # the re-post too
     with pytest.raises(Transient) as caught:
         blesta.create("ticket", ticket_record())
     assert caught.value.may_have_applied
@@ -526,6 +526,15 @@ def test_no_secret_in_logs_or_errors(sandbox: BlestaSandbox, connect: Connect,
     text = caplog.text + "\n".join(messages)
     for secret in ("wrong-Secret-KEY-0815", sandbox.KEY):
         assert secret not in text
+
+
+def test_an_unclear_reply_failure_is_checked_and_the_rest_posted_once(sandbox: BlestaSandbox,
+                                                                     blesta: BlestaConnector) -> None:
+    sandbox.inject(Fault("lost_reply", match=f"{SM}/addReply", applied=False))
+    new = blesta.create("ticket", ticket_record())
+    assert [m["body"] for m in normalise(blesta.get("ticket", new)).fields["messages"]] == [
+        m["body"] for m in ticket_record().fields["messages"]]
+    assert sandbox.calls[f"{SM}/addReply"] == 3  # lost, re-posted after a look, then the second message
 
 
 def test_a_lost_reply_that_did_post_the_messages_is_no_failure(sandbox: BlestaSandbox,
