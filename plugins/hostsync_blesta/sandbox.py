@@ -168,7 +168,9 @@ class BlestaSandbox(Sandbox):
         packages = self.blesta.t["packages"].values()
         domain_pricing = next((p["id"] for pkg in packages if pkg.get("type") == "domain"
                                for p in pkg.get("pricing") or []), None)
-        departments = {d["name"]: d["id"] for d in self.blesta.t["departments"].values()}
+        company = self.blesta.config["company_id"]
+        departments = {d["name"]: d["id"] for d in self.blesta.t["departments"].values()
+                       if str(d.get("company_id")) == str(company)}
         system: dict[str, Any] = {
             "plugin": "blesta", "url": self.url, "user": self.USER, "key": self.credentials.get(self.USER, self.KEY),
             "auth": "basic", "company_id": self.blesta.config["company_id"],
@@ -176,7 +178,7 @@ class BlestaSandbox(Sandbox):
             "client_group_id": min(self.blesta.t["client_groups"], default=1),
             "currency": (self.blesta.currencies or ["USD"])[0],
             "staff_id": min(self.blesta.t["staff"], default=None),
-            "ticket_department_id": min(self.blesta.t["departments"], default=None),
+            "ticket_department_id": min(departments.values(), default=None),
             "ticket_departments": departments, "domain_pricing_id": domain_pricing,
         }
         return {"blesta": {k: v for k, v in system.items() if v not in (None, {})}}

@@ -165,6 +165,9 @@ def test_a_change_is_one_contact_edit(project: Any, billing: Any, blesta: Blesta
 ], ids=["503", "lost_reply", "timeout"])
 def test_failed_client_creates_leave_no_duplicate(project: Any, billing: Any, blesta: BlestaSandbox,
                                                   fault: Fault) -> None:
+    if fault.kind == "timeout":
+        project.system("blesta", **blesta.systems()["blesta"], timeout=0.5)
+        fault.delay = 1.0
     project.job("clients", kind="client", source="billing", targets=["blesta"])
     billing.put("client", client(1))
     blesta.inject(fault)
@@ -200,6 +203,23 @@ def test_a_wrong_key_with_parallel_calls_is_never_retried(project: Any, billing:
     calls = sum(blesta.calls.values())
     project.cli("sync", "clients", "--json")
     assert sum(blesta.calls.values()) == calls
+
+
+@pytest.mark.parametrize("body, words", [
+    ("<!DOCTYPE html><html><body>Please log in</body></html>", "HTML page"),
+    ('{"response": [{"id": "1", "first_na', "expected JSON"),
+])
+def test_malformed_answers_fail_the_records_with_a_clear_reason(project: Any, billing: Any, blesta: BlestaSandbox,
+                                                                body: str, words: str) -> None:
+    project.job("clients", kind="client", source="billing", targets=["blesta"])
+    billing.put("client", client(1))
+    blesta.inject(Fault("error", match="clients/getList", status=200, body=body, times=None))
+    result = project.cli("sync", "clients", "--json")
+    assert result.exit_code == 1 and of(result, "clients")["failed"] == 1
+    assert words in result.output and "clients/getList" in result.output
+    assert not blesta.blesta.t["clients"]  # nothing created blindly
+    blesta.clear_faults()
+    assert of(project.cli("sync", "clients", "--json"), "clients")["created"] == 1  # retried next run
 
 
 # -- invoices -------------------------------------------------------------------------------
@@ -425,3 +445,38 @@ def _record(kind: str, fields: dict[str, Any], refs: dict[str, Any] | None = Non
     from hostsync import Record
 
     return Record(kind, None, fields, refs or {})
+
+
+# -- Blesta into Blesta (the shape of a WHMCS <-> Blesta migration) ---------------------------
+
+def test_one_blesta_mirrors_into_another_and_then_rests(project: Any, sandbox: BlestaSandbox, start_sandbox: Any,
+                                                        list_parts: None) -> None:
+    from .conftest import SAMPLE
+
+    target = start_sandbox("blesta")
+    target.load({**SAMPLE, **{t: [] for t in ("clients", "contacts", "numbers", "users", "invoices",
+                                              "transactions", "services", "tickets", "replies")}})
+    project.system("old", **sandbox.systems()["blesta"], timeout=2.0)
+    project.system("new", **target.systems()["blesta"], timeout=2.0)
+    for kind, job in (("client", "clients"), ("domain", "domains"), ("invoice", "invoices"), ("ticket", "tickets")):
+        project.job(job, kind=kind, source="old", targets=["new"])
+    result = project.cli("sync", "--all", "--json")
+    assert result.exit_code == 0, result.output
+    created = {job: c["created"] for job, c in counts(result).items()}
+    visible_tickets = 8  # not the trashed one, not the one without a reply
+    assert created == {"clients": 12, "domains": 13, "invoices": 16, "tickets": visible_tickets}
+    new = target.blesta.t
+    assert sorted(c["email"] for c in new["contacts"].values()) == sorted(
+        c["email"] for c in sandbox.blesta.t["contacts"].values())
+    assert sum(1 for i in new["invoices"].values() if i["date_closed"]) == sum(
+        1 for i in sandbox.blesta.t["invoices"].values() if i["date_closed"])
+    assert {t["summary"] for t in new["tickets"].values()} == {
+        t["summary"] for t in sandbox.blesta.t["tickets"].values()} - {"Spam: cheap watches", "Opening reply lost"}
+    target.reset_calls()
+    sandbox.reset_calls()
+    planned = project.cli("plan", "invoices", "--json")
+    assert planned.json()["actions"] == []
+    again = project.cli("sync", "--all", "--json")
+    assert all(c["unchanged"] > 0 and c["created"] == c["updated"] == c["failed"] == 0
+               for c in counts(again).values()), again.output
+    assert writes(target) == [] and writes(sandbox) == []
