@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
 from hostsync import Connector, Operations, Record, Setting
-from hostsync.errors import ConnectorError, NotFound, ProtocolError, Rejected, Transient
+from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
 
 from . import mapping as m
@@ -93,7 +93,11 @@ class BlestaConnector(Connector):
         super().__init__(system, options)
         opts = {s.name: s.default for s in self.settings} | {k: v for k, v in self.options.items() if v is not None}
         self.opts = opts
-        self.tz = m.zone(opts["timezone"])
+        try:
+            self.tz = m.zone(opts["timezone"])
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ConfigError(f"unknown time zone {opts['timezone']!r} (an IANA name such as Europe/Berlin)",
+                              key=f"systems.{system}.timezone") from None
         self.company_id = int(opts["company_id"])
         self.api = BlestaClient(opts, concurrency=int(opts.get("concurrency") or self.default_concurrency))
         self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}

@@ -43,6 +43,25 @@ def test_check_proves_the_credentials(sandbox: BlestaSandbox, connect: Connect) 
         connect(sandbox, key="wrong-key").check()
 
 
+def test_an_unknown_time_zone_is_a_config_error(sandbox: BlestaSandbox, connect: Connect) -> None:
+    from hostsync.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="systems.blesta.timezone"):
+        connect(sandbox, timezone="Mars/Olympus")
+
+
+def test_what_listing_costs(sandbox: BlestaSandbox, blesta: BlestaConnector) -> None:
+    """Calls per full read: rows carry no lines (invoices) and no phone (clients), so those cost one
+    call per record; domains and tickets come whole from their lists."""
+    for kind, per_record in (("client", 1), ("invoice", 1), ("domain", 0), ("ticket", 0)):
+        sandbox.reset_calls()
+        n = sum(1 for _ in blesta.list(kind))
+        lists = sum(v for k, v in sandbox.calls.items()
+                    if k.endswith(("/getList", "/getListCount")) and not k.startswith("states/"))
+        states = sandbox.calls["states/getList"]
+        assert lists == 1 + -(-n // 20) and sum(sandbox.calls.values()) == lists + states + per_record * n, kind
+
+
 def test_every_secret_setting_is_marked_secret() -> None:
     secret = {s.name for s in BlestaConnector.settings if s.secret}
     assert secret == {"key"}

@@ -222,6 +222,15 @@ def test_malformed_answers_fail_the_records_with_a_clear_reason(project: Any, bi
     assert of(project.cli("sync", "clients", "--json"), "clients")["created"] == 1  # retried next run
 
 
+def test_check_through_the_cli(project: Any, blesta: BlestaSandbox) -> None:
+    result = project.cli("check", "blesta", "--json")
+    assert result.exit_code == 0 and result.json()[0]["ok"] is True, result.output
+    project.system("blesta", **{**blesta.systems()["blesta"], "key": "wrong-key-0000"}, timeout=2.0)
+    result = project.cli("check", "blesta", "--json")
+    assert result.exit_code == 1 and result.json()[0]["ok"] is False
+    assert "401" in result.json()[0]["message"] and "wrong-key-0000" not in result.output
+
+
 # -- invoices -------------------------------------------------------------------------------
 
 def _invoice_jobs(project: Any, billing: Any) -> None:
