@@ -80,6 +80,8 @@ class BlestaConnector(Connector):
                 help="login name of new clients: {email}, {local} (part before @), {first_name}, {last_name}, "
                      "{random}; a random password is generated and never logged"),
         Setting("send_welcome_email", "bool", default=False, help="send Blesta's welcome e-mail to new clients"),
+        Setting("unknown_state", default="omit", choices=("omit", "reject"),
+                help="a state Blesta has no subdivision for: omit it (and warn) or reject the client"),
         Setting("staff_id", "int", help="staff member that posts staff replies to tickets"),
         Setting("ticket_department_id", "int", help="Support Manager department of tickets created here"),
         Setting("ticket_departments", "table", help="department name -> Blesta department id; without it the "
@@ -236,13 +238,16 @@ class BlestaConnector(Connector):
             return None
         code = m.state_code(state, self._states_of(fields.get("country")))
         if code is None:
-            raise Rejected(f"{context}: state {state!r} is not a subdivision of {fields.get('country') or '?'} "
-                           "known to Blesta", {"state": "unknown subdivision"})
+            problem = f"state {state!r} is not a subdivision of {fields.get('country') or '?'} known to Blesta"
+            if self.opts.get("unknown_state") == "reject":
+                raise Rejected(f"{context}: {problem}", {"state": "unknown subdivision"})
+            log.warning("%s: %s; written without a state", context, problem)
+            return ""
         return code
 
     def _create_client(self, record: Record) -> str:
         fields = record.fields
-        context = f"create client {fields.get('email') or ''}".strip()
+        context = "create client"
         template = str(self.opts["username_template"])
         password = secrets.token_urlsafe(24)
         contact = m.contact_vars(fields, self._state_out(fields, context))

@@ -31,11 +31,36 @@ PEOPLE = [
     ("Søren", "Ødegård", "Fjord Media ApS", "US", "WA", "Seattle", "98101", "400 Pine St", ""),
 ]
 
-STATES = [
-    ("US", "NY", "New York"), ("US", "CA", "California"), ("US", "WA", "Washington"), ("US", "TX", "Texas"),
-    ("CA", "QC", "Québec"), ("CA", "ON", "Ontario"), ("DE", "BY", "Bayern"), ("DE", "BE", "Berlin"),
-    ("GB", "SCT", "Scotland"), ("GB", "ENG", "England"),
-]
+#: ISO 3166-2 subdivisions as Blesta's ``states`` table holds them (code without the country prefix);
+#: a real Blesta has every country's, the sandbox those of the countries hosting businesses meet most.
+STATES = [(country, code, name) for country, pairs in {
+    "US": "AL Alabama|AK Alaska|AZ Arizona|AR Arkansas|CA California|CO Colorado|CT Connecticut|DE Delaware|"
+          "DC District of Columbia|FL Florida|GA Georgia|HI Hawaii|ID Idaho|IL Illinois|IN Indiana|IA Iowa|"
+          "KS Kansas|KY Kentucky|LA Louisiana|ME Maine|MD Maryland|MA Massachusetts|MI Michigan|MN Minnesota|"
+          "MS Mississippi|MO Missouri|MT Montana|NE Nebraska|NV Nevada|NH New Hampshire|NJ New Jersey|"
+          "NM New Mexico|NY New York|NC North Carolina|ND North Dakota|OH Ohio|OK Oklahoma|OR Oregon|"
+          "PA Pennsylvania|RI Rhode Island|SC South Carolina|SD South Dakota|TN Tennessee|TX Texas|UT Utah|"
+          "VT Vermont|VA Virginia|WA Washington|WV West Virginia|WI Wisconsin|WY Wyoming",
+    "CA": "AB Alberta|BC British Columbia|MB Manitoba|NB New Brunswick|NL Newfoundland and Labrador|"
+          "NS Nova Scotia|NT Northwest Territories|NU Nunavut|ON Ontario|PE Prince Edward Island|QC Québec|"
+          "SK Saskatchewan|YT Yukon",
+    "DE": "BW Baden-Württemberg|BY Bayern|BE Berlin|BB Brandenburg|HB Bremen|HH Hamburg|HE Hessen|"
+          "MV Mecklenburg-Vorpommern|NI Niedersachsen|NW Nordrhein-Westfalen|RP Rheinland-Pfalz|SL Saarland|"
+          "SN Sachsen|ST Sachsen-Anhalt|SH Schleswig-Holstein|TH Thüringen",
+    "AU": "ACT Australian Capital Territory|NSW New South Wales|NT Northern Territory|QLD Queensland|"
+          "SA South Australia|TAS Tasmania|VIC Victoria|WA Western Australia",
+    "NL": "DR Drenthe|FL Flevoland|FR Fryslân|GE Gelderland|GR Groningen|LI Limburg|NB Noord-Brabant|"
+          "NH Noord-Holland|OV Overijssel|UT Utrecht|ZE Zeeland|ZH Zuid-Holland",
+    "ES": "M Madrid|B Barcelona|V Valencia|SE Sevilla|MA Málaga|BI Bizkaia",
+    "SE": "AB Stockholms län|O Västra Götalands län|M Skåne län|C Uppsala län",
+    "PL": "02 Dolnośląskie|12 Małopolskie|14 Mazowieckie|22 Pomorskie|24 Śląskie|30 Wielkopolskie",
+    "FR": "ARA Auvergne-Rhône-Alpes|IDF Île-de-France|69 Rhône|75 Paris|13 Bouches-du-Rhône",
+    "GB": "ENG England|SCT Scotland|WLS Wales|NIR Northern Ireland",
+    "IE": "D Dublin|G Galway|C Cork",
+    "ZA": "GP Gauteng|WC Western Cape|KZN KwaZulu-Natal",
+    "BR": "SP São Paulo|RJ Rio de Janeiro|MG Minas Gerais",
+    "JP": "13 Tokyo|27 Osaka|01 Hokkaido",
+}.items() for code, name in (pair.split(" ", 1) for pair in pairs.split("|"))]
 
 LINES = [
     ("Shared hosting — Starter (12 months)", "1", "59.88"), ("Domain registration: .com (1 year)", "1", "12.99"),

@@ -127,11 +127,22 @@ def test_username_template_and_state_names(sandbox: BlestaSandbox, connect: Conn
     assert normalise(blesta.get("client", new)).fields["state"] == "California"
 
 
-def test_an_unknown_state_is_rejected_before_anything_is_written(sandbox: BlestaSandbox,
-                                                                 blesta: BlestaConnector) -> None:
+def test_an_unknown_state_is_omitted_with_a_warning(sandbox: BlestaSandbox, blesta: BlestaConnector,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    new = blesta.create("client", client_record(country="US", state="Atlantis"))
+    assert normalise(blesta.get("client", new)).fields["state"] is None
+    assert "'Atlantis' is not a subdivision of US" in caplog.text
+    blesta.update("client", new, client_record(country="US", state="New York"))
+    assert normalise(blesta.get("client", new)).fields["state"] == "New York"
+    blesta.update("client", new, client_record(country="US", state="Atlantis"))
+    assert normalise(blesta.get("client", new)).fields["state"] is None  # cleared, not left stale
+
+
+def test_an_unknown_state_is_rejected_when_configured(sandbox: BlestaSandbox, connect: Connect) -> None:
+    strict = connect(sandbox, unknown_state="reject")
     sandbox.reset_calls()
     with pytest.raises(Rejected, match="state") as caught:
-        blesta.create("client", client_record(country="US", state="Atlantis"))
+        strict.create("client", client_record(country="US", state="Atlantis"))
     assert caught.value.fields == {"state": "unknown subdivision"} and writes(sandbox) == []
 
 
