@@ -1,0 +1,847 @@
+"""The Blesta connector: clients, invoices, domains (services) and Support Manager tickets.
+
+Every argument a Blesta method takes is sent, except those whose PHP default is ``null`` or an
+empty array: a form cannot carry ``null`` (an empty string would *filter* on ``""`` where Blesta
+compares strictly) nor an empty array, so those defaults are left to PHP. Updates read the record
+first and send only what differs, compared in canonical terms, so lossy vocabularies (see
+:mod:`.mapping`) never overwrite a vendor value that already means the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import threading
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterator, Mapping
+
+from hostsync import Connector, Operations, Record, Setting
+from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
+from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
+
+from . import mapping as m
+from .client import BlestaClient, rows_of
+
+log = logging.getLogger("hostsync.blesta")
+
+TICKETS = "support_manager.support_manager_tickets"
+DOMAIN_SERVICE_FILTER = {"type": "domains"}
+#: contacts/getNumbers' own default order (work, home, mobile), sent because every argument is sent.
+NUMBER_ORDER = {"FIELD(location,'work','home','mobile')": "ASC"}
+
+CLIENT_FIELDS = ("email", "first_name", "last_name", "company", "phone", "address1", "address2", "city",
+                 "state", "postcode", "country", "status")
+INVOICE_FIELDS = ("number", "client", "issued_on", "due_on", "paid_on", "status", "currency",
+                  "lines.description", "lines.quantity", "lines.unit_price", "total")
+DOMAIN_FIELDS = ("name", "client", "status", "registered_on", "expires_on")
+TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messages.body", "created_at")
+
+#: What the connector can do at most; an instance narrows it to what its settings allow.
+KINDS_MAX: dict[str, Operations] = {
+    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS),
+    "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
+                             read_only=("number", "paid_on", "total")),
+    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS),
+    "ticket": Operations.of("list", "get", "find", "create", "update", "delete", fields=TICKET_FIELDS,
+                            read_only=("created_at",)),
+}
+
+#: Orphan tickets (added, opening reply lost) are searched this far around the newest visible ids.
+ORPHAN_WINDOW = 20
+
+
+class BlestaConnector(Connector):
+    """Blesta 4.x/5.x through its REST API (``/api/{model}/{method}.json``)."""
+
+    name = "blesta"
+    description = "Blesta billing: clients, invoices, domains (services) and Support Manager tickets"
+    kinds = KINDS_MAX
+    default_concurrency = 4
+    settings = (
+        Setting("url", "url", required=True, help="Blesta installation base, e.g. https://billing.example.com "
+                "(append /index.php where .htaccess is not used); the API is at {url}/api/"),
+        Setting("user", required=True, help="API user (Settings > System > API Access)"),
+        Setting("key", required=True, secret=True, help="API key"),
+        Setting("auth", default="basic", choices=("basic", "header"),
+                help="basic: HTTP Basic; header: BLESTA-API-USER/BLESTA-API-KEY headers (Blesta >= 5.11)"),
+        Setting("verify_tls", "bool", default=True),
+        Setting("timeout", "float", default=30.0, help="seconds per request"),
+        Setting("company_id", "int", default=1, help="the company the API key belongs to"),
+        Setting("timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
+                "calendar dates are midnight there"),
+        Setting("client_group_id", "int", default=1, help="client group for clients created here"),
+        Setting("currency", default="USD", help="default currency of new clients and of invoices without one"),
+        Setting("language", default="en_us", help="language of new clients"),
+        Setting("invoice_delivery", default="email", choices=("email", "paper", "interfax", "postalmethods"),
+                help="invoice delivery method of new clients and invoices"),
+        Setting("username_template", default="{email}",
+                help="login name of new clients: {email}, {local} (part before @), {first_name}, {last_name}, "
+                     "{random}; a random password is generated and never logged"),
+        Setting("send_welcome_email", "bool", default=False, help="send Blesta's welcome e-mail to new clients"),
+        Setting("unknown_state", default="omit", choices=("omit", "reject"),
+                help="a state Blesta has no subdivision for: omit it (and warn) or reject the client"),
+        Setting("staff_id", "int", help="staff member that posts staff replies to tickets"),
+        Setting("ticket_department_id", "int", help="Support Manager department of tickets created here"),
+        Setting("ticket_departments", "table", help="department name -> Blesta department id; without it the "
+                "ticket department is read-only"),
+        Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
+                "cannot be created here"),
+        Setting("domain_field", default="domain", help="service field holding the domain name (registrar module)"),
+    )
+
+    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
+        super().__init__(system, options)
+        opts = {s.name: s.default for s in self.settings} | {k: v for k, v in self.options.items() if v is not None}
+        self.opts = opts
+        try:
+            self.tz = m.zone(opts["timezone"])
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ConfigError(f"unknown time zone {opts['timezone']!r} (an IANA name such as Europe/Berlin)",
+                              key=f"systems.{system}.timezone") from None
+        self.company_id = int(opts["company_id"])
+        self.api = BlestaClient(opts, concurrency=int(opts.get("concurrency") or self.default_concurrency))
+        self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}
+        self.kinds = self._narrowed_kinds()
+        self._lock = threading.Lock()
+        self._states: dict[str, dict[str, str]] = {}
+        self._orphans: set[str] = set()
+
+    def _narrowed_kinds(self) -> dict[str, Operations]:
+        kinds = dict(KINDS_MAX)
+        if not self.opts.get("domain_pricing_id"):
+            domain = kinds["domain"]
+            kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
+        if not self.departments:
+            ticket = kinds["ticket"]
+            kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
+        return kinds
+
+    # -- seam -----------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self.api.get("clients", "getListCount", {"filters": {"company_id": self.company_id}},
+                     context=f"check {self.system}")
+
+    def close(self) -> None:
+        self.api.close()
+
+    def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
+        return self._dispatch("list", kind)()
+
+    def get(self, kind: str, id: str) -> Record | None:
+        return self._dispatch("get", kind)(str(id))
+
+    def find(self, kind: str, key: Mapping[str, Any]) -> list[Record]:
+        return self._dispatch("find", kind)(dict(key))
+
+    def create(self, kind: str, record: Record) -> str:
+        return self._dispatch("create", kind)(self._checked(record))
+
+    def update(self, kind: str, id: str, record: Record) -> None:
+        self._dispatch("update", kind)(str(id), self._checked(record))
+
+    def delete(self, kind: str, id: str) -> None:
+        self._dispatch("delete", kind)(str(id))
+
+    def _dispatch(self, op: str, kind: str) -> Callable[..., Any]:
+        if not self.supports(kind, op):
+            raise Rejected(f"{self.system}: Blesta connector cannot {op} {kind} records with these settings")
+        return getattr(self, f"_{op}_{kind}")
+
+    def _checked(self, record: Record) -> Record:
+        """The record normalised, but with only the fields and refs it actually carries."""
+        try:
+            full = normalise(record)
+        except InvalidValue as exc:
+            raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
+        return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
+                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version)
+
+    def _writes(self, kind: str, record: Record) -> set[str]:
+        """Top-level names of the record's fields/refs this instance may write."""
+        writable = self.kinds[kind].writable(kind)
+        top = {name.split(".", 1)[0] for name in writable}
+        return {name for name in (*record.fields, *record.refs) if name in top}
+
+    @staticmethod
+    def _changed(kind: str, name: str, current: Record, wanted: Record) -> bool:
+        spec = KINDS[kind].field(name)
+        if spec.ref:
+            return (current.refs.get(name) or None) != (wanted.refs.get(name) or None)
+        try:
+            return normalise_value(spec, current.value(name)) != normalise_value(spec, wanted.value(name))
+        except InvalidValue:
+            return True
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def _list_client(self) -> Iterator[Record]:
+        args = {"order_by": {"id_code": "ASC"}, "filters": {"company_id": self.company_id}}
+        for row in self.api.pages("clients", "getList", args, count={"filters": {"company_id": self.company_id}},
+                                  context="list clients"):
+            yield self._client_from_row(row)
+
+    def _client_from_row(self, row: Mapping[str, Any]) -> Record:
+        numbers = self._numbers(row.get("contact_id"), f"read client {row.get('id')}")
+        return m.client_record(row, numbers, self._state_names(row.get("country")))
+
+    def _numbers(self, contact_id: Any, context: str) -> list[dict[str, Any]]:
+        if not contact_id:
+            return []
+        return rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "type": "phone",
+                                                               "order": NUMBER_ORDER}, context=context),
+                       "contacts/getNumbers")
+
+    def _states_of(self, country: Any) -> dict[str, str]:
+        """Subdivision name -> code for a country, read once per run."""
+        code = str(country or "").upper()
+        if not code:
+            return {}
+        with self._lock:
+            if code in self._states:
+                return self._states[code]
+        rows = rows_of(self.api.get("states", "getList", {"country": code, "order_by": {"name": "asc"}},
+                                    context=f"read states of {code}"), "states/getList")
+        table = {str(r.get("name")): str(r.get("code")) for r in rows if r.get("name") and r.get("code")}
+        with self._lock:
+            self._states[code] = table
+        return table
+
+    def _state_names(self, country: Any) -> dict[str, str]:
+        return {code.upper(): name for name, code in self._states_of(country).items()}
+
+    def _client_row(self, id: str) -> dict[str, Any] | None:
+        row = self.api.get("clients", "get", {"client_id": id, "get_settings": False}, context=f"read client {id}")
+        if not row:
+            return None
+        if not isinstance(row, dict) or "id" not in row:
+            raise ProtocolError(f"read client {id}: Blesta clients/get answered something other than a client")
+        return row
+
+    def _get_client(self, id: str) -> Record | None:
+        row = self._client_row(id)
+        return None if row is None else self._client_from_row(row)
+
+    def _find_client(self, key: dict[str, Any]) -> list[Record]:
+        if key.get("email"):
+            filters = {"company_id": self.company_id, "contact_email": str(key["email"]).strip()}
+            rows = self.api.pages("clients", "getList", {"order_by": {"id_code": "ASC"}, "filters": filters},
+                                  context="find client")
+            return _matching((self._client_from_row(row) for row in rows), key)
+        return _matching(self._list_client(), key)
+
+    def _state_out(self, fields: Mapping[str, Any], context: str) -> str | None:
+        state = fields.get("state")
+        if state is None:
+            return None
+        code = m.state_code(state, self._states_of(fields.get("country")))
+        if code is None:
+            problem = f"state {state!r} is not a subdivision of {fields.get('country') or '?'} known to Blesta"
+            if self.opts.get("unknown_state") == "reject":
+                raise Rejected(f"{context}: {problem}", {"state": "unknown subdivision"})
+            log.warning("%s: %s; written without a state", context, problem)
+            return ""
+        return code
+
+    def _create_client(self, record: Record) -> str:
+        fields = record.fields
+        context = "create client"
+        template = str(self.opts["username_template"])
+        password = secrets.token_urlsafe(24)
+        contact = m.contact_vars(fields, self._state_out(fields, context))
+        vars_: dict[str, Any] = {
+            "username": _username(template, fields),
+            "new_password": password,
+            "confirm_password": password,
+            "client_group_id": self.opts["client_group_id"],
+            "status": m.CLIENT_STATUS_OUT.get(fields.get("status") or "active", "active"),
+            **{k: v for k, v in contact.items() if v != ""},
+            "settings": {
+                "default_currency": self.opts["currency"],
+                "language": self.opts["language"],
+                "username_type": "email" if template.strip() == "{email}" else "username",
+                "inv_method": self.opts["invoice_delivery"],
+            },
+            "send_registration_email": "true" if self.opts.get("send_welcome_email") else "false",
+        }
+        if fields.get("phone"):
+            vars_["numbers"] = [{"number": fields["phone"], "type": "phone", "location": "home"}]
+        created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        if not isinstance(created, dict) or not created.get("id"):
+            raise ProtocolError(f"{context}: Blesta clients/create answered without the new client's id")
+        return str(created["id"])
+
+    def _update_client(self, id: str, record: Record) -> None:
+        context = f"update client {id}"
+        row = self._client_row(id)
+        if row is None:
+            raise NotFound(f"{context}: no such client in Blesta")
+        current = self._client_from_row(row)
+        changed = {name for name in self._writes("client", record) if self._changed("client", name, current, record)}
+        contact_changes = changed & set(m.CLIENT_CONTACT_FIELDS)
+        if "state" in changed or ("country" in changed and record.fields.get("state")):
+            contact_changes |= {"state", "country"}
+        vars_: dict[str, Any] = {}
+        if contact_changes:
+            merged = {**current.fields, **{k: record.fields[k] for k in record.fields if k in CLIENT_FIELDS}}
+            state = self._state_out(merged, context) if "state" in contact_changes else None
+            vars_ = m.contact_vars({k: merged.get(k) for k in contact_changes}, state)
+        if "phone" in changed:
+            vars_["numbers"] = self._phone_numbers(row.get("contact_id"), record.fields.get("phone"), context)
+        if vars_:
+            self.api.put("contacts", "edit", {"contact_id": row["contact_id"], "vars": vars_}, context=context)
+        if "status" in changed:
+            status = m.CLIENT_STATUS_OUT.get(record.fields.get("status") or "active", "active")
+            if status != row.get("status"):
+                self.api.put("clients", "edit", {"client_id": id, "vars": {"status": status}}, context=context)
+
+    def _phone_numbers(self, contact_id: Any, phone: Any, context: str) -> list[dict[str, Any]]:
+        """Every number of the contact (Blesta may drop the ones not sent), the phone changed."""
+        numbers = rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "order": NUMBER_ORDER},
+                                       context=context), "contacts/getNumbers")
+        primary = m.primary_phone(numbers)
+        out = [{"id": str(n["id"]), "number": ("" if phone is None else phone) if n is primary else n.get("number"),
+                "type": n.get("type") or "phone", "location": n.get("location") or "home"} for n in numbers]
+        if primary is None and phone:
+            out.append({"number": phone, "type": "phone", "location": "home"})
+        return out
+
+    def _delete_client(self, id: str) -> None:
+        """Blesta's ``clients/delete`` destroys access to the client's invoices: deactivate instead."""
+        if self._client_row(id) is None:
+            raise NotFound(f"delete client {id}: no such client in Blesta")
+        self.api.put("clients", "edit", {"client_id": id, "vars": {"status": "inactive"}},
+                     context=f"delete client {id}")
+
+    # -- invoices -------------------------------------------------------------------------------
+
+    def _invoice(self, id: str, context: str) -> dict[str, Any] | None:
+        invoice = self.api.get("invoices", "get", {"invoice_id": id, "use_cache": False}, context=context)
+        if not invoice:
+            return None
+        if not isinstance(invoice, dict) or "id" not in invoice:
+            raise ProtocolError(f"{context}: Blesta invoices/get answered something other than an invoice")
+        return invoice
+
+    def _list_invoice(self) -> Iterator[Record]:
+        # Rows carry no lines and no modification time, so each invoice is read whole.
+        for row in self._invoice_rows({}):
+            invoice = self._invoice(str(row["id"]), f"read invoice {row['id']}")
+            if invoice is not None:
+                yield m.invoice_record(invoice, self.tz)
+
+    def _invoice_rows(self, extra: Mapping[str, Any], filters: Mapping[str, Any] | None = None) -> Iterator[dict]:
+        args = {**extra, "status": "all", "order_by": {"id": "ASC"}}
+        count = {**extra, "status": "all"}
+        if filters:
+            args["filters"] = count["filters"] = dict(filters)
+        return self.api.pages("invoices", "getList", args, count=count, context="list invoices")
+
+    def _get_invoice(self, id: str) -> Record | None:
+        invoice = self._invoice(id, f"read invoice {id}")
+        return None if invoice is None else m.invoice_record(invoice, self.tz)
+
+    def _find_invoice(self, key: dict[str, Any]) -> list[Record]:
+        if key.get("number"):
+            rows: Iterator[dict] = self._invoice_rows({}, {"invoice_number": key["number"]})
+        elif key.get("client"):
+            rows = self._invoice_rows({"client_id": key["client"]})
+        else:
+            return _matching(self._list_invoice(), key)
+        found = []
+        for row in rows:
+            stub = m.invoice_record({**row, "line_items": []}, self.tz)
+            if not _matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
+                continue
+            record = self._get_invoice(str(row["id"]))
+            if record is not None:
+                found.append(record)
+        return _matching(found, key)
+
+    def _create_invoice(self, record: Record) -> str:
+        fields = record.fields
+        client = record.refs.get("client")
+        context = "create invoice"
+        if not client:
+            raise Rejected(f"{context}: an invoice needs its client", {"client": "required"})
+        status = fields.get("status") or "unpaid"
+        issued = fields.get("issued_on") or datetime.now(self.tz).date().isoformat()
+        vars_ = {
+            "client_id": client,
+            "date_billed": m.write_date(issued, self.tz),
+            "date_due": m.write_date(fields.get("due_on") or issued, self.tz),
+            "status": m.INVOICE_STATUS_OUT.get(status, "active"),
+            "currency": fields.get("currency") or self.opts["currency"],
+            "lines": [m.line_vars(line) for line in fields.get("lines") or []],
+            "delivery": [self.opts["invoice_delivery"]],
+        }
+        created = self.api.post("invoices", "add", {"vars": vars_}, context=context)
+        if not created or not str(created).isdigit():
+            raise ProtocolError(f"{context}: Blesta invoices/add answered without the new invoice's id")
+        id = str(created)
+        if status == "paid":
+            try:
+                self._pay(id, f"create invoice {id}")
+            except ConnectorError as exc:
+                if not self._paid(id):  # a lost reply may still have applied the payment
+                    raise Transient(f"create invoice: invoice {id} added but its payment not recorded ({exc})",
+                                    may_have_applied=True) from exc
+        return id
+
+    def _update_invoice(self, id: str, record: Record) -> None:
+        context = f"update invoice {id}"
+        invoice = self._invoice(id, context)
+        if invoice is None:
+            raise NotFound(f"{context}: no such invoice in Blesta")
+        current = m.invoice_record(invoice, self.tz)
+        writes = self._writes("invoice", record)
+        vars_: dict[str, Any] = {}
+        for name, vendor in (("issued_on", "date_billed"), ("due_on", "date_due")):
+            if name in writes and self._changed("invoice", name, current, record):
+                vars_[vendor] = m.write_date(record.fields[name], self.tz)
+        if "currency" in writes and record.fields.get("currency") and self._changed("invoice", "currency",
+                                                                                     current, record):
+            vars_["currency"] = record.fields["currency"]
+        if "client" in writes and record.refs.get("client") and record.refs["client"] != current.refs.get("client"):
+            vars_["client_id"] = record.refs["client"]
+        if "lines" in writes:
+            lines = m.line_changes(invoice.get("line_items") or [], record.fields.get("lines") or [])
+            if lines is not None:
+                vars_["lines"] = lines
+        pay = False
+        if "status" in writes and record.fields.get("status"):
+            status_vars, pay = self._invoice_status_change(current.fields["status"], record.fields["status"],
+                                                           invoice, context)
+            vars_.update(status_vars)
+        if vars_:
+            self.api.put("invoices", "edit", {"invoice_id": id, "vars": vars_}, context=context)
+        if pay:
+            self._pay(id, context)
+
+    @staticmethod
+    def _invoice_status_change(current: str | None, wanted: str, invoice: Mapping[str, Any],
+                               context: str) -> tuple[dict[str, Any], bool]:
+        """(edit vars, record a payment) that take an invoice from ``current`` to ``wanted``."""
+        vendor = invoice.get("status")
+        if wanted == current or (wanted == "refunded" and vendor == "void"):
+            return {}, False
+        if wanted == "draft":
+            raise Rejected(f"{context}: Blesta cannot turn an issued invoice back into a draft", {"status": "draft"})
+        if wanted == "unpaid" and current == "paid":
+            raise Rejected(f"{context}: Blesta cannot mark a paid invoice unpaid through its API; "
+                           "refund or unapply the payment in Blesta", {"status": "unpaid"})
+        if wanted in ("cancelled", "refunded"):
+            return {"status": "void"}, False
+        out = {"status": "active"} if vendor != "active" else {}
+        return out, wanted == "paid"
+
+    def _paid(self, id: str) -> bool:
+        try:
+            invoice = self._invoice(id, f"create invoice {id}")
+        except ConnectorError:
+            return False
+        return invoice is not None and m.invoice_status(invoice) == "paid"
+
+    def _pay(self, id: str, context: str) -> None:
+        """Record and apply a payment for what the invoice still owes (Blesta closes it when paid in full).
+
+        Idempotent: the payment carries the reference ``hostsync-invoice-<id>-<amount>``, and an
+        existing unapplied payment with it is applied instead of recording another (lost replies).
+        """
+        invoice = self._invoice(id, context)
+        if invoice is None:
+            raise NotFound(f"{context}: no such invoice in Blesta")
+        due = _decimal(invoice.get("due"))
+        if due is None or due <= 0:
+            return
+        reference = f"hostsync-invoice-{id}-{due.quantize(Decimal('0.01'))}"
+        client = invoice["client_id"]
+        rows = rows_of(self.api.get("transactions", "getList", {
+            "client_id": client, "status": "approved", "page": 1, "order_by": {"date_added": "DESC"},
+            "filters": {"transaction_id": reference}}, context=context), "transactions/getList")
+        reusable = [r for r in rows if r.get("transaction_id") == reference
+                    and (_decimal(r.get("credited_amount")) or 0) >= due]
+        if reusable:
+            transaction = str(reusable[0]["id"])
+        else:
+            transaction = str(self.api.post("transactions", "add", {"vars": {
+                "client_id": client, "amount": str(due), "currency": invoice.get("currency"), "type": "other",
+                "status": "approved", "transaction_id": reference,
+                "date_added": m.write_timestamp(datetime.now(timezone.utc))}}, context=context))
+            if not transaction.isdigit():
+                raise ProtocolError(f"{context}: Blesta transactions/add answered without the payment's id")
+        self.api.put("transactions", "apply", {"transaction_id": transaction, "vars": {
+            "amounts": [{"invoice_id": id, "amount": str(due)}]}}, context=context)
+
+    def _delete_invoice(self, id: str) -> None:
+        context = f"delete invoice {id}"
+        invoice = self._invoice(id, context)
+        if invoice is None:
+            raise NotFound(f"{context}: no such invoice in Blesta")
+        if invoice.get("status") == "draft":
+            self.api.delete("invoices", "deleteDraft", {"invoice_id": id}, context=context)
+        elif invoice.get("status") != "void":
+            self.api.put("invoices", "edit", {"invoice_id": id, "vars": {"status": "void"}}, context=context)
+
+    # -- domains --------------------------------------------------------------------------------
+
+    def _service_rows(self, extra: Mapping[str, Any], filters: Mapping[str, Any] | None = None) -> Iterator[dict]:
+        filters = {**DOMAIN_SERVICE_FILTER, **(filters or {})}
+        args = {**extra, "status": "all", "order_by": {"id": "ASC"}, "children": True, "filters": filters}
+        count = {**extra, "status": "all", "children": True, "filters": filters}
+        return self.api.pages("services", "getList", args, count=count, context="list domains")
+
+    def _domain_from_row(self, row: Mapping[str, Any]) -> Record | None:
+        if "fields" not in row:  # older Blesta: rows without service fields
+            service = self._service(str(row["id"]), f"read domain {row['id']}")
+            row = service or row
+        return m.domain_record(row, self.tz, self.opts["domain_field"])
+
+    def _list_domain(self) -> Iterator[Record]:
+        for row in self._service_rows({}):
+            record = self._domain_from_row(row)
+            if record is not None:
+                yield record
+
+    def _service(self, id: str, context: str) -> dict[str, Any] | None:
+        service = self.api.get("services", "get", {"service_id": id}, context=context)
+        if not service:
+            return None
+        if not isinstance(service, dict) or "id" not in service:
+            raise ProtocolError(f"{context}: Blesta services/get answered something other than a service")
+        return service
+
+    def _get_domain(self, id: str) -> Record | None:
+        service = self._service(id, f"read domain {id}")
+        return None if service is None else m.domain_record(service, self.tz, self.opts["domain_field"])
+
+    def _find_domain(self, key: dict[str, Any]) -> list[Record]:
+        extra = {"client_id": key["client"]} if key.get("client") else {}
+        if not key.get("name"):
+            rows: Any = self._service_rows(extra)
+        else:  # registrar modules store either form of an internationalised name
+            name = normalise_value(KINDS["domain"].field("name"), key["name"])
+            forms = dict.fromkeys([name, m.domain_unicode(name)])
+            rows = (row for form in forms for row in self._service_rows(extra, {"service_meta": form}))
+        found = {r.id: r for r in map(self._domain_from_row, rows) if r is not None}
+        return _matching(found.values(), key)
+
+    def _create_domain(self, record: Record) -> str:
+        fields = record.fields
+        context = f"create domain {fields.get('name') or ''}".strip()
+        if not fields.get("name") or not record.refs.get("client"):
+            raise Rejected(f"{context}: a domain needs its name and client", {"name": "required"})
+        vars_: dict[str, Any] = {
+            "pricing_id": self.opts["domain_pricing_id"],
+            "client_id": record.refs["client"],
+            "status": m.DOMAIN_STATUS_OUT.get(fields.get("status") or "active", "active"),
+            "use_module": "false",
+            "qty": 1,
+            self.opts["domain_field"]: fields["name"],
+        }
+        if fields.get("registered_on"):
+            vars_["date_added"] = m.write_date(fields["registered_on"], self.tz)
+        if fields.get("expires_on"):
+            vars_["date_renews"] = m.write_date(fields["expires_on"], self.tz)
+        created = self.api.post("services", "add", {"vars": vars_, "notify": False}, context=context)
+        if not created or not str(created).isdigit():
+            raise ProtocolError(f"{context}: Blesta services/add answered without the new service's id")
+        return str(created)
+
+    def _update_domain(self, id: str, record: Record) -> None:
+        context = f"update domain {id}"
+        service = self._service(id, context)
+        current = None if service is None else m.domain_record(service, self.tz, self.opts["domain_field"])
+        if current is None:
+            raise NotFound(f"{context}: no such domain service in Blesta")
+        writes = {n for n in self._writes("domain", record) if self._changed("domain", n, current, record)}
+        vars_: dict[str, Any] = {}
+        if "expires_on" in writes and record.fields.get("expires_on"):
+            vars_["date_renews"] = m.write_date(record.fields["expires_on"], self.tz)
+        if "registered_on" in writes and record.fields.get("registered_on"):
+            vars_["date_added"] = m.write_date(record.fields["registered_on"], self.tz)
+        if "client" in writes and record.refs.get("client"):
+            vars_["client_id"] = record.refs["client"]
+        if vars_:
+            self.api.put("services", "edit", {"service_id": id, "vars": {**vars_, "use_module": "false"},
+                                              "bypass_module": True, "notify": False}, context=context)
+        if "name" in writes and record.fields.get("name"):
+            self.api.put("services", "editField", {"service_id": id, "vars": {
+                "key": self.opts["domain_field"], "value": record.fields["name"], "encrypted": "false"}},
+                context=context)
+        if "status" in writes and record.fields.get("status"):
+            self._domain_status(id, str(service.get("status")), record.fields["status"], context)
+
+    def _domain_status(self, id: str, vendor: str, wanted: str, context: str) -> None:
+        target = m.DOMAIN_STATUS_OUT.get(wanted)
+        if target is None or target == vendor or m.DOMAIN_STATUS_IN.get(vendor) == wanted:
+            return
+        quiet = {"use_module": "false"}
+        if vendor == "canceled":
+            self.api.put("services", "unCancel", {"service_id": id, "vars": quiet}, context=context)
+            vendor = "active"
+        if target == "canceled":
+            self.api.put("services", "cancel", {"service_id": id, "vars": {
+                **quiet, "date_canceled": m.write_timestamp(datetime.now(timezone.utc)), "notify_cancel": "false"}},
+                context=context)
+        elif target == "suspended":
+            if vendor != "active":
+                self.api.put("services", "edit", {"service_id": id, "vars": {"status": "active", **quiet},
+                                                  "bypass_module": True, "notify": False}, context=context)
+            self.api.put("services", "suspend", {"service_id": id, "vars": quiet}, context=context)
+        elif vendor == "suspended" and target == "active":
+            self.api.put("services", "unsuspend", {"service_id": id, "vars": quiet}, context=context)
+        elif vendor != target:
+            self.api.put("services", "edit", {"service_id": id, "vars": {"status": target, **quiet},
+                                              "bypass_module": True, "notify": False}, context=context)
+
+    # -- tickets --------------------------------------------------------------------------------
+
+    def _ticket_args(self, **extra: Any) -> dict[str, Any]:
+        # status has no PHP default (must be sent); "" = every status. staff_id/client_id default to
+        # null and are compared strictly, so they are sent only to filter.
+        return {"status": "", **extra, "get_replies": True}
+
+    def _ticket_rows(self, **extra: Any) -> Iterator[dict]:
+        args = {**self._ticket_args(**extra), "order_by": {"id": "asc"}}
+        count = {"status": "", **{k: v for k, v in extra.items() if k in ("client_id", "filters")}}
+        return self.api.pages(TICKETS, "getList", args, count=count, context="list tickets")
+
+    def _list_ticket(self) -> Iterator[Record]:
+        for row in self._ticket_rows():
+            record = m.ticket_record(row)
+            if record is not None:
+                yield record
+
+    def _ticket(self, id: str, context: str) -> dict[str, Any] | None:
+        ticket = self.api.get(TICKETS, "get", {"ticket_id": id, "get_replies": True}, context=context)
+        if not ticket:
+            return None
+        if not isinstance(ticket, dict) or "id" not in ticket:
+            raise ProtocolError(f"{context}: Blesta {TICKETS}/get answered something other than a ticket")
+        return ticket
+
+    def _get_ticket(self, id: str) -> Record | None:
+        ticket = self._ticket(id, f"read ticket {id}")
+        return None if ticket is None else m.ticket_record(ticket)
+
+    def _find_ticket(self, key: dict[str, Any]) -> list[Record]:
+        if key.get("client"):
+            rows: Iterator[dict] = self._ticket_rows(client_id=key["client"])
+        else:
+            rows = self._ticket_rows()
+        found = [r for r in map(m.ticket_record, rows) if r is not None]
+        found += self._orphan_tickets({r.id for r in found})
+        return _matching(found, key)
+
+    def _orphan_tickets(self, known: set[str | None]) -> list[Record]:
+        """Tickets whose opening reply never arrived: Blesta's lists hide them (they INNER JOIN the
+        latest reply), so look them up by id: the ones this process left behind, and the ids
+        around the newest visible tickets that the lists do not show (left by an earlier run)."""
+        newest = rows_of(self.api.get(TICKETS, "getList", {**self._ticket_args(), "page": 1,
+                                                           "order_by": {"id": "desc"}}, context="find ticket"),
+                         f"{TICKETS}/getList")
+        visible = {int(r["id"]) for r in newest if str(r.get("id", "")).isdigit()}
+        top = max(visible, default=0)
+        with self._lock:
+            candidates = {int(i) for i in self._orphans}
+        candidates |= {i for i in range(max(min(visible, default=1), top - ORPHAN_WINDOW), top + 1)
+                       if i not in visible}
+        out: list[Record] = []
+        known = set(known)
+        for i in sorted(candidates):
+            if str(i) in known:
+                continue
+            known.add(str(i))
+            ticket = self._ticket(str(i), "find ticket")
+            record = None if ticket is None else m.ticket_record(ticket)
+            if record is not None:
+                out.append(record)
+        probe = top + 1
+        while probe <= top + ORPHAN_WINDOW:
+            ticket = self._ticket(str(probe), "find ticket")
+            if ticket is None:
+                break
+            record = m.ticket_record(ticket)
+            if record is not None and str(probe) not in known:
+                out.append(record)
+            probe += 1
+        return out
+
+    def _department_id(self, name: Any) -> int | None:
+        if name is not None and str(name).casefold() in self.departments:
+            return self.departments[str(name).casefold()]
+        return None
+
+    def _create_ticket(self, record: Record) -> str:
+        fields = record.fields
+        context = "create ticket"
+        client = record.refs.get("client")
+        department = self._department_id(fields.get("department")) or self.opts.get("ticket_department_id")
+        if not department:
+            raise Rejected(f"{context}: set ticket_department_id (or map the department in ticket_departments)",
+                           {"department": "no Blesta department"})
+        messages = list(fields.get("messages") or []) or [{"body": fields.get("subject") or "-"}]
+        sender = None if client else messages[0].get("author")
+        posters = self._posters(messages, client, sender, context)
+        vars_: dict[str, Any] = {
+            "department_id": department,
+            "summary": fields.get("subject") or "",
+            "priority": m.TICKET_PRIORITY_OUT.get(fields.get("priority") or "low", "low"),
+            "status": m.TICKET_STATUS_OUT.get(fields.get("status") or "open", "open"),
+        }
+        if client:
+            vars_["client_id"] = client
+        elif m.is_email(messages[0].get("author")):
+            vars_["email"] = messages[0]["author"]
+        else:
+            raise Rejected(f"{context}: a ticket needs a client or an author e-mail", {"client": "required"})
+        created = self.api.post(TICKETS, "add", {"vars": vars_, "require_email": False}, context=context)
+        if not created or not str(created).isdigit():
+            raise ProtocolError(f"{context}: Blesta {TICKETS}/add answered without the new ticket's id")
+        id = str(created)
+        with self._lock:
+            self._orphans.add(id)
+        try:
+            for index, (message, poster) in enumerate(zip(messages, posters)):
+                self._reply(id, message, poster, new_ticket=index == 0, context=f"create ticket {id}")
+        except ConnectorError as exc:
+            try:  # look at what landed (a lost reply may have posted it), then post the rest once
+                self._post_missing(id, messages, client, sender, f"create ticket {id}")
+            except ConnectorError:
+                raise Transient(f"create ticket: ticket {id} added but its messages not all posted ({exc})",
+                                may_have_applied=True) from exc
+        with self._lock:
+            self._orphans.discard(id)
+        return id
+
+    def _post_missing(self, id: str, messages: list[Mapping[str, Any]], client: str | None, sender: str | None,
+                      context: str) -> None:
+        """Post the messages the ticket does not hold yet (the opening one as ``new_ticket``)."""
+        ticket = self._ticket(id, context)
+        current = None if ticket is None else m.ticket_record(ticket)
+        if current is None:
+            raise NotFound(f"{context}: the ticket is gone from Blesta")
+        missing = m.missing_messages(current.fields["messages"], messages)
+        has_reply = bool(current.fields["messages"])
+        for message, poster in zip(missing, self._posters(missing, client, sender, context)):
+            self._reply(id, message, poster, new_ticket=not has_reply, context=context)
+            has_reply = True
+
+    def _posters(self, messages: list[Mapping[str, Any]], client: str | None, sender: str | None,
+                 context: str) -> list[dict[str, Any]]:
+        """Who posts each message: the client (or, on an e-mail ticket, its sender) when the author is
+        them or unknown; anyone else is staff (``staff_id``)."""
+        client_email = None
+        if client and any(msg.get("author") for msg in messages):
+            row = self._client_row(client)
+            client_email = str(row.get("email") or "").casefold() if row else None
+        sender = str(sender or "").casefold() or None
+        staff = self.opts.get("staff_id")
+        out = []
+        for msg in messages:
+            author = str(msg.get("author") or "").casefold()
+            if client and (not author or author == client_email):
+                out.append({"client_id": client})
+            elif not client and (not author or author == sender):
+                out.append({})  # an e-mail ticket: the reply is its sender's
+            elif staff:
+                out.append({"staff_id": staff})
+            else:
+                raise Rejected(f"{context}: a message by {msg.get('author')!r} needs staff_id to post it as staff",
+                               {"messages": "staff_id not set"})
+        return out
+
+    def _reply(self, id: str, message: Mapping[str, Any], poster: Mapping[str, Any], *, new_ticket: bool,
+               context: str) -> None:
+        self.api.post(TICKETS, "addReply", {"ticket_id": id, "vars": {
+            "type": "reply", "details": message.get("body") or "", **poster}, "new_ticket": new_ticket},
+            context=context)
+
+    def _update_ticket(self, id: str, record: Record) -> None:
+        context = f"update ticket {id}"
+        ticket = self._ticket(id, context)
+        current = None if ticket is None else m.ticket_record(ticket)
+        if current is None:
+            raise NotFound(f"{context}: no such ticket in Blesta")
+        writes = {n for n in self._writes("ticket", record) if self._changed("ticket", n, current, record)}
+        if "messages" in self._writes("ticket", record):
+            self._post_missing(id, record.fields.get("messages") or [], current.refs.get("client"),
+                               ticket.get("email"), context)
+        vars_: dict[str, Any] = {}
+        if "subject" in writes:
+            vars_["summary"] = record.fields.get("subject") or ""
+        if "priority" in writes and record.fields.get("priority"):
+            target = m.TICKET_PRIORITY_OUT[record.fields["priority"]]
+            if m.TICKET_PRIORITY_IN.get(str(ticket.get("priority"))) != record.fields["priority"]:
+                vars_["priority"] = target
+        if "status" in writes and record.fields.get("status"):
+            target = m.TICKET_STATUS_OUT[record.fields["status"]]
+            if target != ticket.get("status"):
+                vars_["status"] = target
+        if "department" in writes:
+            department = self._department_id(record.fields.get("department"))
+            if department is not None:
+                vars_["department_id"] = department
+        if "client" in writes and record.refs.get("client") and not m._id(ticket.get("client_id")):
+            vars_["client_id"] = record.refs["client"]
+        if vars_:
+            self.api.put(TICKETS, "edit", {"ticket_id": id, "vars": vars_, "log": True}, context=context)
+
+    def _delete_ticket(self, id: str) -> None:
+        """Blesta keeps deleted tickets in the trash (status ``trash``), which lists here skip."""
+        if self._ticket(id, f"delete ticket {id}") is None:
+            raise NotFound(f"delete ticket {id}: no such ticket in Blesta")
+        self.api.put(TICKETS, "edit", {"ticket_id": id, "vars": {"status": "trash"}, "log": True},
+                     context=f"delete ticket {id}")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+_USERNAME_SAFE = set(string.ascii_letters + string.digits + "._-@+")
+
+
+def _username(template: str, fields: Mapping[str, Any]) -> str:
+    email = str(fields.get("email") or "")
+    values = {"email": email, "local": email.split("@", 1)[0], "first_name": str(fields.get("first_name") or ""),
+              "last_name": str(fields.get("last_name") or ""), "random": secrets.token_hex(4)}
+    try:
+        name = template.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise Rejected(f"create client: username_template {template!r} is not usable ({exc})") from None
+    if name == email:
+        return name
+    name = "".join(ch if ch in _USERNAME_SAFE else "_" for ch in name.lower().replace(" ", "."))
+    return name or f"client{values['random']}"
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return None if value in (None, "", False) else Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _matches(record: Record, key: Mapping[str, Any]) -> bool:
+    spec = KINDS[record.kind]
+    for name, wanted in key.items():
+        if name not in spec.names:
+            continue
+        field = spec.field(name)
+        if field.ref:
+            if wanted not in (None, "") and str(record.refs.get(name) or "") != str(wanted):
+                return False
+            continue
+        try:
+            if normalise_value(field, record.fields.get(name)) != normalise_value(field, wanted):
+                return False
+        except InvalidValue:
+            return False
+    return True
+
+
+def _matching(records: Any, key: Mapping[str, Any]) -> list[Record]:
+    """The records that equal ``key`` on its fields (exactly, after normalisation)."""
+    return [record for record in records if _matches(record, key)]
