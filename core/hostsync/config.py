@@ -472,11 +472,11 @@ class _Loader:
                 needs[job.source] += ("delete",)
         for system_name, ops in needs.items():
             system = systems[system_name]
-            connector = self.plugins.connectors[system.plugin]
-            if job.kind not in connector.kinds:
+            kinds = self.plugins.connectors[system.plugin].operations(system.options)
+            if job.kind not in kinds:
                 raise self.fail(f"{key}.kind", f"system {system_name!r} (plugin {system.plugin}) does not "
-                                f"handle {job.kind!r} (it handles: {_choices(connector.kinds) or 'nothing'})")
-            missing = [op for op in ops if op not in connector.kinds[job.kind]]
+                                f"handle {job.kind!r} (it handles: {_choices(kinds) or 'nothing'})")
+            missing = [op for op in ops if op not in kinds[job.kind]]
             if missing:
                 raise self.fail(key, f"system {system_name!r} (plugin {system.plugin}) cannot "
                                 f"{' or '.join(missing)} {job.kind} records, which this job needs")

@@ -52,14 +52,25 @@ class Operations:
         return op in self.ops
 
     def carried(self, kind: str) -> frozenset[str]:
-        """The field names carried for ``kind`` (dotted item names included)."""
-        if self.fields is not None:
-            return self.fields
-        spec = KINDS[kind]
-        return frozenset(spec.names)
+        """The field names carried for ``kind``, list fields as their parts (``messages.body``), so
+        that a connector carrying whole messages and one carrying only bodies share the bodies."""
+        return _parts(kind, self.fields if self.fields is not None else KINDS[kind].names)
 
     def writable(self, kind: str) -> frozenset[str]:
-        return self.carried(kind) - self.read_only
+        return self.carried(kind) - _parts(kind, self.read_only)
+
+
+def _parts(kind: str, names: Iterable[str]) -> frozenset[str]:
+    """``names`` with each whole list field replaced by all of its item parts."""
+    out: set[str] = set()
+    spec = KINDS[kind]
+    for name in names:
+        field_spec = spec.field(name) if "." not in name and name in spec.names else None
+        if field_spec is not None and field_spec.type == "list":
+            out.update(f"{name}.{item.name}" for item in field_spec.items)
+        else:
+            out.add(name)
+    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,20 @@ class Connector:
 
     def close(self) -> None:
         """Release sessions and connections. Called once at the end of every run."""
+
+    def stored(self, kind: str, record: Record) -> Record:
+        """What reading ``record`` back would give after writing it (default: the record itself).
+
+        Override when the vendor keeps a value differently (a status it has no word for, a number it
+        rounds), so that what hostsync wrote never looks like a change made in this system.
+        """
+        return record
+
+    @classmethod
+    def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
+        """What this connector can do with these settings (default: :attr:`kinds`). Override when an
+        operation depends on configuration (e.g. creating domains needs a configured package)."""
+        return cls.kinds
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -42,8 +42,9 @@ def m001_initial(db: sqlite_utils.Database) -> None:
                          "fields": str, "at": str}, pk="id", foreign_keys=[("run_id", "runs", "id")])
     db["events"].create_index(["run_id"])
     # One row per pair of linked records; a_system sorts before b_system, whichever was the source.
-    db["links"].create({"kind": str, "a_system": str, "a_id": str, "b_system": str, "b_id": str, "hash": str,
-                        "snapshot": str, "a_version": str, "b_version": str, "job": str, "synced_at": str},
+    db["links"].create({"kind": str, "a_system": str, "a_id": str, "b_system": str, "b_id": str,
+                        "a_hash": str, "b_hash": str, "snapshot": str, "a_version": str, "b_version": str,
+                        "job": str, "synced_at": str},
                        pk=("kind", "a_system", "a_id", "b_system"))
     db["links"].create_index(["kind", "b_system", "b_id", "a_system"], unique=True)
     db["cursors"].create({"job": str, "system": str, "value": str, "updated_at": str}, pk=("job", "system"))
@@ -63,7 +64,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 
 @dataclass
 class Link:
-    """Two records known to be the same fact in two systems, oriented from ``system``'s side."""
+    """Two records known to be the same fact in two systems, oriented from ``system``'s side.
+
+    ``hash`` and ``peer_hash`` are each side's content hash as last synced (they differ where a
+    vendor stores a value lossily); ``snapshot`` holds the canonical values last synced.
+    """
 
     kind: str
     system: str
@@ -76,6 +81,7 @@ class Link:
     peer_version: str | None = None
     job: str | None = None
     synced_at: str | None = None
+    peer_hash: str | None = None
 
     def values(self) -> dict[str, Any]:
         """The canonical values last synced (parsed from the snapshot)."""
@@ -86,17 +92,20 @@ class Link:
         a, b = (self.system, self.peer_system) if a_first else (self.peer_system, self.system)
         a_id, b_id = (self.id, self.peer_id) if a_first else (self.peer_id, self.id)
         a_version, b_version = (self.version, self.peer_version) if a_first else (self.peer_version, self.version)
-        return {"kind": self.kind, "a_system": a, "a_id": a_id, "b_system": b, "b_id": b_id, "hash": self.hash,
-                "snapshot": self.snapshot, "a_version": a_version, "b_version": b_version, "job": self.job,
-                "synced_at": self.synced_at or now()}
+        peer_hash = self.hash if self.peer_hash is None else self.peer_hash
+        a_hash, b_hash = (self.hash, peer_hash) if a_first else (peer_hash, self.hash)
+        return {"kind": self.kind, "a_system": a, "a_id": a_id, "b_system": b, "b_id": b_id, "a_hash": a_hash,
+                "b_hash": b_hash, "snapshot": self.snapshot, "a_version": a_version, "b_version": b_version,
+                "job": self.job, "synced_at": self.synced_at or now()}
 
     @classmethod
     def _from_row(cls, row: dict[str, Any], system: str) -> "Link":
         if row["a_system"] == system:
-            return cls(row["kind"], row["a_system"], row["a_id"], row["b_system"], row["b_id"], row["hash"],
-                       row["snapshot"], row["a_version"], row["b_version"], row["job"], row["synced_at"])
-        return cls(row["kind"], row["b_system"], row["b_id"], row["a_system"], row["a_id"], row["hash"],
-                   row["snapshot"], row["b_version"], row["a_version"], row["job"], row["synced_at"])
+            return cls(row["kind"], row["a_system"], row["a_id"], row["b_system"], row["b_id"], row["a_hash"],
+                       row["snapshot"], row["a_version"], row["b_version"], row["job"], row["synced_at"],
+                       row["b_hash"])
+        return cls(row["kind"], row["b_system"], row["b_id"], row["a_system"], row["a_id"], row["b_hash"],
+                   row["snapshot"], row["b_version"], row["a_version"], row["job"], row["synced_at"], row["a_hash"])
 
 
 @dataclass

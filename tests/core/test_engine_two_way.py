@@ -126,3 +126,27 @@ def test_deletes_mirror_both_ways(project, pair):
     assert counts(project)["deleted"] == 0
     assert counts(project, "--full")["deleted"] == 2
     assert emails(whmcs) == emails(blesta) == ["c1@example.org", "c6@example.org"]
+
+
+def test_a_value_a_vendor_stores_differently_never_bounces_back(project, memory):
+    """memlite keeps a closed client as inactive; that is what hostsync wrote, not a change there."""
+    project.system("whmcs", plugin="memory", vendor="whmcs")
+    project.system("blesta", plugin="memlite", vendor="blesta")
+    project.job("clients", kind="client", source="whmcs", targets=["blesta"], direction="two-way")
+    whmcs, blesta = memory.vendor("whmcs"), memory.vendor("blesta")
+    wid = whmcs.put("client", client(1, status="closed", address2=None, phone=None))
+    assert counts(project)["created"] == 1
+    [row] = blesta.records("client").values()
+    assert row["fields"]["status"] == "inactive"
+    writes = whmcs.write_count() + blesta.write_count()
+    assert counts(project)["unchanged"] == 1
+    assert whmcs.write_count() + blesta.write_count() == writes
+    assert whmcs.records("client")[wid]["fields"]["status"] == "closed"
+    [bid] = blesta.records("client")
+    blesta.edit("client", bid, city="Erfurt")  # a real change there still flows back, and only it
+    assert counts(project)["updated"] == 1
+    assert whmcs.records("client")[wid]["fields"]["city"] == "Erfurt"
+    assert whmcs.records("client")[wid]["fields"]["status"] == "closed"
+    writes = whmcs.write_count() + blesta.write_count()
+    assert counts(project)["unchanged"] == 1
+    assert whmcs.write_count() + blesta.write_count() == writes

@@ -36,6 +36,8 @@ class Action:
     #: the fields compared and written (see ``common_fields``)
     fields: frozenset[str] | None = None
     hash: str | None = None
+    #: the target's hash once this is written (``Connector.stored``): what it will read back as
+    peer_hash: str | None = None
     link: Link | None = None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str | None = None

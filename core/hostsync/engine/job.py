@@ -188,13 +188,41 @@ class JobRun:
                 if action.op == "update" and action.link and action.link.peer_id in stashed:
                     out.extend(self._both_changed(stashed.pop(action.link.peer_id), action))
                 else:
-                    out.append(action)
+                    out.append(self._narrow(action, fields))
             self._dispatch(out)
         # Phase 3: changes only a made.
         unsettled_a = {pair[0] for pair in self.unsettled}
-        self._dispatch([x for x in stashed.values() if x.source_id not in unsettled_a])
+        self._dispatch([self._narrow(x, fields) for x in stashed.values() if x.source_id not in unsettled_a])
         self._drain(everything=True)
         self._settle_pairs(fields)
+
+    def _narrow(self, action: Action, fields: frozenset[str]) -> Action:
+        """In a two-way job, send only what really changed on this side since the last sync.
+
+        "Really" is measured against how this side stores the values last synced, so a value it
+        keeps lossily (a status it has no word for) is not sent back over the other side's better one.
+        """
+        link = action.link
+        if action.op != "update" or link is None or not link.snapshot or action.record is None:
+            return action
+        refs = KINDS[self.kind].refs
+        snapshot = link.values() or {}
+
+        def as_record(values: dict[str, Any]) -> Record:
+            return Record(self.kind, action.source_id, {k: v for k, v in values.items() if k not in refs},
+                          {k: v for k, v in values.items() if k in refs})
+
+        expected = project(self.rt.connector(action.source).stored(self.kind, as_record(snapshot)), fields)
+        real = changed_fields(expected, action.values or {})
+        if not real:  # only the echo of a lossy store: remember its hash, send nothing
+            return replace(action, op="relink", peer_hash=link.peer_hash, values=snapshot)
+        merged = {**snapshot, **{name: action.values[name] for name in real}}  # type: ignore[index]
+        record = action.record
+        send = Record(self.kind, record.id, {k: v for k, v in record.fields.items() if k in real},
+                      {k: v for k, v in record.refs.items() if k in real}, record.updated_at, record.version)
+        stored = self.rt.connector(action.target).stored(self.kind, as_record(merged))
+        return replace(action, record=send, changes=real, values=merged,
+                       peer_hash=content_hash(project(stored, fields)))
 
     def _settle_pairs(self, fields: frozenset[str]) -> None:
         """Pairs met for the first time with different values: read both and apply the conflict policy."""
@@ -215,7 +243,8 @@ class JobRun:
     def _both_changed(self, ours: Action, theirs: Action) -> list[Action]:
         """Both sides changed since the last sync: the same change is no conflict; else the policy."""
         if ours.hash == theirs.hash:
-            return [replace(ours, op="relink", target_id=ours.link.peer_id if ours.link else None)]
+            return [replace(ours, op="relink", target_id=ours.link.peer_id if ours.link else None,
+                            peer_hash=theirs.hash)]
         policy = self.job.conflicts
         if policy == "newest-wins":
             a_at, b_at = ours.record.updated_at if ours.record else None, theirs.record.updated_at if theirs.record else None
@@ -419,6 +448,7 @@ class JobRun:
                 continue
             if refs.after:
                 base.reason = "after " + ", ".join(refs.after)
+            base.peer_hash = self._stored_hash(out, record if not hash_in_peer else out, peer, fields)
             link = links.get(rid)
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
@@ -438,6 +468,13 @@ class JobRun:
         actions.extend(self._adopt_or_create(lookups, system, peer, fields))
         return actions
 
+    def _stored_hash(self, out: Record, hashed: Record, peer: str, fields: frozenset[str]) -> str:
+        """The hash ``peer`` will show for ``out`` once written (its references as hashed)."""
+        stored = self.rt.connector(peer).stored(self.kind, out)
+        if stored is out:
+            return content_hash(project(hashed, fields))
+        return content_hash(project(Record(self.kind, out.id, {**hashed.fields, **stored.fields}, hashed.refs), fields))
+
     def _unchanged(self, system: str) -> None:
         """Count an unchanged pair once: in a two-way job, from the source's side only."""
         if not self.job.two_way or system == self.job.source:
@@ -453,9 +490,15 @@ class JobRun:
                                   reason=f"unresolved conflict #{conflict['id']}", conflict_id=conflict["id"]))
         return True
 
-    def _key(self, record: Record, names: Iterable[str], system: str, peer: str) -> dict[str, Any]:
-        """Values of ``names`` that both systems carry (references as ``peer`` ids); {} if all are empty."""
-        carried = self.rt.ops(peer, self.kind).carried(self.kind) & self.rt.ops(system, self.kind).carried(self.kind)
+    def _key(self, record: Record, names: Iterable[str], system: str, peer: str, settable: bool = False) -> dict[str, Any]:
+        """Values of ``names`` that both systems carry (references as ``peer`` ids); {} if all are empty.
+
+        :param settable: only fields ``peer`` sets as given (looking for a record we created, whose
+            read-only fields, such as a total the vendor computes, may differ from ours).
+        """
+        ops = self.rt.ops(peer, self.kind)
+        carried = (ops.writable(self.kind) if settable else ops.carried(self.kind)) & \
+            self.rt.ops(system, self.kind).carried(self.kind)
         key = {name: record.value(name) for name in names if name in carried}
         return key if any(v is not None for v in key.values()) else {}
 
@@ -470,7 +513,7 @@ class JobRun:
         matches: dict[int, dict[str, Any]] = {}
         for i, action in enumerate(lookups):
             assert action.record is not None
-            action.key = self._key(action.record, self.identity, system, peer) or \
+            action.key = self._key(action.record, self.identity, system, peer, settable=True) or \
                 self._key(action.record, self.natural, system, peer)
             match = matches[i] = self._key(action.record, self.natural, system, peer)
             if shared:
@@ -530,8 +573,8 @@ class JobRun:
         values = project(found, fields)
         changes = changed_fields(values, action.values or {})
         if changes and self.job.two_way:
-            return replace(action, op="settle", target_id=found.id, changes=changes, hash="", values=None,
-                           reason="differs on both sides; settled by the conflict policy")
+            return replace(action, op="settle", target_id=found.id, changes=changes, hash="", peer_hash="",
+                           values=None, reason="differs on both sides; settled by the conflict policy")
         return replace(action, op="adopt", target_id=found.id, changes=changes,
                        reason=None if not changes else "adopted, then updated")
 
@@ -696,7 +739,8 @@ class JobRun:
         previous = action.link
         return Link(self.kind, action.source, action.source_id or "", action.target, target_id or "",
                     action.hash or "", json.dumps(action.values, sort_keys=True, default=str),
-                    action.version, previous.peer_version if previous else None, self.job.name, now())
+                    action.version, previous.peer_version if previous else None, self.job.name, now(),
+                    action.peer_hash if action.peer_hash is not None else action.hash)
 
     def _record(self, outcome: Outcome) -> None:
         """Store one outcome (inside the caller's transaction) and count it."""

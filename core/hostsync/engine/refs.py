@@ -48,8 +48,10 @@ class RefTranslator:
                     wanted.setdefault(kind_refs[name], set()).add(ref_id)
         for ref_kind, ids in wanted.items():
             todo = [i for i in ids if (ref_kind, system, i, peer) not in self.memo]
-            for ref_id, link in self.rt.state.links(ref_kind, system, todo, peer).items():
-                self.memo[(ref_kind, system, ref_id, peer)] = link.peer_id
+            for src, dst in self._spaces(system, peer):
+                for ref_id, link in self.rt.state.links(ref_kind, src, todo, dst).items():
+                    self.memo[(ref_kind, system, ref_id, peer)] = link.peer_id
+                todo = [i for i in todo if (ref_kind, system, i, peer) not in self.memo]
         out: dict[str, Translated] = {}
         for record in records:
             refs: dict[str, str | None] = {}
@@ -71,16 +73,26 @@ class RefTranslator:
             out[record.id or ""] = Translated(refs, "; ".join(missing) or None, after or None)
         return out
 
+    def _spaces(self, system: str, peer: str) -> list[tuple[str, str]]:
+        """Pairs of systems whose links translate ids from ``system`` to ``peer``: the systems
+        themselves, then the hosts whose ids an addon shares (a wbTeamPro client is a WHMCS client)."""
+        def space(name: str) -> list[str]:
+            host = self.rt.system(name).shares_ids_with
+            return [name, host] if host else [name]
+        return [(s, p) for s in space(system) for p in space(peer) if s != p]
+
     def _sync_dependency(self, ref_kind: str, system: str, ref_id: str,
                          peer: str) -> tuple[str | None, str | None, str | None]:
         """Sync the referenced record first if a job covers it.
 
         Returns (peer id, why it is missing, what a plan would sync first).
         """
-        job = self.rt.covering_job(ref_kind, system, peer)
         what = f"{ref_kind} {ref_id} in {system} is not linked to {peer} yet"
-        if job is None:
+        found = next(((job, src, dst) for src, dst in self._spaces(system, peer)
+                      if (job := self.rt.covering_job(ref_kind, src, dst))), None)
+        if found is None:
             return None, f"{what} (no job mirrors {ref_kind} from {system} to {peer})", None
+        job, src, dst = found
         if self.run.dry_run:
             return None, None, f"{ref_kind} {ref_id} (job {job.name})"
         if self.run.depth >= MAX_DEPTH:
@@ -90,9 +102,9 @@ class RefTranslator:
         from .job import JobRun  # a dependency is synced by a run of its own job
 
         sub = JobRun(self.rt, job, run_id=self.run.run_id, depth=self.run.depth + 1)
-        sub.sync_ids(system, [ref_id], peer)
+        sub.sync_ids(src, [ref_id], dst)
         self.run.tally.merge(sub.tally)
-        link = self.rt.state.link(ref_kind, system, ref_id, peer)
+        link = self.rt.state.link(ref_kind, src, ref_id, dst)
         if link is None:
             return None, f"{what}; syncing it through job {job.name} did not succeed", None
         self.memo[(ref_kind, system, ref_id, peer)] = link.peer_id

@@ -73,7 +73,9 @@ class Runtime:
         return self._connectors[name]
 
     def ops(self, system: str, kind: str) -> Operations:
-        return self.plugins.connectors[self.system(system).plugin].kinds[kind]
+        """What ``system`` can do with ``kind`` under its settings."""
+        config = self.system(system)
+        return self.plugins.connectors[config.plugin].operations(config.options)[kind]
 
     def pool(self, system: str) -> ThreadPoolExecutor:
         if system not in self._pools:

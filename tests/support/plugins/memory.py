@@ -265,7 +265,8 @@ class MemoryConnector(Connector):
 
 
 class LossyConnector(MemoryConnector):
-    """A vendor that cannot store some fields and assigns its own invoice numbers."""
+    """A vendor that cannot store some fields, assigns its own invoice numbers and has no word for a
+    closed client (it keeps them as inactive)."""
 
     name = "memlite"
     description = "Lossy in-memory vendor (no address2/phone; vendor-assigned invoice numbers)"
@@ -273,7 +274,13 @@ class LossyConnector(MemoryConnector):
              "client": Operations.of(*ALL["client"].ops, fields=set(KINDS["client"].names) - {"address2", "phone"}),
              "invoice": Operations.of(*ALL["invoice"].ops, read_only={"number"})}
 
+    def stored(self, kind: str, record: Record) -> Record:
+        if kind == "client" and record.fields.get("status") == "closed":
+            return Record(kind, record.id, {**record.fields, "status": "inactive"}, record.refs)
+        return record
+
     def create(self, kind: str, record: Record) -> str:
+        record = self.stored(kind, record)
         record = Record(record.kind, record.id, {k: v for k, v in record.fields.items()
                                                  if k in self.kinds[kind].writable(kind)}, record.refs)
         if kind == "invoice":
@@ -281,6 +288,7 @@ class LossyConnector(MemoryConnector):
         return super().create(kind, record)
 
     def update(self, kind: str, id: str, record: Record) -> None:
+        record = self.stored(kind, record)
         keep = {k: v for k, v in record.fields.items() if k in self.kinds[kind].writable(kind)}
         current = self.vendor.get(kind, id, self.password)
         if current is not None and kind == "invoice":
