@@ -134,8 +134,13 @@ class WhmcsConnector(Connector):
         if kind == "domain":
             if not key.get("name"):
                 return [r for r in self.list("domain") if _matches(r, key)]
-            rows = self.api.pages("GetClientsDomains", "domains", "domain", {"domain": key["name"]}, limit=self.page_size)
-            return [m.domain_record(row) for row in rows]
+            found: dict[str, Record] = {}
+            for name in m.domain_spellings(str(key["name"])):  # WHMCS may hold an IDN in either form
+                for row in self.api.pages("GetClientsDomains", "domains", "domain", {"domain": name},
+                                          limit=self.page_size):
+                    record = m.domain_record(row)
+                    found[record.id or ""] = record
+            return list(found.values())
         raise Rejected(f"WHMCS does not hold {kind} records")
 
     def _all_clients(self) -> Iterator[Record]:

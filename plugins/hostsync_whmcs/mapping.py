@@ -413,3 +413,13 @@ def domain_record(row: Mapping[str, Any]) -> Record:
          "registered_on": day(row.get("regdate")), "expires_on": day(row.get("expirydate"))},
         {"client": ident(row.get("userid"))},
     )
+
+
+def domain_spellings(name: str) -> list[str]:
+    """A domain name as given and in its other IDN form (A-label <-> U-label), without duplicates."""
+    name = name.strip().lower().rstrip(".")
+    try:
+        other = name.encode("ascii").decode("idna") if "xn--" in name else name.encode("idna").decode("ascii")
+    except UnicodeError:
+        other = name
+    return [name] if other == name else [name, other]

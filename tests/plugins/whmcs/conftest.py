@@ -8,10 +8,20 @@ from hostsync_whmcs.connector import WhmcsConnector
 from hostsync_whmcs.sandbox import WhmcsSandbox
 
 
-@pytest.fixture
-def sandbox():
-    with WhmcsSandbox(seed=1) as running:
+@pytest.fixture(scope="session")
+def running_sandbox():
+    with WhmcsSandbox() as running:
         yield running
+
+
+@pytest.fixture
+def sandbox(running_sandbox):
+    """The sandbox with fresh sample data, no faults, no flags and no calls counted."""
+    running_sandbox.reset()
+    running_sandbox.load(running_sandbox.sample(1))
+    running_sandbox.clear_faults()
+    running_sandbox.reset_calls()
+    return running_sandbox
 
 
 @pytest.fixture
