@@ -99,6 +99,7 @@ class Kind:
 
 
 CLIENT_STATUSES = ("active", "inactive", "closed")
+SITE_STATUSES = ("active", "inactive")
 DOMAIN_STATUSES = ("pending", "active", "suspended", "expired", "cancelled", "transferred")
 INVOICE_STATUSES = ("draft", "unpaid", "paid", "cancelled", "refunded")
 TICKET_STATUSES = ("open", "answered", "customer_reply", "in_progress", "on_hold", "closed")
@@ -130,6 +131,15 @@ KINDS: dict[str, Kind] = {
             Field("client", "ref", "The owning client.", ref="client"),
             Field("status", "choice", choices=DOMAIN_STATUSES),
             Field("registered_on", "date"), Field("expires_on", "date"),
+        ),
+        _kind(
+            "site", "A hosted web site (a web domain on a control panel).", ("domain",), ("domain",),
+            Field("domain", "domain", "The site's domain name, lower-case IDNA; the natural key."),
+            Field("client", "ref", "The owning client.", ref="client"),
+            Field("status", "choice", choices=SITE_STATUSES),
+            Field("php", "str", "PHP mode, e.g. php-fpm, or None for no PHP."),
+            Field("ssl", "bool", "Whether the site is served over TLS."),
+            Field("quota_mb", "int", "Disk quota in MiB; -1 for unlimited."),
         ),
         _kind(
             "invoice", "A bill sent to a client.", ("number",), ("client", "issued_on", "due_on", "total"),
@@ -183,7 +193,7 @@ KINDS: dict[str, Kind] = {
 }
 
 #: The order in which kinds are synced when several jobs run together: referenced kinds first.
-KIND_ORDER: tuple[str, ...] = ("client", "domain", "invoice", "project", "ticket", "task", "time_entry")
+KIND_ORDER: tuple[str, ...] = ("client", "domain", "site", "invoice", "project", "ticket", "task", "time_entry")
 
 
 # --- normalisation ---------------------------------------------------------------------------

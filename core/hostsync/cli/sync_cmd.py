@@ -1,0 +1,211 @@
+"""``hostsync jobs``, ``plan``, ``sync`` and ``check``: looking at jobs, planning and running them."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sync_job
+from ..engine.actions import Action
+
+from ..state import State
+from .output import echo_json, echo_table
+
+SUMMARY_ORDER = COUNTERS
+
+
+class ProgressLine:
+    """A one-line progress bar on a terminal (stderr); silent otherwise."""
+
+    def __init__(self, state: State, enabled: bool) -> None:
+        self.state = state
+        self.enabled = enabled
+        self.job: str | None = None
+        self.total = 0
+        self.last = 0.0
+
+    def __call__(self, job: str, read: int) -> None:
+        if not self.enabled:
+            return
+        if job != self.job:
+            self.done()
+            self.job, self.total = job, self.state.count_links(job)
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        if self.total:
+            filled = min(30, 30 * read // max(self.total, 1))
+            text = f"  {job} [{'#' * filled}{'-' * (30 - filled)}] {read}/{self.total} records"
+        else:
+            text = f"  {job}: {read} records read"
+        click.echo(f"\r{text}\033[K", nl=False, err=True)
+
+    def done(self) -> None:
+        if self.enabled and self.job:
+            click.echo("\r\033[K", nl=False, err=True)
+        self.job = None
+
+
+def runtime(app: Any, dry_run: bool, progress: bool = False) -> Runtime:
+    config = app.config
+    state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
+    line = ProgressLine(state, progress and sys.stderr.isatty())
+    return Runtime(config, app.plugins, state=state, progress=line, close_state=True)
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{counts.get(name, 0)} {name}" for name in SUMMARY_ORDER)
+
+
+def _value(value: Any) -> str:
+    text = repr(value) if not isinstance(value, list) else f"[{len(value)} items]"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_action(action: Action) -> str:
+    where = f"{action.target}" + (f" #{action.target_id}" if action.target_id else "")
+    line = f"{action.op:<9} {action.kind} {action.source}#{action.source_id} -> {where}"
+    if action.changes:
+        line += ": " + ", ".join(f"{name} {_value(old)} -> {_value(new)}" for name, (old, new) in action.changes.items())
+    if action.reason:
+        line += f" ({action.reason})"
+    return line
+
+
+def print_results(results: list[JobResult]) -> None:
+    rows = [[r.job, r.status, *(r.counts.get(name, 0) for name in SUMMARY_ORDER), f"{r.seconds:.1f}s"]
+            for r in results]
+    echo_table(rows, ["job", "status", *SUMMARY_ORDER, "time"])
+    for result in results:
+        if result.error:
+            click.echo(f"{result.job}: {result.error}", err=True)
+
+
+def resolve_names(app: Any, names: tuple[str, ...], all_jobs: bool) -> list[str]:
+    config = app.config
+    if all_jobs and names:
+        raise click.UsageError("give job names or --all, not both")
+    if not all_jobs and not names:
+        raise click.UsageError("name at least one job, or pass --all")
+    for name in names:
+        if name not in config.jobs:
+            raise click.BadParameter(f"unknown job {name!r} (known: {', '.join(sorted(config.jobs)) or 'none'})",
+                                     param_hint="JOB")
+    return order_jobs(config, config.jobs if all_jobs else names)
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("jobs")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_obj
+    def jobs(app: Any, as_json: bool) -> None:
+        """List configured jobs with their schedule and last run."""
+        config = app.config
+        last: dict[str, dict[str, Any]] = {}
+        if config.state_path.exists():
+            with State.open_readonly(config.state_path) as state:
+                for name in config.jobs:
+                    runs = state.runs(name, limit=1)
+                    if runs:
+                        last[name] = runs[0]
+        out = []
+        for name in order_jobs(config, config.jobs):
+            job = config.jobs[name]
+            run = last.get(name)
+            out.append({"name": name, "kind": job.kind, "source": job.source, "targets": list(job.targets),
+                        "direction": job.direction, "schedule": job.schedule, "deletes": job.deletes,
+                        "last_status": run["status"] if run else None,
+                        "last_run": run["finished_at"] or run["started_at"] if run else None})
+        if as_json:
+            echo_json(out)
+            return
+        arrow = {"one-way": "->", "two-way": "<->"}
+        echo_table([[j["name"], j["kind"], f"{j['source']} {arrow[j['direction']]} {', '.join(j['targets'])}",
+                     j["schedule"], j["deletes"], j["last_status"] or "never run", j["last_run"] or ""] for j in out],
+                   ["job", "kind", "systems", "schedule", "deletes", "last run", "at"], empty="(no jobs configured)")
+
+    @cli.command("plan")
+    @click.argument("job")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
+    @click.option("--limit", default=50, show_default=True, help="Actions to list (0: all).")
+    @click.pass_obj
+    def plan(app: Any, job: str, as_json: bool, full: bool, limit: int) -> None:
+        """Show what `sync JOB` would do now, writing nothing anywhere.
+
+        Lists creates, updates (with the fields that change), deletes, adoptions of records the target
+        already has, deferrals (with the reason) and conflicts, then the counts. Reads the systems,
+        never writes to them, to links or to cursors.
+        """
+        [name] = resolve_names(app, (job,), False)
+        with runtime(app, dry_run=True) as rt:
+            result = sync_job(rt, name, dry_run=True, full=full)
+        if as_json:
+            echo_json({"job": name, "status": result.status, "error": result.error, "counts": result.counts,
+                       "actions": [a.describe() for a in result.actions]})
+        else:
+            cfg = app.config.jobs[name]
+            click.echo(f"Plan for {name} ({cfg.kind}: {cfg.source} -> {', '.join(cfg.targets)}):")
+            shown = result.actions if limit <= 0 else result.actions[:limit]
+            for action in shown:
+                click.echo("  " + describe_action(action))
+            if len(shown) < len(result.actions):
+                click.echo(f"  ... and {len(result.actions) - len(shown)} more (--limit 0 lists all)")
+            click.echo(f"Summary: {summary_line(result.counts)}")
+            if result.error:
+                click.echo(f"error: {result.error}", err=True)
+        sys.exit(0 if result.status == "ok" else 1)
+
+    @cli.command("sync")
+    @click.argument("jobs", nargs=-1)
+    @click.option("--all", "all_jobs", is_flag=True, help="Run every configured job (in dependency order).")
+    @click.option("--dry-run", is_flag=True, help="Plan only: show the counts, write nothing.")
+    @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+    @click.pass_obj
+    def sync(app: Any, jobs: tuple[str, ...], all_jobs: bool, dry_run: bool, full: bool, as_json: bool) -> None:
+        """Run jobs now and print a summary per job.
+
+        Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
+        `hostsync runs` and the log), 2 on a usage or configuration error. A job that is already
+        running (here or in the daemon) is not started twice.
+        """
+        names = resolve_names(app, jobs, all_jobs)
+        results = []
+        with runtime(app, dry_run=dry_run, progress=not as_json) as rt:
+            for name in names:
+                results.append(sync_job(rt, name, dry_run=dry_run, full=full))
+                rt.progress.done()  # type: ignore[union-attr]
+        if as_json:
+            echo_json([{"job": r.job, "status": r.status, "run_id": r.run_id, "counts": r.counts, "error": r.error,
+                        "seconds": round(r.seconds, 3), "writes": r.writes} for r in results])
+        else:
+            print_results(results)
+        sys.exit(0 if all(r.ok for r in results) else 1)
+
+    @cli.command("check")
+    @click.argument("systems", nargs=-1)
+    @click.option("--force", is_flag=True, help="Check a held system even though its configuration is unchanged.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_obj
+    def check(app: Any, systems: tuple[str, ...], force: bool, as_json: bool) -> None:
+        """Log in to each system (default: all) and prove the credentials; a pass releases a hold."""
+        config = app.config
+        for name in systems:
+            if name not in config.systems:
+                raise click.BadParameter(f"unknown system {name!r} (known: {', '.join(sorted(config.systems))})",
+                                         param_hint="SYSTEM")
+        with runtime(app, dry_run=False) as rt:
+            results = check_systems(rt, systems or tuple(config.systems), force=force)
+        if as_json:
+            echo_json([{"system": r.system, "ok": r.ok, "message": r.message} for r in results])
+        else:
+            echo_table([[r.system, config.systems[r.system].plugin, "ok" if r.ok else "FAILED", r.message]
+                        for r in results], ["system", "plugin", "status", "detail"])
+        sys.exit(0 if all(r.ok for r in results) else 1)
+
+

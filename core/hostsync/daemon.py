@@ -1,0 +1,143 @@
+"""``hostsync daemon``: the scheduler in the foreground, speaking to systemd.
+
+SIGTERM (and SIGINT) stop cleanly: running jobs finish the record in hand and start nothing new,
+then the process exits 0. SIGHUP reloads the configuration; an invalid new configuration is logged
+and the old one kept. READY, WATCHDOG (at half of ``WATCHDOG_USEC``), STATUS (the last run),
+RELOADING and STOPPING go to ``NOTIFY_SOCKET`` when systemd provides one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from . import logs
+from .config import Config, load_config, plugins_dir_of
+from .engine import Runtime, make_gates, sync_job
+from .engine.calls import Gate
+from .errors import ConfigError, PluginError
+from .plugins import Plugins, load_plugins
+from .scheduler import Scheduler
+from .systemd import Notifier, watchdog_interval
+
+log = logging.getLogger("hostsync.daemon")
+
+
+class Daemon:
+    def __init__(self, config_path: Path, plugins_dir: Path | None, verbosity: int,
+                 plugins: Plugins | None = None) -> None:
+        self.config_path = config_path
+        self.plugins_dir_option = plugins_dir
+        self.verbosity = verbosity
+        self._entry_point_plugins = plugins
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.reload_requested = False
+        self.notifier = Notifier()
+        self.lock = threading.Lock()
+        self.gates: dict[str, Gate] = {}
+        self.last_status = "no run yet"
+        self.plugins, self.config = self._load()
+        self.scheduler = Scheduler(self._run_job)
+
+    def _load(self) -> tuple[Plugins, Config]:
+        plugins_dir = self.plugins_dir_option or plugins_dir_of(self.config_path)
+        if plugins_dir is None and self._entry_point_plugins is not None:
+            plugins = self._entry_point_plugins
+        else:
+            plugins = load_plugins(plugins_dir)
+        config = load_config(self.config_path, plugins)
+        logs.setup(config.log_level, self.verbosity, config.secret_values)
+        return plugins, config
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def _run_job(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        with self.lock:
+            config, plugins = self.config, self.plugins
+            if name not in config.jobs:
+                return
+            for system_name, system in config.systems.items():
+                gate = self.gates.get(system_name)
+                if gate is None or gate.concurrency != system.concurrency:
+                    self.gates[system_name] = Gate(system.concurrency, system.rate_limit)
+        try:
+            with Runtime(config, plugins, gates=self.gates, stop=self.stop) as rt:
+                result = sync_job(rt, name)
+        except Exception:  # never let one run take the daemon down
+            log.exception("job %s could not run", name)
+            return
+        if result.status == "locked":
+            log.info("job %s skipped: %s", name, result.error)
+            return
+        counts = ", ".join(f"{k} {v}" for k, v in result.counts.items() if v) or "nothing to do"
+        self.last_status = f"{name}: {result.status} ({counts}) at {time.strftime('%H:%M:%S')}"
+        self.notifier.status(f"last run {self.last_status}")
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def _on_term(self, signum: int, frame: object) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def _on_hup(self, signum: int, frame: object) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    def reload(self) -> bool:
+        self.notifier.reloading()
+        try:
+            plugins, config = self._load()
+        except (ConfigError, PluginError) as exc:
+            log.error("reload failed, keeping the running configuration: %s", logs.redact(str(exc)))
+            self.notifier.ready(f"reload failed; running the previous configuration. {self.last_status}")
+            return False
+        with self.lock:
+            self.plugins, self.config = plugins, config
+            self.gates = {name: gate for name, gate in self.gates.items() if name in config.systems}
+        self.scheduler.apply(config)
+        log.info("configuration reloaded from %s (%d jobs)", self.config_path, len(config.jobs))
+        self.notifier.ready(f"reloaded; {len(config.jobs)} jobs. {self.last_status}")
+        return True
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        previous: dict[int, Callable[..., object] | int | None] = {}
+        for signum, handler in ((signal.SIGTERM, self._on_term), (signal.SIGINT, self._on_term),
+                                (signal.SIGHUP, self._on_hup)):
+            previous[signum] = signal.signal(signum, handler)
+        watchdog = watchdog_interval()
+        try:
+            self.gates = make_gates(self.config)
+            self.scheduler.apply(self.config)
+            self.scheduler.start()
+            scheduled = sum(1 for job in self.config.jobs.values() if job.schedule != "manual")
+            log.info("daemon started with %d scheduled jobs (config %s)", scheduled, self.config_path)
+            self.notifier.ready(f"running {scheduled} scheduled jobs")
+            next_ping = time.monotonic()
+            while not self.stop.is_set():
+                if watchdog and time.monotonic() >= next_ping:
+                    self.notifier.watchdog()
+                    next_ping = time.monotonic() + watchdog
+                timeout = max(0.05, next_ping - time.monotonic()) if watchdog else 1.0
+                self.wake.wait(timeout)
+                self.wake.clear()
+                if self.reload_requested and not self.stop.is_set():
+                    self.reload_requested = False
+                    self.reload()
+            log.info("stopping: letting running jobs finish the record in hand")
+            self.notifier.stopping()
+            self.scheduler.shutdown(wait=True)
+            log.info("stopped")
+            return 0
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+            self.notifier.close()

@@ -1,0 +1,89 @@
+"""What a run plans (:class:`Action`), what applying it gave (:class:`Outcome`) and the run's tally.
+
+Outcome results are the :data:`COUNTERS`, plus two internal ones: ``lookup`` (a worker found
+candidates after a lost reply; the engine thread decides) and ``stopped`` (never sent because the
+run was asked to stop; not counted, the next run picks the record up again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Record
+from ..state import Link
+
+#: The counters every run reports, in the order they are shown.
+COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred", "conflicts", "failed")
+
+#: Plan actions: create, update, delete, adopt (link to an existing record, then update if it
+#: differs), reconcile (a create whose outcome is unknown: find it, else create), defer, conflict.
+WRITES = ("create", "update", "delete", "adopt", "reconcile")
+
+
+@dataclass
+class Action:
+    """One thing a run will do (or, in a plan, would do) to one record in one target."""
+
+    op: str
+    kind: str
+    source: str
+    source_id: str | None
+    target: str
+    target_id: str | None = None
+    record: Record | None = None
+    values: dict[str, Any] | None = None
+    hash: str | None = None
+    link: Link | None = None
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    reason: str | None = None
+    key: dict[str, Any] | None = None
+    version: str | None = None
+    #: the conflict this action settles (closed when it succeeds)
+    conflict_id: int | None = None
+    #: for a conflict: the other side's values and hash
+    theirs: dict[str, Any] | None = None
+    theirs_hash: str | None = None
+    #: how many times a create has been sent (after lost replies)
+    attempt: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description for ``plan --json`` and the events table (no field values)."""
+        out: dict[str, Any] = {"op": self.op, "kind": self.kind, "source": self.source,
+                               "source_id": self.source_id, "target": self.target, "target_id": self.target_id}
+        if self.changes:
+            out["changes"] = {name: {"old": old, "new": new} for name, (old, new) in self.changes.items()}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class Outcome:
+    """What became of an applied action. ``result`` is a :data:`COUNTERS` name."""
+
+    action: Action
+    result: str
+    target_id: str | None = None
+    reason: str | None = None
+    error: BaseException | None = None
+    #: ``False``: delete the action's link (its target record is gone)
+    link: bool | None = None
+    #: for ``lookup`` outcomes: what ``find`` returned, for the engine thread to choose from
+    candidates: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def merge(self, other: "Tally") -> None:
+        for name, n in other.counts.items():
+            self.add(name, n)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)

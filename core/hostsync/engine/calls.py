@@ -1,0 +1,164 @@
+"""Calling a connector: bounded concurrency and a rate limit per system, retries, holds on auth failure.
+
+Every vendor call the engine makes goes through :meth:`Caller.call`, so the policy for each error
+type lives in one place:
+
+* ``Transient``/``RateLimited``: retried with exponential backoff and full jitter, honouring
+  ``Retry-After``, up to :attr:`RetryPolicy.attempts`; a write whose reply was lost
+  (``may_have_applied``) is *not* retried here: the caller must first look the record up.
+* ``AuthError``: the system is held at once (in memory here; the run persists it) and no further
+  call is made to it; :class:`SystemHeld` is raised for every later call.
+* anything else propagates to the caller, which fails that record only.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from ..config import RateLimit
+from ..errors import AuthError, ConnectorError, RateLimited, Transient
+
+T = TypeVar("T")
+
+
+class SystemHeld(ConnectorError):
+    """A call was refused because the system is held after an authentication failure."""
+
+    def __init__(self, system: str, reason: str) -> None:
+        super().__init__(f"system {system!r} is held: {reason} (fix it, then run `hostsync check {system}`)")
+        self.system = system
+        self.reason = reason
+
+
+class Stopped(Exception):
+    """The run was asked to stop (SIGTERM) while waiting to call or retry."""
+
+
+class TokenBucket:
+    """A thread-safe token bucket: ``rate`` tokens per second, bursts of up to ``burst``."""
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = limit.per_second
+        self.burst = max(1.0, min(float(limit.count), self.rate))
+        self.tokens = self.burst
+        self.clock = clock
+        self.updated = clock()
+        self.lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take a token; return how long to wait before using it."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= 1.0
+            return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class Gate:
+    """Per-system admission: at most ``concurrency`` calls at once, at most the rate limit."""
+
+    def __init__(self, concurrency: int, rate_limit: RateLimit | None) -> None:
+        self.concurrency = concurrency
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.bucket = TokenBucket(rate_limit) if rate_limit else None
+        self.held: str | None = None
+        self.auth_failures = 0
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 30.0
+    max_retry_after: float = 300.0
+
+    def delay(self, attempt: int, error: Exception, rng: random.Random) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or ``None`` to give up."""
+        if attempt >= self.attempts:
+            return None
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            if error.retry_after > self.max_retry_after:
+                return None
+            return error.retry_after + rng.uniform(0, min(1.0, self.base))
+        return rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+
+
+class Caller:
+    """Makes connector calls on behalf of a run (thread-safe)."""
+
+    def __init__(self, gates: dict[str, Gate], stop: threading.Event, policy: RetryPolicy | None = None,
+                 sleep: Callable[[float], Any] | None = None, seed: int | None = None) -> None:
+        self.gates = gates
+        self.stop = stop
+        self.policy = policy or RetryPolicy()
+        self.rng = random.Random(seed)
+        self._sleep = sleep or (lambda seconds: self.stop.wait(seconds))
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        #: (system, reason) of holds taken during this run, for the run to persist.
+        self.new_holds: list[tuple[str, str]] = []
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._sleep(seconds)
+        if self.stop.is_set():
+            raise Stopped()
+
+    def held(self, system: str) -> str | None:
+        return self.gates[system].held
+
+    def call(self, system: str, function: Callable[..., T], *args: Any, write: bool = False,
+             retry_applied: bool = True) -> T:
+        """Call ``function(*args)`` against ``system`` under its gate, with the retry policy.
+
+        :param write: the call changes the vendor (counted as a write).
+        :param retry_applied: retry even when a lost reply may have applied the call (true for
+            idempotent writes such as updates; false for creates, which the caller reconciles).
+        """
+        gate = self.gates[system]
+        attempt = 0
+        while True:
+            attempt += 1
+            if gate.held:
+                raise SystemHeld(system, gate.held)
+            try:
+                with gate.slots:
+                    if gate.bucket:
+                        self.wait(gate.bucket.reserve())
+                    if gate.held:
+                        raise SystemHeld(system, gate.held)
+                    self._count(system, write)
+                    return function(*args)
+            except AuthError as exc:
+                self.note_auth_failure(system, exc)
+                raise
+            except Transient as exc:
+                if exc.may_have_applied and not retry_applied:
+                    raise
+                delay = self.policy.delay(attempt, exc, self.rng)
+                if delay is None:
+                    raise
+                self.wait(delay)
+
+    def note_auth_failure(self, system: str, error: AuthError) -> None:
+        """Hold ``system`` now: no call after this one, from any thread."""
+        gate = self.gates[system]
+        with self._lock:
+            gate.auth_failures += 1
+            if not gate.held:
+                gate.held = str(error)
+                self.new_holds.append((system, str(error)))
+
+    def _count(self, system: str, write: bool) -> None:
+        key = f"{system}:{'write' if write else 'read'}"
+        with self._lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def writes(self, system: str | None = None) -> int:
+        return sum(n for key, n in self.counts.items()
+                   if key.endswith(":write") and (system is None or key.startswith(f"{system}:")))

@@ -1,0 +1,99 @@
+"""Translating references (an invoice's client) from one system's ids to another's through links.
+
+A reference that is not linked yet is synced first when a job mirrors that kind between the same
+two systems (taking that job's lock, so two runs never create the same client), else the record is
+deferred with a reason naming what is missing, and retried on the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..model import KINDS, Record
+
+if TYPE_CHECKING:
+    from .job import JobRun
+
+MAX_DEPTH = 4
+
+
+@dataclass
+class Translated:
+    refs: dict[str, str | None]
+    #: why the record cannot be written yet (a required reference is not linked), or None
+    missing: str | None = None
+    #: in a plan: references that the named job would sync first
+    after: list[str] | None = None
+
+
+class RefTranslator:
+    def __init__(self, run: "JobRun") -> None:
+        self.run = run
+        self.rt = run.rt
+        self.memo: dict[tuple[str, str, str, str], str] = {}
+
+    def translate(self, records: list[Record], system: str, peer: str, required: frozenset[str]) -> dict[str, Translated]:
+        """References of ``records`` (ids in ``system``) as ids in ``peer``.
+
+        :param required: reference names the target carries: a missing one defers the record.
+            Others are translated where a link exists and left ``None`` otherwise.
+        """
+        kind_refs = KINDS[self.run.kind].refs
+        shared = self.rt.shares_ids(system, peer)
+        wanted: dict[str, set[str]] = {}
+        for record in records:
+            for name, ref_id in record.refs.items():
+                if ref_id is not None and not shared:
+                    wanted.setdefault(kind_refs[name], set()).add(ref_id)
+        for ref_kind, ids in wanted.items():
+            todo = [i for i in ids if (ref_kind, system, i, peer) not in self.memo]
+            for ref_id, link in self.rt.state.links(ref_kind, system, todo, peer).items():
+                self.memo[(ref_kind, system, ref_id, peer)] = link.peer_id
+        out: dict[str, Translated] = {}
+        for record in records:
+            refs: dict[str, str | None] = {}
+            missing: list[str] = []
+            after: list[str] = []
+            for name, ref_id in record.refs.items():
+                if ref_id is None or shared:
+                    refs[name] = ref_id
+                    continue
+                ref_kind = kind_refs[name]
+                peer_id = self.memo.get((ref_kind, system, ref_id, peer))
+                if peer_id is None and name in required:
+                    peer_id, problem, later = self._sync_dependency(ref_kind, system, ref_id, peer)
+                    if problem:
+                        missing.append(problem)
+                    if later:
+                        after.append(later)
+                refs[name] = peer_id
+            out[record.id or ""] = Translated(refs, "; ".join(missing) or None, after or None)
+        return out
+
+    def _sync_dependency(self, ref_kind: str, system: str, ref_id: str,
+                         peer: str) -> tuple[str | None, str | None, str | None]:
+        """Sync the referenced record first if a job covers it.
+
+        Returns (peer id, why it is missing, what a plan would sync first).
+        """
+        job = self.rt.covering_job(ref_kind, system, peer)
+        what = f"{ref_kind} {ref_id} in {system} is not linked to {peer} yet"
+        if job is None:
+            return None, f"{what} (no job mirrors {ref_kind} from {system} to {peer})", None
+        if self.run.dry_run:
+            return None, None, f"{ref_kind} {ref_id} (job {job.name})"
+        if self.run.depth >= MAX_DEPTH:
+            return None, f"{what} (references nest too deep to sync in one go)", None
+        if job.name != self.run.job.name and not self.rt.try_lock(job.name):
+            return None, f"{what}; job {job.name} is running elsewhere, retrying next run", None
+        from .job import JobRun  # a dependency is synced by a run of its own job
+
+        sub = JobRun(self.rt, job, run_id=self.run.run_id, depth=self.run.depth + 1)
+        sub.sync_ids(system, [ref_id], peer)
+        self.run.tally.merge(sub.tally)
+        link = self.rt.state.link(ref_kind, system, ref_id, peer)
+        if link is None:
+            return None, f"{what}; syncing it through job {job.name} did not succeed", None
+        self.memo[(ref_kind, system, ref_id, peer)] = link.peer_id
+        return link.peer_id, None, None

@@ -1,0 +1,81 @@
+"""Scheduling jobs with APScheduler 3 (the one module that imports it).
+
+One scheduled job per configured job, with stable ids so a reload replaces rather than duplicates;
+``max_instances=1`` and ``coalesce`` so a slow run is never overlapped by its own next run (the job
+lock also covers other processes); runs that were due while the daemon was busy run once, late.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .config import Config, JobConfig
+
+log = logging.getLogger("hostsync.scheduler")
+MISFIRE_GRACE = 300
+
+
+def validate_cron(expression: object) -> str | None:
+    """Why a crontab expression is invalid, or None."""
+    if not isinstance(expression, str):
+        return "expected a crontab expression such as \"*/15 * * * *\""
+    try:
+        CronTrigger.from_crontab(expression)
+    except ValueError as exc:
+        return f"bad cron expression {expression!r}: {exc}"
+    return None
+
+
+def trigger_for(job: JobConfig) -> BaseTrigger | None:
+    if job.cron:
+        return CronTrigger.from_crontab(job.cron)
+    if job.every:
+        return IntervalTrigger(seconds=job.every)
+    return None
+
+
+class Scheduler:
+    """Runs ``run(job_name)`` on each job's schedule, in a small thread pool."""
+
+    def __init__(self, run: Callable[[str], None], workers: int = 4) -> None:
+        self.run = run
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
+            timezone="UTC",
+        )
+
+    def apply(self, config: Config) -> None:
+        """Schedule every job of ``config`` (replacing changed ones) and drop jobs no longer configured."""
+        wanted = {}
+        for name, job in config.jobs.items():
+            trigger = trigger_for(job)
+            if trigger is not None:
+                wanted[name] = trigger
+        for scheduled in self.scheduler.get_jobs():
+            if scheduled.id not in wanted:
+                scheduled.remove()
+                log.info("unscheduled job %s", scheduled.id)
+        for name, trigger in wanted.items():
+            existing = self.scheduler.get_job(name)
+            if existing is not None and str(existing.trigger) == str(trigger):
+                continue
+            self.scheduler.add_job(self.run, trigger, args=[name], id=name, name=name, replace_existing=True)
+            log.info("scheduled job %s: %s", name, config.jobs[name].schedule)
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+
+    def next_runs(self) -> dict[str, str]:
+        return {job.id: str(job.next_run_time) for job in self.scheduler.get_jobs()}

@@ -1,0 +1,459 @@
+"""The state store: one SQLite file (through sqlite-utils) holding what hostsync knows between runs.
+
+Links between records across systems (with the hash and snapshot last synced), cursors for
+incremental reads, intents stored before creates, records to retry, conflicts, runs with their
+per-record events, and per-system health. No secrets: only ids, canonical field values, hashes.
+
+All SQL lives here, behind the methods of :class:`State`, so the engine never depends on SQLite.
+One ``State`` belongs to one thread (each run opens its own); WAL mode lets the CLI read while the
+daemon writes, and a busy timeout covers short write overlaps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from .errors import HostsyncError
+
+migrations = sqlite_utils.Migrations("hostsync")
+BUSY_TIMEOUT_MS = 15000
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create({"id": int, "job": str, "pid": int, "started_at": str, "finished_at": str,
+                       "status": str, "dry_run": int, "counts": str, "error": str}, pk="id")
+    db["runs"].create_index(["job", "id"])
+    db["events"].create({"id": int, "run_id": int, "job": str, "kind": str, "system": str, "record_id": str,
+                         "target": str, "target_id": str, "action": str, "outcome": str, "reason": str,
+                         "fields": str, "at": str}, pk="id", foreign_keys=[("run_id", "runs", "id")])
+    db["events"].create_index(["run_id"])
+    # One row per pair of linked records; a_system sorts before b_system, whichever was the source.
+    db["links"].create({"kind": str, "a_system": str, "a_id": str, "b_system": str, "b_id": str, "hash": str,
+                        "snapshot": str, "a_version": str, "b_version": str, "job": str, "synced_at": str},
+                       pk=("kind", "a_system", "a_id", "b_system"))
+    db["links"].create_index(["kind", "b_system", "b_id", "a_system"], unique=True)
+    db["cursors"].create({"job": str, "system": str, "value": str, "updated_at": str}, pk=("job", "system"))
+    db["intents"].create({"kind": str, "system": str, "record_id": str, "target": str, "job": str,
+                          "key": str, "run_id": int, "created_at": str},
+                         pk=("kind", "system", "record_id", "target"))
+    db["pending"].create({"job": str, "system": str, "record_id": str, "reason": str, "attempts": int,
+                          "first_at": str, "last_at": str}, pk=("job", "system", "record_id"))
+    db["conflicts"].create({"id": int, "job": str, "kind": str, "system": str, "record_id": str,
+                            "peer_system": str, "peer_id": str, "base": str, "ours": str, "theirs": str,
+                            "ours_hash": str, "theirs_hash": str, "detected_at": str, "status": str,
+                            "resolution": str, "resolved_at": str}, pk="id")
+    db["conflicts"].create_index(["job", "status"])
+    db["health"].create({"system": str, "status": str, "reason": str, "since": str, "salt": str,
+                         "fingerprint": str}, pk="system")
+
+
+@dataclass
+class Link:
+    """Two records known to be the same fact in two systems, oriented from ``system``'s side."""
+
+    kind: str
+    system: str
+    id: str
+    peer_system: str
+    peer_id: str
+    hash: str
+    snapshot: str | None = None
+    version: str | None = None
+    peer_version: str | None = None
+    job: str | None = None
+    synced_at: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The canonical values last synced (parsed from the snapshot)."""
+        return json.loads(self.snapshot) if self.snapshot else {}
+
+    def _row(self) -> dict[str, Any]:
+        a_first = self.system < self.peer_system
+        a, b = (self.system, self.peer_system) if a_first else (self.peer_system, self.system)
+        a_id, b_id = (self.id, self.peer_id) if a_first else (self.peer_id, self.id)
+        a_version, b_version = (self.version, self.peer_version) if a_first else (self.peer_version, self.version)
+        return {"kind": self.kind, "a_system": a, "a_id": a_id, "b_system": b, "b_id": b_id, "hash": self.hash,
+                "snapshot": self.snapshot, "a_version": a_version, "b_version": b_version, "job": self.job,
+                "synced_at": self.synced_at or now()}
+
+    @classmethod
+    def _from_row(cls, row: dict[str, Any], system: str) -> "Link":
+        if row["a_system"] == system:
+            return cls(row["kind"], row["a_system"], row["a_id"], row["b_system"], row["b_id"], row["hash"],
+                       row["snapshot"], row["a_version"], row["b_version"], row["job"], row["synced_at"])
+        return cls(row["kind"], row["b_system"], row["b_id"], row["a_system"], row["a_id"], row["hash"],
+                   row["snapshot"], row["b_version"], row["a_version"], row["job"], row["synced_at"])
+
+
+@dataclass
+class Intent:
+    kind: str
+    system: str
+    record_id: str
+    target: str
+    job: str
+    key: dict[str, Any]
+    created_at: str
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if it does not exist (the state holds customer data)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+class State:
+    """The state store. Open with :meth:`open`; use from one thread."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None = None) -> None:
+        self.db = db
+        self.path = path
+        self._seen_ready = False
+
+    @classmethod
+    def open(cls, path: str | Path) -> "State":
+        """Open (creating with mode 0600 and migrating as needed) the state file at ``path``."""
+        path = Path(path)
+        create_private_file(path)
+        old_umask = os.umask(0o077)  # the -wal and -shm files SQLite creates stay private too
+        try:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                                   isolation_level=None)
+            db = sqlite_utils.Database(conn, execute_plugins=False)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        finally:
+            os.umask(old_umask)
+        return cls(db, path)
+
+    @classmethod
+    def open_memory(cls) -> "State":
+        """An empty, migrated state in memory (a plan when no state file exists yet)."""
+        db = sqlite_utils.Database(memory=True, execute_plugins=False)
+        migrations.apply(db)
+        return cls(db, None)
+
+    @classmethod
+    def open_for_plan(cls, path: str | Path) -> "State":
+        """The state for a plan: the file read-only if it exists, else an empty one in memory.
+
+        A plan writes nothing anywhere, so it neither creates nor migrates the file.
+        """
+        path = Path(path)
+        if not path.exists():
+            return cls.open_memory()
+        state = cls.open_readonly(path)
+        if [m.name for m in migrations.pending(state.db)]:
+            state.close()
+            raise HostsyncError(f"{path} needs migrating; run `hostsync sync` or `hostsync check` once first")
+        return state
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> "State":
+        """Open an existing state file for the listing commands without creating or migrating it."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(str(path))
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None)
+        return cls(sqlite_utils.Database(conn, execute_plugins=False), path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "State":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def applied_migrations(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.db.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    # -- links --------------------------------------------------------------------------------
+
+    def links(self, kind: str, system: str, ids: list[str], peer_system: str) -> dict[str, Link]:
+        """Links of the records ``ids`` of ``system`` to ``peer_system``, by id."""
+        if not ids:
+            return {}
+        side, other = ("a", "b") if system < peer_system else ("b", "a")
+        out: dict[str, Link] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._rows(
+                f"SELECT * FROM links WHERE kind = ? AND {side}_system = ? AND {other}_system = ? "
+                f"AND {side}_id IN ({marks})", [kind, system, peer_system, *chunk]):
+                link = Link._from_row(row, system)
+                out[link.id] = link
+        return out
+
+    def link(self, kind: str, system: str, id: str, peer_system: str) -> Link | None:
+        return self.links(kind, system, [id], peer_system).get(id)
+
+    def save_links(self, links: Iterable[Link]) -> None:
+        rows = [link._row() for link in links]
+        if rows:
+            self.db["links"].upsert_all(rows, pk=("kind", "a_system", "a_id", "b_system"))
+
+    def delete_link(self, link: Link) -> None:
+        row = link._row()
+        self.db.execute("DELETE FROM links WHERE kind = ? AND a_system = ? AND a_id = ? AND b_system = ?",
+                        [row["kind"], row["a_system"], row["a_id"], row["b_system"]])
+
+    def iter_links(self, kind: str, system: str, peer_system: str, job: str | None = None) -> Iterator[Link]:
+        side, other = ("a", "b") if system < peer_system else ("b", "a")
+        sql = f"SELECT * FROM links WHERE kind = ? AND {side}_system = ? AND {other}_system = ?"
+        params: list[Any] = [kind, system, peer_system]
+        if job:
+            sql += " AND job = ?"
+            params.append(job)
+        cursor = self.db.execute(sql + f" ORDER BY {side}_id", params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield Link._from_row(dict(zip(names, row)), system)
+
+    def count_links(self, job: str) -> int:
+        return self._rows("SELECT count(*) AS n FROM links WHERE job = ?", [job])[0]["n"]
+
+    def list_links(self, job: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT kind, a_system, a_id, b_system, b_id, job, synced_at FROM links"
+        params: list[Any] = []
+        if job:
+            sql += " WHERE job = ?"
+            params.append(job)
+        sql += " ORDER BY synced_at DESC, kind, a_id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._rows(sql, params)
+
+    # -- seen ids during a full scan (for deletes) --------------------------------------------
+
+    def seen_reset(self) -> None:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (system TEXT, id TEXT, PRIMARY KEY (system, id))")
+        self.db.execute("DELETE FROM temp.seen")
+        self._seen_ready = True
+
+    def seen_add(self, system: str, ids: list[str]) -> set[str]:
+        """Record ids read in this scan; return those not read before in it (a vendor's paging can
+        repeat a record, and a record waiting for retry is also listed)."""
+        before: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            before.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM temp.seen WHERE system = ? AND id IN ({','.join('?' * len(chunk))})",
+                [system, *chunk]).fetchall())
+        self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen (system, id) VALUES (?, ?)",
+                                 [(system, i) for i in ids if i not in before])
+        return {i for i in ids if i not in before}
+
+    def unseen_links(self, kind: str, system: str, peer_system: str) -> list[Link]:
+        """Links of ``system``'s records to ``peer_system`` whose record the last full scan did not see."""
+        side, other = ("a", "b") if system < peer_system else ("b", "a")
+        rows = self._rows(
+            f"SELECT * FROM links WHERE kind = ? AND {side}_system = ? AND {other}_system = ? AND NOT EXISTS "
+            f"(SELECT 1 FROM temp.seen s WHERE s.system = ? AND s.id = links.{side}_id)",
+            [kind, system, peer_system, system])
+        return [Link._from_row(row, system) for row in rows]
+
+    # -- cursors ------------------------------------------------------------------------------
+
+    def cursor(self, job: str, system: str) -> datetime | None:
+        rows = self._rows("SELECT value FROM cursors WHERE job = ? AND system = ?", [job, system])
+        return datetime.fromisoformat(rows[0]["value"]) if rows and rows[0]["value"] else None
+
+    def set_cursor(self, job: str, system: str, value: datetime) -> None:
+        self.db["cursors"].upsert({"job": job, "system": system, "value": value.isoformat(), "updated_at": now()},
+                                  pk=("job", "system"))
+
+    def clear_cursors(self, job: str) -> None:
+        self.db.execute("DELETE FROM cursors WHERE job = ?", [job])
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def add_intents(self, intents: Iterable[Intent], run_id: int | None) -> None:
+        rows = [{"kind": i.kind, "system": i.system, "record_id": i.record_id, "target": i.target, "job": i.job,
+                 "key": json.dumps(i.key, sort_keys=True), "run_id": run_id, "created_at": i.created_at}
+                for i in intents]
+        if rows:
+            self.db["intents"].upsert_all(rows, pk=("kind", "system", "record_id", "target"))
+
+    def intents(self, kind: str, system: str, target: str, ids: list[str] | None = None) -> dict[str, Intent]:
+        sql = "SELECT * FROM intents WHERE kind = ? AND system = ? AND target = ?"
+        params: list[Any] = [kind, system, target]
+        if ids is not None:
+            if not ids:
+                return {}
+            sql += f" AND record_id IN ({','.join('?' * len(ids))})"
+            params.extend(ids)
+        return {row["record_id"]: Intent(row["kind"], row["system"], row["record_id"], row["target"], row["job"],
+                                         json.loads(row["key"]), row["created_at"])
+                for row in self._rows(sql, params)}
+
+    def delete_intents(self, kind: str, system: str, target: str, ids: Iterable[str]) -> None:
+        self.db.conn.executemany(
+            "DELETE FROM intents WHERE kind = ? AND system = ? AND target = ? AND record_id = ?",
+            [(kind, system, target, i) for i in ids])
+
+    def count_intents(self) -> int:
+        return self._rows("SELECT count(*) AS n FROM intents")[0]["n"]
+
+    # -- pending retries ----------------------------------------------------------------------
+
+    def add_pending(self, job: str, system: str, record_id: str, reason: str) -> None:
+        at = now()
+        self.db.execute(
+            "INSERT INTO pending (job, system, record_id, reason, attempts, first_at, last_at) "
+            "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (job, system, record_id) DO UPDATE SET "
+            "reason = excluded.reason, attempts = pending.attempts + 1, last_at = excluded.last_at",
+            [job, system, record_id, reason, at, at])
+
+    def pending(self, job: str, system: str) -> list[str]:
+        return [r["record_id"] for r in self._rows(
+            "SELECT record_id FROM pending WHERE job = ? AND system = ? ORDER BY first_at", [job, system])]
+
+    def clear_pending(self, job: str, system: str, ids: Iterable[str]) -> None:
+        self.db.conn.executemany("DELETE FROM pending WHERE job = ? AND system = ? AND record_id = ?",
+                                 [(job, system, i) for i in ids])
+
+    # -- conflicts ----------------------------------------------------------------------------
+
+    def open_conflicts(self, job: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM conflicts WHERE status != 'applied'"
+        params: list[Any] = []
+        if job:
+            sql += " AND job = ?"
+            params.append(job)
+        return [self._conflict(row) for row in self._rows(sql + " ORDER BY id", params)]
+
+    def conflict(self, conflict_id: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM conflicts WHERE id = ?", [conflict_id])
+        return self._conflict(rows[0]) if rows else None
+
+    def conflict_for(self, job: str, system: str, record_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM conflicts WHERE job = ? AND system = ? AND record_id = ? "
+                          "AND status != 'applied' ORDER BY id DESC LIMIT 1", [job, system, record_id])
+        return self._conflict(rows[0]) if rows else None
+
+    @staticmethod
+    def _conflict(row: dict[str, Any]) -> dict[str, Any]:
+        for key in ("base", "ours", "theirs"):
+            row[key] = json.loads(row[key]) if row[key] else None
+        return row
+
+    def add_conflict(self, job: str, kind: str, link: Link, ours: dict[str, Any], theirs: dict[str, Any],
+                     ours_hash: str, theirs_hash: str) -> int:
+        existing = self.conflict_for(job, link.system, link.id)
+        values = {"job": job, "kind": kind, "system": link.system, "record_id": link.id,
+                  "peer_system": link.peer_system, "peer_id": link.peer_id, "base": link.snapshot,
+                  "ours": json.dumps(ours, sort_keys=True), "theirs": json.dumps(theirs, sort_keys=True),
+                  "ours_hash": ours_hash, "theirs_hash": theirs_hash, "status": "open",
+                  "resolution": None, "resolved_at": None}
+        if existing:
+            if existing["ours_hash"] == ours_hash and existing["theirs_hash"] == theirs_hash:
+                return existing["id"]
+            self.db["conflicts"].update(existing["id"], {**values, "detected_at": now()})
+            return existing["id"]
+        return self.db["conflicts"].insert({**values, "detected_at": now()}).last_pk
+
+    def resolve_conflict(self, conflict_id: int, use: str) -> None:
+        self.db["conflicts"].update(conflict_id, {"status": "resolved", "resolution": use, "resolved_at": now()})
+
+    def close_conflict(self, conflict_id: int) -> None:
+        self.db["conflicts"].update(conflict_id, {"status": "applied"})
+
+    # -- runs and events ----------------------------------------------------------------------
+
+    def start_run(self, job: str, dry_run: bool = False) -> int:
+        return self.db["runs"].insert({"job": job, "pid": os.getpid(), "started_at": now(), "status": "running",
+                                       "dry_run": int(dry_run), "counts": "{}"}).last_pk
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int], error: str | None = None) -> None:
+        self.db["runs"].update(run_id, {"finished_at": now(), "status": status,
+                                        "counts": json.dumps(counts, sort_keys=True), "error": error})
+
+    def add_events(self, events: Iterable[dict[str, Any]]) -> None:
+        rows = [{**e, "fields": json.dumps(e["fields"]) if e.get("fields") else None, "at": e.get("at") or now()}
+                for e in events]
+        if rows:
+            self.db["events"].insert_all(rows)
+
+    def runs(self, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs"
+        params: list[Any] = []
+        if job:
+            sql += " WHERE job = ?"
+            params.append(job)
+        rows = self._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+        for row in rows:
+            row["counts"] = json.loads(row["counts"] or "{}")
+            row["dry_run"] = bool(row["dry_run"])
+        return rows
+
+    def events(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY id", [run_id])
+        for row in rows:
+            row["fields"] = json.loads(row["fields"]) if row["fields"] else None
+        return rows
+
+    def mark_interrupted_runs(self) -> None:
+        """Runs left 'running' by a process that no longer exists (killed) are marked interrupted."""
+        for row in self._rows("SELECT id, pid FROM runs WHERE status = 'running'"):
+            if row["pid"] and not _alive(row["pid"]):
+                self.db["runs"].update(row["id"], {"status": "interrupted", "finished_at": now()})
+
+    # -- system health ------------------------------------------------------------------------
+
+    def health(self, system: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM health WHERE system = ?", [system])
+        return rows[0] if rows else None
+
+    def all_health(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT system, status, reason, since FROM health ORDER BY system")
+
+    def hold(self, system: str, reason: str, salt: str, fingerprint: str) -> None:
+        self.db["health"].upsert({"system": system, "status": "held", "reason": reason, "since": now(),
+                                  "salt": salt, "fingerprint": fingerprint}, pk="system")
+
+    def release(self, system: str) -> None:
+        self.db["health"].upsert({"system": system, "status": "ok", "reason": None, "since": now(),
+                                  "salt": None, "fingerprint": None}, pk="system")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

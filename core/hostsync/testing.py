@@ -1,0 +1,124 @@
+"""pytest fixtures for hostsync and for plugin authors (registered through the ``pytest11`` entry point).
+
+``hostsync_project``: a throw-away installation in a temporary folder: declare systems and jobs,
+then drive it through the real CLI (in-process) and inspect its state::
+
+    def test_mirror(hostsync_project, start_sandbox):
+        box = start_sandbox("whmcs", seed=1)
+        project = hostsync_project
+        project.systems.update(box.systems())
+        project.job("clients", kind="client", source="billing", targets=["panel"])
+        assert project.cli("sync", "clients").exit_code == 0
+
+``start_sandbox(name, seed=None)``: a registered sandbox served on loopback, stopped after the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import pytest
+from click.testing import CliRunner
+
+from .cli import cli
+from .cli.config_cmd import to_toml
+from .plugins import load_plugins
+from .sandbox import Sandbox
+from .state import State
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+class HostsyncProject:
+    """A hostsync installation in a folder: ``hostsync.toml``, its state and the CLI."""
+
+    def __init__(self, path: Path, plugins_dir: Path | None = None) -> None:
+        self.path = path
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.settings: dict[str, Any] = {"state": "hostsync.db"}
+        if plugins_dir:
+            self.settings["plugins_dir"] = str(plugins_dir)
+        self.systems: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.env: dict[str, str] = {}
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "hostsync.toml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / self.settings["state"]
+
+    def system(self, name: str, **settings: Any) -> None:
+        self.systems[name] = settings
+
+    def job(self, name: str, **settings: Any) -> None:
+        self.jobs[name] = settings
+
+    def write(self) -> Path:
+        data = {"hostsync": self.settings, "systems": self.systems, "jobs": self.jobs}
+        self.config_path.write_text(to_toml(data), encoding="utf-8")
+        return self.config_path
+
+    def cli(self, *args: str, env: Mapping[str, str] | None = None, write: bool = True) -> CliResult:
+        """Run ``hostsync --config <this project> ARGS`` in-process."""
+        if write:
+            self.write()
+        runner = CliRunner()
+        result = runner.invoke(cli, ["--config", str(self.config_path), *args],
+                               env={**self.env, **(env or {})}, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    def command(self, *args: str) -> list[str]:
+        """The argv to run the same command in a subprocess."""
+        return ["hostsync", "--config", str(self.config_path), *args]
+
+    def shell(self, *args: str) -> str:
+        return shlex.join(self.command(*args))
+
+    def state(self) -> State:
+        """The state store, read-only (close it, or use it as a context manager)."""
+        return State.open_readonly(self.state_path)
+
+
+@pytest.fixture
+def hostsync_project(tmp_path: Path) -> Iterator[HostsyncProject]:
+    """A fresh hostsync installation in a temporary folder."""
+    yield HostsyncProject(tmp_path / "project")
+
+
+@pytest.fixture
+def start_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """Start a registered sandbox by vendor name on loopback; stopped after the test."""
+    started: list[Sandbox] = []
+    registry = load_plugins(env={k: v for k, v in os.environ.items()}).sandboxes
+
+    def start(name: str, seed: int | None = None) -> Sandbox:
+        if name not in registry:
+            raise LookupError(f"no sandbox {name!r} registered (known: {', '.join(sorted(registry))})")
+        box = registry[name](seed=seed)
+        box.start()
+        started.append(box)
+        return box
+
+    yield start
+    for box in started:
+        box.stop()
