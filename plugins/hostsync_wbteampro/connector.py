@@ -183,10 +183,19 @@ class TeamProConnector(Connector):
         if not record.id:
             raise Rejected("a wbTeamPro ticket link needs the WHMCS ticket id: set shares_ids_with to the "
                            "WHMCS system")
-        project = record.refs.get("project") or self._default_project(record.id, record.refs.get("client"))
+        client = record.refs.get("client") if "client" in record.refs else self._ticket_client(record.id)
+        project = record.refs.get("project") or self._default_project(record.id, client)
         self.api.call("ticketxrefs", "post", {"project_id": int(project), "ticket_id": int(record.id)},
                       about=f"ticket {record.id}")
         return str(record.id)
+
+    def _ticket_client(self, ticket_id: str) -> str | None:
+        """The WHMCS ticket's client, when the record does not carry it."""
+        try:
+            row = self.api.call(f"whmcstickets.{int(ticket_id)}", about=f"ticket {ticket_id}").get("whmcsticket")
+        except NotFound:
+            raise NotFound(f"wbTeamPro: WHMCS ticket {ticket_id} not found") from None
+        return m.ident(row.get("userid")) if isinstance(row, Mapping) else None
 
     def _default_project(self, ticket_id: str, client: str | None) -> str:
         """The client's most recently created active project, else ``unassigned_project``."""

@@ -4,9 +4,11 @@ Change signals (WHMCS has no modified-since filter):
 
 * clients declare ``since``: an incremental read pages ``GetActivityLog`` from the newest entry back
   to ``since`` (usually one call), collects the clients those entries are about and fetches only
-  those with ``GetClientsDetails``; ``updated_at`` is the newest entry's time on the WHMCS clock. If
-  the log ends before ``since`` (trimmed), the read falls back to a full scan. A full scan is
-  ``GetClients`` pages plus one ``GetClientsDetails`` per client, since list rows carry no address;
+  those with ``GetClientsDetails``; ``updated_at`` is the newest entry's time on the WHMCS clock
+  (the latest logged activity about the client: an upper bound of its last change). If the log
+  ends before ``since`` (trimmed), the read falls back to a full scan. A full scan is one
+  ``GetActivityLog`` page (to stamp the clients it names, so the engine gets a cursor), ``GetClients``
+  pages, and one ``GetClientsDetails`` per client, since list rows carry no address;
 * tickets and invoices are listed as partial stubs whose version hashes the ``GetTickets`` /
   ``GetInvoices`` row (``lastreply``, ``updated_at``, status, totals...): the engine fetches with
   ``GetTicket`` / ``GetInvoice`` only those whose row changed;
@@ -144,10 +146,29 @@ class WhmcsConnector(Connector):
         raise Rejected(f"WHMCS does not hold {kind} records")
 
     def _all_clients(self) -> Iterator[Record]:
+        """Every client with details; those the newest log entries name carry that entry's time
+        as ``updated_at`` (the others: unknown), which gives the engine its next cursor on the
+        WHMCS clock: anything logged later is read by the next incremental run."""
+        stamps = self._log_head()
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
             record = self.get("client", str(row.get("id")))
             if record is not None:
+                record.updated_at = stamps.get(record.id or "")
                 yield record
+
+    def _log_head(self, pages: int = 3) -> dict[str, datetime]:
+        """Newest activity-log time per client, from the newest page(s) that name any client."""
+        newest: dict[str, datetime] = {}
+        for start in range(0, pages * self.page_size, self.page_size):
+            answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            entries = m.nested(answer.get("activity"), "entry")
+            for entry in entries:
+                when = m.utc(entry.get("date"), self.tz)
+                for client_id in m.activity_client_ids(entry) if when else ():
+                    newest.setdefault(client_id, when)  # type: ignore[arg-type]
+            if newest or len(entries) < self.page_size:
+                break
+        return newest
 
     def _changed_clients(self, since: datetime) -> Iterator[Record]:
         """Clients named by activity-log entries at or after ``since`` (the log is newest first)."""
@@ -180,7 +201,8 @@ class WhmcsConnector(Connector):
             return [found]
         term = next((key[name] for name in ("company", "last_name", "first_name") if key.get(name)), None)
         if term is None:
-            return [r for r in self._all_clients() if _matches(r, key)]
+            rows = self.api.pages("GetClients", "clients", "client", limit=self.page_size)
+            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and _matches(r, key)]
         rows = self.api.pages("GetClients", "clients", "client", {"search": term}, limit=self.page_size)
         return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r]
 

@@ -155,3 +155,12 @@ def test_update_reties_only_when_the_project_changes_and_delete_unties(sandbox, 
 def test_find_ticket_by_client_and_subject(connector):
     assert [r.id for r in connector.find("ticket", {"client": "4", "subject": "Website down after DNS change"})] == ["1"]
     assert connector.find("ticket", {"client": "2", "subject": "Invoice question: double charge?"}) == []  # untied
+
+
+def test_create_reads_the_tickets_client_when_the_record_lacks_it(sandbox, connector):
+    project_id = connector.create("project", Record("project", None, {"name": "VPS move", "status": "active"},
+                                                    {"client": "9"}))
+    assert connector.create("ticket", Record("ticket", "7", {}, {})) == "7"  # WHMCS ticket 7 is client 9's
+    assert connector.get("ticket", "7").refs == {"client": "9", "project": project_id}
+    with pytest.raises(NotFound, match="WHMCS ticket 999 not found"):
+        connector.create("ticket", Record("ticket", "999", {}, {}))

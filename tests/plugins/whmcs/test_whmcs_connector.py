@@ -56,6 +56,9 @@ def test_full_client_list_pages_to_the_end_with_details(sandbox, connector):
     assert sorted(int(r.id) for r in records) == list(range(1, 13))
     assert {r.fields["status"] for r in records} == {"active", "inactive", "closed"}
     assert sandbox.calls["GetClients"] == 3 and sandbox.calls["GetClientsDetails"] == 12
+    assert sandbox.calls["GetActivityLog"] == 1
+    newest = {str(e["clientId"]) for e in sorted(sandbox.state["activity"].values(), key=lambda e: -e["id"])[:5]} - {"0"}
+    assert newest and {r.id for r in records if r.updated_at} == newest  # stamped from the log's newest page
     zoe = next(r for r in records if r.id == "1")
     assert (zoe.fields["first_name"], zoe.fields["address1"], zoe.fields["country"]) == ("Zoë", "Sveavägen 12", "SE")
 
