@@ -177,3 +177,20 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
     assert "wbTeamPro GET projects" in caplog.text
     for secret in (sandbox.ADMIN_PASSWORD, digest, hashlib.md5((sandbox.ADMIN_PASSWORD + "!").encode()).hexdigest()):
         assert secret not in text
+
+
+def test_parallel_calls_with_a_wrong_password_fail_one_login(sandbox, options):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = TeamProClient({**options, "password": "wrong"}, concurrency=6)
+
+    def attempt(n):
+        try:
+            client.call("projects")
+        except AuthError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(6) as pool:
+        errors = list(pool.map(attempt, range(6)))
+    assert len(errors) == 6 and sum("not sent" in e for e in errors) == 5
+    assert sandbox.failed_logins == 1 and sandbox.state["banned_ips"] == []

@@ -201,3 +201,27 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
     assert "WHMCS GetClients" in caplog.text
     for value in secret_values:
         assert value not in text
+
+
+def test_parallel_calls_with_wrong_credentials_send_one_login(sandbox, options):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = WhmcsClient({**options, "secret": "wrong"}, concurrency=6)
+
+    def attempt(n):
+        with pytest.raises(AuthError) as caught:
+            client.call("GetClientsDetails", {"clientid": n + 1})
+        return str(caught.value)
+
+    with ThreadPoolExecutor(6) as pool:
+        errors = list(pool.map(attempt, range(6)))
+    assert sum("not sent" in e for e in errors) == 5 and sandbox.calls == {"GetClientsDetails": 1}
+
+
+def test_a_refused_permission_for_one_action_does_not_stop_the_others(sandbox, options):
+    sandbox.inject(Fault("error", match="GetTickets", status=403, content_type="application/json",
+                         body='{"result":"error","message":"Invalid Permissions: API action \\"gettickets\\" is not allowed"}'))
+    client = WhmcsClient(options)
+    with pytest.raises(AuthError, match="Invalid Permissions"):
+        client.call("GetTickets")
+    assert client.call("GetClients", {"limitnum": 1})["numreturned"] == 1
