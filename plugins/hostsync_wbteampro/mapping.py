@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from hostsync.errors import Rejected
-from hostsync.model import PROJECT_STATUSES, TASK_STATUSES, Record, parse_datetime
+from hostsync.model import Record, parse_datetime
 
 PROJECT = {"name": "project_name", "client": "client_userid", "status": "project_status",
            "start_on": "date_start", "due_on": "date_finish", "description": "project_details"}
