@@ -162,27 +162,15 @@ class WhmcsConnector(Connector):
         for start in range(0, pages * self.page_size, self.page_size):
             answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
             entries = m.nested(answer.get("activity"), "entry")
-            for entry in entries:
-                when = m.utc(entry.get("date"), self.tz)
-                for client_id in m.activity_client_ids(entry) if when else ():
-                    newest.setdefault(client_id, when)  # type: ignore[arg-type]
+            m.newest_activity(entries, self.tz, into=newest)
             if newest or len(entries) < self.page_size:
                 break
         return newest
 
     def _changed_clients(self, since: datetime) -> Iterator[Record]:
         """Clients named by activity-log entries at or after ``since`` (the log is newest first)."""
-        newest: dict[str, datetime] = {}
-        reached = False
-        for entry in self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size):
-            when = m.utc(entry.get("date"), self.tz)
-            if when is None:
-                continue
-            if when < since:
-                reached = True
-                break
-            for client_id in m.activity_client_ids(entry):
-                newest.setdefault(client_id, when)
+        log = self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size)
+        newest, reached = m.newest_activity(log, self.tz, since)
         if not reached:  # the log was trimmed (or is younger than ``since``): it may miss changes
             yield from self._all_clients()
             return

@@ -225,6 +225,22 @@ def activity_client_ids(entry: Mapping[str, Any]) -> set[str]:
     return {i for i in ids if i}
 
 
+def newest_activity(entries: Iterable[Mapping[str, Any]], tz: tzinfo, since: datetime | None = None,
+                    into: dict[str, datetime] | None = None) -> tuple[dict[str, datetime], bool]:
+    """The newest log time per client from ``entries`` (newest first, as GetActivityLog lists them),
+    stopping at the first entry older than ``since``; the flag says whether one was reached."""
+    newest = {} if into is None else into
+    for entry in entries:
+        when = utc(entry.get("date"), tz)
+        if when is None:
+            continue
+        if since is not None and when < since:
+            return newest, True
+        for client_id in activity_client_ids(entry):
+            newest.setdefault(client_id, when)
+    return newest, False
+
+
 # --- tickets ----------------------------------------------------------------------------------
 
 TICKET_STATUS = {"open": "open", "answered": "answered", "customer-reply": "customer_reply",

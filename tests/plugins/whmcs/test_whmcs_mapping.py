@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -130,6 +130,19 @@ def test_activity_entries_name_their_client_in_every_version():
     assert m.activity_client_ids({"userid": "7", "description": "Created Invoice"}) == {"7"}  # before 8.0
     assert m.activity_client_ids({"clientId": 0, "description": "Client Profile Modified - First Name: 'a' to "
                                                               "'b' - User ID: 9"}) == {"9"}
+
+
+def test_newest_activity_per_client_stops_at_since():
+    entries = [{"date": "2024-05-02 10:00:00", "clientId": 5, "description": "Client Profile Modified - User ID: 5"},
+               {"date": "2024-05-02 09:00:00", "clientId": 0, "description": "Cron Job: Daily"},
+               {"date": "2024-05-02 08:00:00", "clientId": 5, "description": "Created Invoice - Invoice ID: 9"},
+               {"date": "2024-05-02 07:00:00", "clientId": 6, "description": "Client Profile Modified - User ID: 6"}]
+    since = datetime(2024, 5, 2, 7, 30, tzinfo=timezone.utc)
+    newest, reached = m.newest_activity(entries, LONDON, since)  # London is UTC+1 in May: 07:00 is 06:00Z
+    assert (newest, reached) == ({"5": datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)}, True)
+    newest, reached = m.newest_activity(entries, m.zone("UTC"), since - timedelta(hours=2))
+    assert (newest, reached) == ({"5": datetime(2024, 5, 2, 10, 0, tzinfo=timezone.utc),
+                                  "6": datetime(2024, 5, 2, 7, 0, tzinfo=timezone.utc)}, False)
 
 
 def test_support_departments_and_statuses_examples():
