@@ -253,9 +253,9 @@ def _check_pending(pm: pluggy.PluginManager) -> None:
     """A hookimpl whose name matches no spec (a typo) stops start-up, naming plugin and hook."""
     known = sorted(name for name in dir(hookspecs) if name.startswith("hostsync_"))
     for name, caller in sorted(vars(pm.hook).items()):
-        if isinstance(caller, pluggy.HookCaller) and caller.spec is None:
+        if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
             for impl in caller.get_hookimpls():
-                if not impl.hookimpl_config.get("optionalhook"):
+                if not impl.optionalhook:
                     raise PluginError(f"plugin {impl.plugin_name!r} implements unknown hook {name!r} "
                                       f"(known hooks: {', '.join(known)})")
     pm.check_pending()

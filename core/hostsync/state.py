@@ -177,6 +177,11 @@ class State:
                                isolation_level=None)
         return cls(sqlite_utils.Database(conn, execute_plugins=False), path)
 
+    @property
+    def initialised(self) -> bool:
+        """Whether the schema exists (a state file is created empty an instant before it is migrated)."""
+        return not migrations.pending(self.db)
+
     def close(self) -> None:
         self.db.close()
 

@@ -13,9 +13,16 @@ from .output import echo_json, echo_table
 from .sync_cmd import summary_line
 
 
-def _read_state(app: Any) -> State | None:
+def read_state(app: Any) -> State | None:
+    """The state for the listing commands, or None when nothing has run yet."""
     path = app.config.state_path
-    return State.open_readonly(path) if path.exists() else None
+    if not path.exists():
+        return None
+    state = State.open_readonly(path)
+    if not state.initialised:
+        state.close()
+        return None
+    return state
 
 
 def register(cli: click.Group) -> None:
@@ -27,7 +34,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def runs(app: Any, job: str | None, limit: int, with_events: bool, as_json: bool) -> None:
         """List recent runs (newest first), optionally of one JOB, with their counts."""
-        state = _read_state(app)
+        state = read_state(app)
         rows = state.runs(job, limit) if state else []
         if with_events and state:
             for row in rows:
@@ -53,7 +60,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def links(app: Any, job: str | None, limit: int, as_json: bool) -> None:
         """List linked records (which record in one system is which in the other)."""
-        state = _read_state(app)
+        state = read_state(app)
         rows = state.list_links(job, limit or None) if state else []
         if state:
             state.close()
@@ -68,7 +75,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def conflicts(app: Any, as_json: bool) -> None:
         """List two-way conflicts waiting for an operator (changed on both sides since the last sync)."""
-        state = _read_state(app)
+        state = read_state(app)
         rows = state.open_conflicts() if state else []
         if state:
             state.close()

@@ -105,9 +105,12 @@ def register(cli: click.Group) -> None:
     def jobs(app: Any, as_json: bool) -> None:
         """List configured jobs with their schedule and last run."""
         config = app.config
+        from .state_cmd import read_state
+
         last: dict[str, dict[str, Any]] = {}
-        if config.state_path.exists():
-            with State.open_readonly(config.state_path) as state:
+        state = read_state(app)
+        if state is not None:
+            with state:
                 for name in config.jobs:
                     runs = state.runs(name, limit=1)
                     if runs:

@@ -287,7 +287,16 @@ class LossyConnector(MemoryConnector):
         super().update(kind, id, Record(record.kind, record.id, keep, record.refs))
 
 
+class ReadOnlyConnector(MemoryConnector):
+    """A vendor hostsync may only read (an export API), and only clients."""
+
+    name = "memro"
+    description = "Read-only in-memory vendor (clients only)"
+    kinds = {"client": Operations.of("list", "get", "find")}
+
+
 @hookimpl
 def hostsync_register_connectors(register: Callable[[type[Connector]], None]) -> None:
     register(MemoryConnector)
     register(LossyConnector)
+    register(ReadOnlyConnector)

@@ -1,0 +1,182 @@
+"""``hostsync daemon`` in a subprocess, as systemd runs it: notifications, scheduling, reload, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from .test_engine_one_way import client
+
+pytestmark = pytest.mark.slow
+
+
+class NotifySocket:
+    """A stand-in for systemd's notify socket: collects the daemon's datagrams."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def wait_for(self, text: str, timeout: float = 15.0, after: int = 0) -> int:
+        """Index of the first message at or after ``after`` containing ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, message in enumerate(self.messages[after:], after):
+                if text in message:
+                    return i
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} notification; got {self.messages}")
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def daemon_project(project, memory, tmp_path):
+    billing_store, panel_store = tmp_path / "billing.json", tmp_path / "panel.json"
+    project.system("billing", plugin="memory", vendor="billing", store=str(billing_store))
+    project.system("panel", plugin="memory", vendor="panel", store=str(panel_store))
+    project.job("clients", kind="client", source="billing", targets=["panel"], every="1s")
+    billing = memory.vendor("billing", str(billing_store))
+    billing.put("client", client(1))
+    project.write()
+    return project, billing, memory.MemoryVendor("panel", panel_store)
+
+
+def start(project, notify: NotifySocket, watchdog_usec: int | None = 400_000) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOSTSYNC_", "NOTIFY_", "WATCHDOG_"))}
+    env["NOTIFY_SOCKET"] = str(notify.path)
+    if watchdog_usec:
+        env["WATCHDOG_USEC"] = str(watchdog_usec)
+    return subprocess.Popen([sys.executable, "-m", "hostsync", "--config", str(project.config_path), "daemon"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen, timeout: float = 15.0) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+def wait_until(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def notify(tmp_path):
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
+
+
+def test_ready_watchdog_status_and_a_clean_stop(daemon_project, notify):
+    project, billing, panel = daemon_project
+    process = start(project, notify)
+    try:
+        ready = notify.wait_for("READY=1")
+        assert f"MAINPID={process.pid}" in notify.messages[ready]
+        first = notify.wait_for("WATCHDOG=1", after=ready)
+        notify.wait_for("WATCHDOG=1", after=first + 1)
+        notify.wait_for("STATUS=last run clients: ok")
+        wait_until(lambda: len(panel.records("client")) == 1)
+    finally:
+        code, err = stop(process)
+    assert code == 0, err
+    notify.wait_for("STOPPING=1")
+    assert "daemon started with 1 scheduled jobs" in err and "stopped" in err
+
+
+def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(daemon_project, notify, memory):
+    project, billing, panel = daemon_project
+    process = start(project, notify, watchdog_usec=None)
+    try:
+        notify.wait_for("READY=1")
+        wait_until(lambda: len(panel.records("client")) == 1)
+        # a new job arrives with a reload
+        project.job("invoices", kind="invoice", source="billing", targets=["panel"], every="1s")
+        project.write()
+        billing.put("invoice", {"number": "INV-9", "status": "unpaid", "currency": "EUR", "total": "5"},
+                    {"client": "1"})
+        process.send_signal(signal.SIGHUP)
+        reloading = notify.wait_for("RELOADING=1")
+        assert "MONOTONIC_USEC=" in notify.messages[reloading]
+        notify.wait_for("READY=1", after=reloading)
+        wait_until(lambda: len(panel.records("invoice")) == 1)
+        # a broken config is refused; the running one goes on
+        project.config_path.write_text(project.config_path.read_text() + "\n[jobs.broken]\nkind = 'nope'\n")
+        process.send_signal(signal.SIGHUP)
+        second = notify.wait_for("RELOADING=1", after=reloading + 1)
+        failed = notify.wait_for("READY=1", after=second)
+        assert "reload failed" in notify.messages[failed]
+        billing.put("client", client(2))
+        wait_until(lambda: len(panel.records("client")) == 2)
+    finally:
+        code, err = stop(process)
+    assert code == 0, err
+    assert "reload failed, keeping the running configuration" in err
+    assert "hostsync.toml: jobs.broken.source: missing required key" in err
+
+
+def test_sigterm_mid_run_finishes_the_record_in_hand_and_exits_promptly(daemon_project, notify):
+    project, billing, panel = daemon_project
+    project.systems["panel"]["write_latency"] = 0.3
+    project.write()
+    for n in range(2, 40):
+        billing.put("client", client(n))
+    process = start(project, notify, watchdog_usec=None)
+    notify.wait_for("READY=1")
+    wait_until(lambda: len(panel.records("client")) >= 2)
+    started = time.monotonic()
+    code, err = stop(process)
+    assert code == 0, err
+    assert time.monotonic() - started < 5  # a handful of in-flight writes, not the remaining queue
+    created = len(panel.records("client"))
+    assert created < 39
+    # nothing half-written: the next run completes the rest, and only the rest
+    result = project.cli("sync", "clients", "--json", write=False)
+    counts = result.json()[0]["counts"]
+    assert counts["created"] + counts["adopted"] == 39 - created
+    assert len(panel.records("client")) == 39
+    runs = project.cli("runs", "clients", "--json", write=False).json()
+    assert "interrupted" in {r["status"] for r in runs}
+
+
+def test_a_scheduled_job_never_overlaps_itself(daemon_project, notify):
+    project, billing, panel = daemon_project
+    project.systems["panel"]["write_latency"] = 0.25
+    project.systems["billing"]["read_latency"] = 0.4  # each run takes longer than the 1 s period
+    project.write()
+    for n in range(2, 8):
+        billing.put("client", client(n))
+    process = start(project, notify, watchdog_usec=None)
+    try:
+        notify.wait_for("READY=1")
+        wait_until(lambda: len(project.cli("runs", "clients", "--json", write=False).json()) >= 3, timeout=30)
+    finally:
+        code, err = stop(process)
+    assert code == 0, err
+    runs = sorted(project.cli("runs", "clients", "--json", write=False).json(), key=lambda r: r["id"])
+    finished = [r for r in runs if r["finished_at"]]
+    assert len(finished) >= 2
+    spans = [(datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"])) for r in finished]
+    for (_, end), (next_start, _) in zip(spans, spans[1:]):
+        assert next_start >= end, "a run started before the previous one finished"
