@@ -12,7 +12,7 @@ import random
 import re
 import string
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Mapping
 from xml.sax.saxutils import escape
 
@@ -469,8 +469,8 @@ class WhmcsApi:
     def _totals(self, inv: dict[str, Any]) -> dict[str, str]:
         subtotal = sum((Decimal(money(i["amount"])) for i in inv["items"]), Decimal("0"))
         taxable = sum((Decimal(money(i["amount"])) for i in inv["items"] if i["taxed"]), Decimal("0"))
-        tax = (taxable * Decimal(str(inv.get("taxrate") or "0")) / 100).quantize(Decimal("0.01"))
-        tax2 = (taxable * Decimal(str(inv.get("taxrate2") or "0")) / 100).quantize(Decimal("0.01"))
+        tax = (taxable * Decimal(str(inv.get("taxrate") or "0")) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        tax2 = (taxable * Decimal(str(inv.get("taxrate2") or "0")) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
         total = subtotal + tax + tax2 - Decimal(money(inv.get("credit")))
         return {"subtotal": money(subtotal), "tax": money(tax), "tax2": money(tax2), "total": money(total),
                 "balance": money(0 if inv["status"] == "Paid" else total)}

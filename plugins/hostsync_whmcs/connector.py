@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 import threading
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
 from hostsync import Connector, Operations, Record, Setting
@@ -422,6 +423,9 @@ class WhmcsConnector(Connector):
         params += [("draft", True)] if status == "draft" else [("status", m.INVOICE_STATUS_OUT[status])]
         params += [(name, m.iso_date(fields[key])) for key, name in (("issued_on", "date"), ("due_on", "duedate"))
                    if fields.get(key)]
+        rate = m.tax_rate(fields.get("lines") or [], fields.get("total"))
+        if rate is not None:
+            params.append(("taxrate", rate))
         for n, line in enumerate(fields.get("lines") or [], start=1):
             description, amount, taxed = m.line_to_item(line)
             params += [(f"itemdescription{n}", description), (f"itemamount{n}", amount), (f"itemtaxed{n}", taxed)]
@@ -444,6 +448,9 @@ class WhmcsConnector(Connector):
         params: list[tuple[str, Any]] = [("invoiceid", id)]
         if "lines" in fields:
             params += m.line_edits(m.nested(current.get("items"), "item"), list(fields["lines"] or []))
+            rate = m.tax_rate(fields["lines"] or [], fields.get("total"))
+            if rate is not None and Decimal(rate) != Decimal(str(current.get("taxrate") or 0)):
+                params.append(("taxrate", rate))
         if fields.get("status") and fields["status"] != have.fields["status"]:
             params.append(("status", m.INVOICE_STATUS_OUT[fields["status"]]))
         for key, name in (("issued_on", "date"), ("due_on", "duedate"), ("paid_on", "datepaid")):

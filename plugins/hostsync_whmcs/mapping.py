@@ -13,6 +13,8 @@ Lossy points, declared by the connector and documented here:
   Custom ticket statuses an admin added read as ``open`` unless their name slugs to a canonical one.
 * Invoice status: Collections and Payment Pending read as ``unpaid``. Writers send a status only
   when it differs canonically from the current one, so they never flatten those.
+* Invoice totals: WHMCS computes them. Writers pass the one tax rate that gives the source's total
+  (``tax_rate``) when there is one, so the mirrored invoice adds up the same.
 * Invoice lines: WHMCS stores one amount per line and no quantity. A line of ``q x p`` is written
   as description ``"q x <description>"`` with amount ``q*p``; reading parses that prefix back
   when the amount divides exactly, so what hostsync writes reads back identically. Other lines
@@ -28,7 +30,7 @@ import hashlib
 import json
 import re
 from datetime import date, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -351,6 +353,27 @@ def line_to_item(line: Mapping[str, Any]) -> tuple[str, str, str]:
         amount = unit * quantity
         description = f"{format(quantity.normalize(), 'f')} x {description}"
     return description, str(amount.quantize(_CENT)), "1" if flag(line.get("taxed")) else "0"
+
+
+def tax_rate(lines: Iterable[Mapping[str, Any]], total: Any) -> str | None:
+    """The one tax rate (WHMCS's ``taxrate``, in percent) that turns ``lines`` into ``total``.
+
+    Passing it makes WHMCS compute the total the source computed, instead of applying its own tax
+    rules; ``None`` when no single rate on the taxed lines gives exactly that total.
+    """
+    target = _decimal(total)
+    if target is None:
+        return None
+    items = [line_to_item(line) for line in lines]
+    subtotal = sum((Decimal(amount) for _, amount, _ in items), Decimal(0))
+    taxed = sum((Decimal(amount) for _, amount, flagged in items if flagged == "1"), Decimal(0))
+    extra = target - subtotal
+    if extra == 0:
+        return "0.000"
+    if taxed <= 0 or extra < 0:
+        return None
+    rate = (extra / taxed * 100).quantize(Decimal("0.001"), ROUND_HALF_UP)
+    return str(rate) if (taxed * rate / 100).quantize(_CENT, ROUND_HALF_UP) == extra else None
 
 
 def invoice_record(invoice: Mapping[str, Any], currency: str | None) -> Record:

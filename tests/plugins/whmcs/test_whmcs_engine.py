@@ -139,6 +139,20 @@ def test_create_adopt_by_email_references_and_a_silent_rerun(project, sandbox, i
     assert all(r["counts"]["unchanged"] for r in rerun_results)
 
 
+def test_a_taxed_invoice_adds_up_to_the_source_total_and_survives_a_lost_reply(project, sandbox, into_whmcs):
+    ada = next(cid for cid, r in into_whmcs.records("client").items() if r["fields"]["email"] == "ada@example.org")
+    into_whmcs.put("invoice", {"number": "CRM-3", "issued_on": "2025-03-01", "due_on": "2025-03-15",
+                               "status": "unpaid", "currency": "EUR", "total": "139.00",  # 21% VAT on 100.00
+                               "lines": [{"description": "Review", "quantity": "1", "unit_price": "100.00",
+                                          "taxed": True},
+                                         {"description": "Travel", "quantity": "1", "unit_price": "18.00",
+                                          "taxed": False}]}, {"client": ada})
+    sandbox.inject(Fault("lost_reply", match="CreateInvoice", times=2))
+    assert sync(project, "--all")[0].exit_code == 0
+    (review,) = [i for i in sandbox.state["invoices"].values() if i["items"] and i["items"][0]["description"] == "Review"]
+    assert review["taxrate"] == "21.000"
+
+
 def test_an_update_in_the_source_is_one_write(project, sandbox, into_whmcs):
     assert sync(project, "--all")[0].exit_code == 0
     ada = next(cid for cid, r in into_whmcs.records("client").items() if r["fields"]["email"] == "ada@example.org")
@@ -217,3 +231,34 @@ def test_calls_for_1000_unchanged_clients_full_and_incremental(project, sandbox,
     assert figures["full"] == {"GetActivityLog": 1, "GetClients": 10, "GetClientsDetails": 1000}
     # the cursor is the newest logged change; the engine reads back 5 minutes of overlap: one client
     assert figures["incremental"] == {"GetActivityLog": 1, "GetClientsDetails": 1}
+
+
+@pytest.mark.xfail(strict=True, reason="core: pass create/update only the fields both systems carry; today a "
+                                       "lossy source's uncarried fields arrive as None and clear them")
+def test_a_lossy_source_never_clears_what_it_does_not_carry(project, sandbox, memory):
+    project.systems["billing"] = dict(sandbox.systems()["billing"])
+    project.system("lite", plugin="memlite", vendor="lite")  # carries no phone and no address2
+    memory.vendor("lite").put("client", {"email": "lukasz.wojcik@example.pl", "first_name": "Łukasz",
+                                         "last_name": "Wójcik", "country": "PL", "status": "active",
+                                         "city": "Gdańsk"})
+    project.job("clients", kind="client", source="lite", targets=["billing"])
+    phone = sandbox.state["clients"][3]["phonenumber"]
+    assert sync(project, "clients")[0].exit_code == 0
+    assert sandbox.state["clients"][3]["city"] == "Gdańsk"  # adopted by e-mail, then updated
+    assert (sandbox.state["clients"][3]["phonenumber"], sandbox.state["clients"][3]["address2"]) == (phone, "m. 4")
+
+
+@pytest.mark.xfail(strict=True, reason="core: look records up after a lost reply by identity fields the target "
+                                       "stores as sent (writable), not by read-only ones such as a computed total")
+def test_a_lost_reply_on_an_invoice_whose_total_whmcs_computes_differently_leaves_no_duplicate(
+        project, sandbox, into_whmcs):
+    ada = next(cid for cid, r in into_whmcs.records("client").items() if r["fields"]["email"] == "ada@example.org")
+    into_whmcs.put("invoice", {"number": "CRM-2", "issued_on": "2025-03-01", "due_on": "2025-03-15",
+                               "status": "unpaid", "currency": "EUR", "total": "110.00",  # a fee not on any line
+                               "lines": [{"description": "Audit", "quantity": "1", "unit_price": "100.00",
+                                          "taxed": False}]}, {"client": ada})
+    sandbox.inject(Fault("lost_reply", match="CreateInvoice", times=2))
+    sync(project, "--all")
+    sync(project, "--all")
+    audits = [i for i in sandbox.state["invoices"].values() if i["items"] and i["items"][0]["description"] == "Audit"]
+    assert len(audits) == 1

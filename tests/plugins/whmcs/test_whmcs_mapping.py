@@ -270,6 +270,20 @@ def test_line_edits_edit_add_and_delete_by_position():
     assert m.line_edits(current, same) == []
 
 
+@pytest.mark.parametrize("lines, total, rate", [
+    ([("100.00", True)], "121.00", "21.000"),
+    ([("100.00", True), ("50.00", False)], "170.00", "20.000"),
+    ([("3.00", True)], "3.10", "3.333"),
+    ([("100.00", False)], "100.00", "0.000"),
+    ([("100.00", False)], "110.00", None),   # tax on untaxed lines: no single rate says so
+    ([("100.00", True)], "90.00", None),
+    ([("100.00", True)], None, None),
+])
+def test_tax_rate_that_reproduces_the_source_total(lines, total, rate):
+    canonical = [{"description": "x", "quantity": 1, "unit_price": amount, "taxed": taxed} for amount, taxed in lines]
+    assert m.tax_rate(canonical, total) == rate
+
+
 def test_unflatten_nests_bracket_keys_and_keeps_the_rest():
     data = m.unflatten({"result": "success", "a[b][0][c]": "1", "a[b][1][c]": "2", "x[y]": "z"})
     assert data == {"result": "success", "a": {"b": [{"c": "1"}, {"c": "2"}]}, "x": {"y": "z"}}
