@@ -108,13 +108,11 @@ class TeamProConnector(Connector):
     def get(self, kind: str, id: str) -> Record | None:
         try:
             if kind == "ticket":
-                row = self.api.call(f"whmcstickets.{int(id)}", about=f"ticket {id}").get("whmcsticket")
+                row = self.api.call(_chain("whmcstickets", id), about=f"ticket {id}").get("whmcsticket")
                 return m.ticket_record(row) if isinstance(row, Mapping) else None
             resource, _ = self._resource(kind)
-            row = self.api.call(f"{resource}.{int(id)}", about=f"{kind} {id}").get(SINGULAR[resource])
+            row = self.api.call(_chain(resource, id), about=f"{kind} {id}").get(SINGULAR[resource])
         except NotFound:
-            return None
-        except ValueError:  # not a number: no such record
             return None
         return self._record(kind, row) if isinstance(row, Mapping) else None
 
@@ -161,7 +159,7 @@ class TeamProConnector(Connector):
             self._retie(id, record)
             return
         resource, _ = self._resource(kind)
-        self.api.call(f"{resource}.{int(id)}", "put", self._params(kind, record), about=f"{kind} {id}")
+        self.api.call(_chain(resource, id), "put", self._params(kind, record), about=f"{kind} {id}")
 
     def delete(self, kind: str, id: str) -> None:
         if kind == "ticket":
@@ -169,7 +167,7 @@ class TeamProConnector(Connector):
             self.api.call(f"ticketxrefs.{xref['xref_id']}", "delete", about=f"ticket {id}")
             return
         resource, _ = self._resource(kind)
-        self.api.call(f"{resource}.{int(id)}", "delete", about=f"{kind} {id}")
+        self.api.call(_chain(resource, id), "delete", about=f"{kind} {id}")
 
     # -- ticket links -------------------------------------------------------------------------
 
@@ -180,7 +178,7 @@ class TeamProConnector(Connector):
         return rows[0]
 
     def _tie(self, record: Record) -> str:
-        if not record.id:
+        if not str(record.id or "").isdigit():
             raise Rejected("a wbTeamPro ticket link needs the WHMCS ticket id: set shares_ids_with to the "
                            "WHMCS system")
         client = record.refs.get("client") if "client" in record.refs else self._ticket_client(record.id)
@@ -192,7 +190,7 @@ class TeamProConnector(Connector):
     def _ticket_client(self, ticket_id: str) -> str | None:
         """The WHMCS ticket's client, when the record does not carry it."""
         try:
-            row = self.api.call(f"whmcstickets.{int(ticket_id)}", about=f"ticket {ticket_id}").get("whmcsticket")
+            row = self.api.call(_chain("whmcstickets", ticket_id), about=f"ticket {ticket_id}").get("whmcsticket")
         except NotFound:
             raise NotFound(f"wbTeamPro: WHMCS ticket {ticket_id} not found") from None
         return m.ident(row.get("userid")) if isinstance(row, Mapping) else None
@@ -220,6 +218,13 @@ class TeamProConnector(Connector):
         if str(xref.get("project_id")) != str(project):
             self.api.call(f"ticketxrefs.{xref['xref_id']}", "put", {"project_id": int(project), "action_id": 0},
                           about=f"ticket {ticket_id}")
+
+
+def _chain(resource: str, id: str) -> str:
+    """``resource.<id>``; an id that is not a number names no record."""
+    if not str(id).isdigit():
+        raise NotFound(f"wbTeamPro: no {resource} with id {id!r}")
+    return f"{resource}.{int(id)}"
 
 
 def _version(row: Mapping[str, Any]) -> str:

@@ -164,3 +164,11 @@ def test_create_reads_the_tickets_client_when_the_record_lacks_it(sandbox, conne
     assert connector.get("ticket", "7").refs == {"client": "9", "project": project_id}
     with pytest.raises(NotFound, match="WHMCS ticket 999 not found"):
         connector.create("ticket", Record("ticket", "999", {}, {}))
+
+
+def test_ids_that_are_not_numbers_name_no_record(connector):
+    assert connector.get("project", "abc") is None and connector.get("ticket", "1; drop") is None
+    with pytest.raises(NotFound):
+        connector.update("task", "x1", Record("task", "x1", {"name": "n"}))
+    with pytest.raises(NotFound):
+        connector.delete("time_entry", "")
