@@ -47,7 +47,7 @@ def php_true(value: Any) -> bool:
 
 def money(value: Any) -> str:
     try:
-        return str(Decimal(str(value or "0").strip() or "0").quantize(Decimal("0.01")))
+        return str(Decimal(str(value or "0").strip() or "0").quantize(Decimal("0.01"), ROUND_HALF_UP))
     except Exception:  # noqa: BLE001 - PHP casts garbage to 0
         return "0.00"
 
