@@ -123,7 +123,6 @@ class State:
     def __init__(self, db: sqlite_utils.Database, path: Path | None = None) -> None:
         self.db = db
         self.path = path
-        self._seen_ready = False
 
     @classmethod
     def open(cls, path: str | Path) -> "State":
@@ -264,21 +263,22 @@ class State:
     # -- seen ids during a full scan (for deletes) --------------------------------------------
 
     def seen_reset(self) -> None:
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (system TEXT, id TEXT, PRIMARY KEY (system, id))")
+        """Start a scan: forget what was seen (a TEMP table: never written to the state file)."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (kind TEXT, system TEXT, id TEXT, "
+                        "PRIMARY KEY (kind, system, id))")
         self.db.execute("DELETE FROM temp.seen")
-        self._seen_ready = True
 
-    def seen_add(self, system: str, ids: list[str]) -> set[str]:
+    def seen_add(self, kind: str, system: str, ids: list[str]) -> set[str]:
         """Record ids read in this scan; return those not read before in it (a vendor's paging can
         repeat a record, and a record waiting for retry is also listed)."""
         before: set[str] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             before.update(r[0] for r in self.db.execute(
-                f"SELECT id FROM temp.seen WHERE system = ? AND id IN ({','.join('?' * len(chunk))})",
-                [system, *chunk]).fetchall())
-        self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen (system, id) VALUES (?, ?)",
-                                 [(system, i) for i in ids if i not in before])
+                f"SELECT id FROM temp.seen WHERE kind = ? AND system = ? AND id IN ({','.join('?' * len(chunk))})",
+                [kind, system, *chunk]).fetchall())
+        self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen (kind, system, id) VALUES (?, ?, ?)",
+                                 [(kind, system, i) for i in ids if i not in before])
         return {i for i in ids if i not in before}
 
     def unseen_links(self, kind: str, system: str, peer_system: str) -> list[Link]:
@@ -286,7 +286,7 @@ class State:
         side, other = ("a", "b") if system < peer_system else ("b", "a")
         rows = self._rows(
             f"SELECT * FROM links WHERE kind = ? AND {side}_system = ? AND {other}_system = ? AND NOT EXISTS "
-            f"(SELECT 1 FROM temp.seen s WHERE s.system = ? AND s.id = links.{side}_id)",
+            f"(SELECT 1 FROM temp.seen s WHERE s.kind = links.kind AND s.system = ? AND s.id = links.{side}_id)",
             [kind, system, peer_system, system])
         return [Link._from_row(row, system) for row in rows]
 

@@ -33,6 +33,8 @@ class Action:
     target_id: str | None = None
     record: Record | None = None
     values: dict[str, Any] | None = None
+    #: the fields compared and written (see ``common_fields``)
+    fields: frozenset[str] | None = None
     hash: str | None = None
     link: Link | None = None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -46,6 +48,8 @@ class Action:
     theirs_hash: str | None = None
     #: how many times a create has been sent (after lost replies)
     attempt: int = 0
+    #: an adopt of a record an earlier attempt of ours created (counted as created)
+    ours: bool = False
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for ``plan --json`` and the events table (no field values)."""

@@ -76,6 +76,8 @@ class JobRun:
                            for name, names in job.transforms.items()]
         self.window = CHUNK * 2
         self.conflicts: dict[tuple[str, str], dict[str, Any]] = {}
+        #: two-way pairs linked without a common past, to settle once both sides are read: (a id, b id)
+        self.unsettled: list[tuple[str, str]] = []
         if job.two_way:
             for conflict in self.state.open_conflicts(job.name):
                 self.conflicts[(conflict["system"], conflict["record_id"])] = conflict
@@ -86,12 +88,31 @@ class JobRun:
     def run(self) -> Tally:
         """Read, plan and apply the whole job."""
         self.state.seen_reset()
+        self._recover()
         if self.job.two_way:
             self._two_way()
         else:
             self._one_way()
         self._finish()
         return self.tally
+
+    def _recover(self) -> None:
+        """Settle creates an earlier run left unconfirmed (it died between sending and recording them)
+        before reading anything, so their records are known as linked when the scan meets them."""
+        pairs = [(self.job.source, t) for t in self.job.targets]
+        if self.job.two_way:
+            pairs.append((self.job.targets[0], self.job.source))
+        for system, peer in pairs:
+            ids = sorted(self.state.intents(self.kind, system, peer))
+            linked = self.state.links(self.kind, system, ids, peer)
+            if linked and not self.dry_run:  # recorded after all; the intent is stale
+                self.state.delete_intents(self.kind, system, peer, linked)
+            ids = [i for i in ids if i not in linked]
+            if not ids or self.rt.held(system) or self.rt.held(peer) or "get" not in self.rt.ops(system, self.kind):
+                continue
+            log.info("job %s: reconciling %d unconfirmed create(s) from %s in %s", self.job.name, len(ids), system, peer)
+            self.state.seen_add(self.kind, system, ids)  # the scan need not plan them again
+            self.sync_ids(system, ids, peer)
 
     def sync_ids(self, system: str, ids: list[str], peer: str) -> None:
         """Sync just these records of ``system`` into ``peer`` now (a dependency of another job)."""
@@ -103,6 +124,8 @@ class JobRun:
             record = self._prepare(raw, system) if raw else None
             if record:
                 records.append(record)
+            elif raw is None and not self.dry_run:  # gone from the source: nothing left to create
+                self.state.delete_intents(self.kind, system, peer, [record_id])
         if records:
             self._dispatch(self._plan_chunk(records, system, peer, fields))
         self._drain(everything=True)
@@ -158,15 +181,36 @@ class JobRun:
         for chunk in self._chunks(b, [a]):
             actions = self._plan_chunk(chunk, b, a, fields)
             out = []
+            unsettled_b = {pair[1] for pair in self.unsettled}
             for action in actions:
+                if action.source_id in unsettled_b:
+                    continue  # settled below, with both sides in hand
                 if action.op == "update" and action.link and action.link.peer_id in stashed:
                     out.extend(self._both_changed(stashed.pop(action.link.peer_id), action))
                 else:
                     out.append(action)
             self._dispatch(out)
         # Phase 3: changes only a made.
-        self._dispatch(list(stashed.values()))
+        unsettled_a = {pair[0] for pair in self.unsettled}
+        self._dispatch([x for x in stashed.values() if x.source_id not in unsettled_a])
         self._drain(everything=True)
+        self._settle_pairs(fields)
+
+    def _settle_pairs(self, fields: frozenset[str]) -> None:
+        """Pairs met for the first time with different values: read both and apply the conflict policy."""
+        a, b = self.job.source, self.job.targets[0]
+        while self.unsettled and not self.rt.stop.is_set():
+            pairs, self.unsettled = self.unsettled, []
+            for a_id, b_id in pairs:
+                sides = []
+                for system, record_id in ((a, a_id), (b, b_id)):
+                    raw = self.rt.caller.call(system, self.rt.connector(system).get, self.kind, record_id)
+                    record = self._prepare(raw, system) if raw else None
+                    planned = self._plan_chunk([record], system, b if system == a else a, fields) if record else []
+                    sides.append(planned[0] if planned and planned[0].op == "update" else None)
+                if sides[0] and sides[1]:
+                    self._dispatch(self._both_changed(sides[0], sides[1]))
+            self._drain(everything=True)
 
     def _both_changed(self, ours: Action, theirs: Action) -> list[Action]:
         """Both sides changed since the last sync: the same change is no conflict; else the policy."""
@@ -303,7 +347,7 @@ class JobRun:
 
     def _expand(self, chunk: list[Record], system: str, peers: list[str]) -> list[Record]:
         """Prepare a chunk; fetch whole records only for stubs whose version token changed."""
-        fresh = self.state.seen_add(system, [r.id for r in chunk if r.id is not None])
+        fresh = self.state.seen_add(self.kind, system, [r.id for r in chunk if r.id is not None])
         unique: dict[str, Record] = {}
         for record in chunk:
             if record.id is None or (record.id in fresh and record.id not in unique):
@@ -366,8 +410,8 @@ class JobRun:
             out = Record(self.kind, rid, dict(record.fields), refs.refs, record.updated_at, record.version)
             values = project(out if hash_in_peer else record, fields)
             digest = content_hash(values)
-            base = Action("update", self.kind, system, rid, peer, record=out, values=values, hash=digest,
-                          version=record.version)
+            base = Action("update", self.kind, system, rid, peer, record=out, values=values, fields=fields,
+                          hash=digest, version=record.version)
             if refs.missing:
                 actions.append(replace(base, op="defer", reason=refs.missing))
                 continue
@@ -408,10 +452,10 @@ class JobRun:
         return True
 
     def _key(self, record: Record, names: Iterable[str], system: str, peer: str) -> dict[str, Any]:
-        """Values of ``names`` that both systems carry (references as ``peer`` ids); {} if any is empty."""
+        """Values of ``names`` that both systems carry (references as ``peer`` ids); {} if all are empty."""
         carried = self.rt.ops(peer, self.kind).carried(self.kind) & self.rt.ops(system, self.kind).carried(self.kind)
         key = {name: record.value(name) for name in names if name in carried}
-        return key if key and all(v is not None for v in key.values()) else {}
+        return key if any(v is not None for v in key.values()) else {}
 
     def _adopt_or_create(self, lookups: list[Action], system: str, peer: str, fields: frozenset[str]) -> list[Action]:
         """Adopt records the target already has (by shared id, or by the job's match fields), else create."""
@@ -476,8 +520,16 @@ class JobRun:
         return f"{len(free)} records in {peer} match {_show(key)}; not adopting or creating any (merge them first)"
 
     def _adoption(self, action: Action, found: Record, fields: frozenset[str], peer: str) -> Action:
+        """Link to a record the target already has; update it if it differs.
+
+        In a two-way job neither side is the master of a record met for the first time: the pair is
+        linked as never synced, and settled once both sides are read (by the conflict policy).
+        """
         values = project(found, fields)
         changes = changed_fields(values, action.values or {})
+        if changes and self.job.two_way:
+            return replace(action, op="settle", target_id=found.id, changes=changes, hash="", values=None,
+                           reason="differs on both sides; settled by the conflict policy")
         return replace(action, op="adopt", target_id=found.id, changes=changes,
                        reason=None if not changes else "adopted, then updated")
 
@@ -486,7 +538,7 @@ class JobRun:
     def _emit_plan(self, action: Action) -> None:
         counter = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
                    "reconcile": "created", "defer": "deferred", "conflict": "conflicts", "relink": "unchanged",
-                   "read": "failed", "fail": "failed"}[action.op]
+                   "read": "failed", "fail": "failed", "settle": "adopted"}[action.op]
         self.tally.add(counter)
         if self.on_action:
             self.on_action(action)
@@ -519,7 +571,9 @@ class JobRun:
         if action.op == "fail":
             return Outcome(action, "failed", reason=action.reason)
         if action.op == "relink":
-            return Outcome(action, "unchanged", action.target_id, link=self._link(action, action.target_id))
+            return Outcome(action, "unchanged", action.target_id)
+        if action.op == "settle":
+            return Outcome(action, "created" if action.ours else "adopted", action.target_id)
         if action.op == "conflict":
             return Outcome(action, "conflicts", action.target_id, reason=action.reason)
         raise ValueError(action.op)
@@ -543,7 +597,7 @@ class JobRun:
             if action.op == "adopt":
                 if action.changes:
                     caller.call(target, connector.update, kind, action.target_id, action.record, write=True)
-                return Outcome(action, "adopted", action.target_id)
+                return Outcome(action, "created" if action.ours else "adopted", action.target_id)
             if action.op == "update":
                 caller.call(target, connector.update, kind, action.target_id, action.record, write=True)
                 return Outcome(action, "updated", action.target_id)
@@ -606,6 +660,13 @@ class JobRun:
         action = outcome.action
         chosen = self._choose(outcome.candidates, action.key or {}, action.target, action.source)
         if isinstance(chosen, Record):
+            # found what an earlier attempt created; it may hold older values than the record now has
+            adopted = replace(self._adoption(action, chosen, action.fields or frozenset(), action.target), ours=True)
+            if adopted.op == "settle":
+                return self._offline(adopted)
+            if adopted.changes:
+                self.inflight.add(self.rt.pool(action.target).submit(self._execute, adopted))
+                return None
             return Outcome(action, "created", chosen.id)
         if isinstance(chosen, str):
             return Outcome(action, "failed", reason=chosen)
@@ -642,7 +703,11 @@ class JobRun:
         self.tally.add(result)
         if result in ("created", "updated", "adopted") or (result == "unchanged" and action.op == "relink"):
             state.save_links([self._link(action, outcome.target_id)])
-            if action.op in ("create", "reconcile"):
+            if action.op == "settle":
+                a_side = action.source == self.job.source
+                pair = (action.source_id, outcome.target_id) if a_side else (outcome.target_id, action.source_id)
+                self.unsettled.append(pair)  # type: ignore[arg-type]
+            if action.op in ("create", "reconcile", "adopt"):
                 state.delete_intents(self.kind, action.source, action.target, [action.source_id or ""])
             state.clear_pending(self.job.name, action.source, [action.source_id or ""])
             if action.conflict_id:
