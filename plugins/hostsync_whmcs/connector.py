@@ -21,7 +21,7 @@ import secrets
 import threading
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from hostsync import Connector, Operations, Record, Setting
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
@@ -250,27 +250,19 @@ class WhmcsConnector(Connector):
         client_id = _required_id(answer, "clientid", "AddClient")
         status = record.fields.get("status")
         if status and status != "active":
-            self._finish("client", client_id, record, lambda: self.api.call(
-                "UpdateClient", {"clientid": client_id, "status": m.CLIENT_STATUS_OUT[status]},
-                write=True, about=f"client {client_id}"))
+            self._follow_up(f"client {client_id}", "UpdateClient",
+                            {"clientid": client_id, "status": m.CLIENT_STATUS_OUT[status]})
         return client_id
 
-    def _finish(self, kind: str, new_id: str, record: Record, steps: Callable[[], Any]) -> None:
-        """The later steps of a multi-step create. If one fails, the new record is brought up to
-        date once with ``update`` (which compares, so nothing is written twice); if that fails too,
-        the record exists but is incomplete and the engine must reconcile rather than create again."""
+    def _follow_up(self, about: str, action: str, params: Any) -> None:
+        """A later step of a multi-step create. If it fails, the record exists but is incomplete:
+        the engine must look it up and update it rather than create it again."""
         try:
-            steps()
+            self.api.call(action, params, write=True, about=about)
         except AuthError:
             raise
-        except ConnectorError as first:
-            try:
-                self.update(kind, new_id, record)
-            except AuthError:
-                raise
-            except ConnectorError as exc:
-                raise Transient(f"{kind} {new_id} was created but is incomplete: {exc}",
-                                may_have_applied=True) from first
+        except ConnectorError as exc:
+            raise Transient(f"{about} was created but is incomplete: {exc}", may_have_applied=True) from exc
 
     # tickets
 
@@ -302,17 +294,12 @@ class WhmcsConnector(Connector):
                                write=True, about=f"ticket {fields['subject']!r}")
         ticket_id = _required_id(answer, "id", "OpenTicket")
         about = f"ticket {ticket_id}"
-
-        def replies_then_status() -> None:
-            for message in messages[1:]:
-                self.api.call("AddTicketReply", self._reply_params(ticket_id, message, client), write=True,
-                              about=about)
-            status = fields.get("status")
-            if (status and status != "open") or len(messages) > 1:  # replies move the status: set it last
-                self.api.call("UpdateTicket", {"ticketid": ticket_id, "status": m.TICKET_STATUS_OUT[status or "open"]},
-                              write=True, about=about)
-
-        self._finish("ticket", ticket_id, record, replies_then_status)
+        for message in messages[1:]:
+            self._follow_up(about, "AddTicketReply", self._reply_params(ticket_id, message, client))
+        status = fields.get("status")
+        if (status and status != "open") or len(messages) > 1:  # replies move the status: set it last
+            self._follow_up(about, "UpdateTicket",
+                            {"ticketid": ticket_id, "status": m.TICKET_STATUS_OUT[status or "open"]})
         return ticket_id
 
     def _reply_params(self, ticket_id: str, message: Mapping[str, Any], client: str | None) -> dict[str, Any]:
@@ -449,9 +436,8 @@ class WhmcsConnector(Connector):
         with self._lock:
             self._invoice_numbers = None
         if fields.get("paid_on"):
-            self._finish("invoice", invoice_id, record, lambda: self.api.call(
-                "UpdateInvoice", {"invoiceid": invoice_id, "datepaid": m.iso_date(fields["paid_on"])},
-                write=True, about=f"invoice {invoice_id}"))
+            self._follow_up(f"invoice {invoice_id}", "UpdateInvoice",
+                            {"invoiceid": invoice_id, "datepaid": m.iso_date(fields["paid_on"])})
         return invoice_id
 
     def _update_invoice(self, id: str, record: Record) -> None:
@@ -509,8 +495,7 @@ class WhmcsConnector(Connector):
                             may_have_applied=True)
         params = self._domain_params(record, {"status": "pending"})
         if params:
-            self._finish("domain", domain_id, record, lambda: self.api.call(
-                "UpdateClientDomain", {"domainid": domain_id, **params}, write=True, about=f"domain {domain_id}"))
+            self._follow_up(f"domain {domain_id}", "UpdateClientDomain", {"domainid": domain_id, **params})
         return domain_id
 
     def _domain_params(self, record: Record, have: Mapping[str, Any]) -> dict[str, Any]:
