@@ -1,0 +1,136 @@
+"""The wbTeamPro remote API wire protocol (FACTS.md §2).
+
+Every call is one request to ``{url}/modules/addons/wbteampro/api.php`` naming a resource chain
+(``action=v1.projects.100.json``), an operation (``method=get|post|put|delete``) and ``params`` (a
+JSON string), with the admin ``username`` and the md5 of the password. This client always POSTs
+a form body with the ``method`` override, so credentials never appear in a URL or an access log.
+
+wbTeamPro bans the caller's IP after three failed logins (in WHMCS's banned-IP table, which locks
+the host out of WHMCS too), and every request carries the credentials. So the first refused login
+latches: this client raises :class:`AuthError` for every later call without sending it, and the
+engine holds the system until ``hostsync check`` passes with corrected credentials. Until a login
+has been accepted, calls go one at a time, so parallel workers cannot fail three logins at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from typing import Any, Iterator, Mapping
+
+import httpx
+
+from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
+from hostsync.http import build_client, check_status, json_body, retry_after, transport_errors
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "/modules/addons/wbteampro/api.php"
+
+
+class TeamProClient:
+    """A thread-safe wbTeamPro API client for one configured system."""
+
+    def __init__(self, options: Mapping[str, Any], *, concurrency: int = 2) -> None:
+        self._username = str(options["username"])
+        self._password = hashlib.md5(str(options["password"]).encode("utf-8")).hexdigest()
+        self._secrets = sorted({str(options["password"]), self._password}, key=len, reverse=True)
+        self.http = build_client(options, base_url=str(options["url"]).rstrip("/"), concurrency=concurrency)
+        self._refused: str | None = None
+        self._proven = False  # a login was accepted: calls may now run in parallel
+        self._probe = threading.Lock()  # until then, one call at a time, so a wrong password fails once
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, chain: str, method: str = "get", params: Mapping[str, Any] | None = None, *,
+             about: str = "") -> dict[str, Any]:
+        """Run one operation on a resource chain (``"projects.100"``); return ``response``."""
+        write = method != "get"
+        what = f"wbTeamPro {method.upper()} {chain}" + (f" ({about})" if about else "")
+        if self._proven:
+            return self._send(chain, method, params, what, write)
+        with self._probe:
+            return self._send(chain, method, params, what, write)
+
+    def _send(self, chain: str, method: str, params: Mapping[str, Any] | None, what: str,
+              write: bool) -> dict[str, Any]:
+        if self._refused:
+            raise AuthError(f"{what}: not sent, the login was refused before ({self._refused}); wbTeamPro "
+                            f"bans an IP after 3 failed logins")
+        form = {"action": f"v1.{chain}.json", "method": method, "username": self._username,
+                "password": self._password, "params": json.dumps(dict(params or {}), ensure_ascii=False)}
+        started = time.monotonic()
+        with transport_errors(what, write=write):
+            response = self.http.post(ENDPOINT, data=form)
+        log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
+        try:
+            return self._answer(response, what, write)
+        except AuthError as exc:
+            self._refused = self._refused or str(exc).split(": ", 1)[-1]
+            raise
+
+    def pages(self, resource: str, params: Mapping[str, Any] | None = None, *, limit: int = 50,
+              key: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every row of a list, page by page. ``data.pages`` is not trusted (the vendor's own example
+        shows ``pages: 0`` with one row): reading stops at an empty page or at ``data.total``."""
+        page, seen = 1, 0
+        while True:
+            answer = self.call(resource, "get", {**(params or {}), "limit": limit, "page": page})
+            rows = answer.get(key or resource.rsplit(".", 1)[-1]) or []
+            if not isinstance(rows, list):
+                raise ProtocolError(f"wbTeamPro GET {resource}: expected a list of rows, got {type(rows).__name__}")
+            yield from (row for row in rows if isinstance(row, dict))
+            seen += len(rows)
+            total = (answer.get("data") or {}).get("total")
+            if not rows or (isinstance(total, int) and seen >= total):
+                return
+            page += 1
+
+    def _answer(self, response: httpx.Response, what: str, write: bool) -> dict[str, Any]:
+        status = response.status_code
+        if status == 403 and not _is_json(response):
+            raise AuthError(f"{what}: access refused (HTTP 403; the IP may be banned after failed logins)")
+        if status in (401, 404, 400) and _is_json(response):
+            pass  # the envelope says more than the status line
+        else:
+            check_status(response, what, write=write)
+        body = json_body(response, what)
+        request = body.get("request") if isinstance(body, dict) else None
+        if not isinstance(request, dict) or "code" not in request:
+            raise ProtocolError(f"{what}: the answer has no request/response envelope (HTTP {status})")
+        try:
+            code = int(request["code"])
+        except (TypeError, ValueError):
+            raise ProtocolError(f"{what}: unreadable request.code") from None
+        message = self._scrub(str(request.get("message") or ""))
+        self._proven = self._proven or code not in (401, 403)
+        if code == 200 and status < 400:
+            result = body.get("response")
+            if not isinstance(result, dict):
+                raise ProtocolError(f"{what}: the answer has no response object")
+            return result
+        if code in (401, 403):
+            raise AuthError(f"{what}: {message or 'login refused'} ({code})")
+        if code == 404:
+            raise NotFound(f"{what}: {message or 'Record Not Found'}")
+        if code == 429:
+            raise RateLimited(f"{what}: {message} ({code})", retry_after(response))
+        if code >= 500:
+            raise Transient(f"{what}: {message} ({code})", may_have_applied=write)
+        if 400 <= code < 500:
+            raise Rejected(f"{what}: {message}")
+        raise ProtocolError(f"{what}: unknown request.code {code}")
+
+    def _scrub(self, message: str) -> str:
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        message = " ".join(message.split())
+        return message if len(message) <= 200 else message[:199] + "…"
+
+
+def _is_json(response: httpx.Response) -> bool:
+    return "json" in response.headers.get("Content-Type", "")

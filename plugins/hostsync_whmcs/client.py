@@ -1,0 +1,165 @@
+"""The WHMCS External API wire protocol: one form-encoded POST per action to ``/includes/api.php``.
+
+Every request carries ``action``, ``responsetype=json`` and the credentials: API credentials as
+``identifier``/``secret``, or an admin ``username`` with the md5 of the password (the legacy form
+the API expects; the operator configures the plain password), plus ``accesskey`` when set (it lets
+the call past the IP allow-list). Answers are ``{"result": "success"|"error", ...}``; this module
+turns every failure into the core's typed errors and never lets a credential into a message or a
+log line. Until the credentials have been accepted once, calls go one at a time, and once they
+are refused no further call is sent: parallel workers never repeat a failed login.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import urlencode
+
+import httpx
+
+from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected, Transient
+from hostsync.http import build_client, check_status, describe_body, json_body, transport_errors
+
+from .mapping import integer, nested, unflatten
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "/includes/api.php"
+
+#: ``result=error`` messages that mean the credentials, the IP or the API role were refused.
+AUTH_MESSAGES = ("authentication failed", "invalid ip", "invalid permissions", "invalid access key",
+                 "access denied", "api access")
+
+Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
+
+
+class WhmcsClient:
+    """A thread-safe WHMCS API client for one configured system."""
+
+    def __init__(self, options: Mapping[str, Any], *, concurrency: int = 4) -> None:
+        if options.get("identifier"):
+            self._auth = {"identifier": options["identifier"], "secret": options["secret"]}
+        else:
+            digest = hashlib.md5(str(options["password"]).encode("utf-8")).hexdigest()
+            self._auth = {"username": options["username"], "password": digest}
+        if options.get("accesskey"):
+            self._auth["accesskey"] = options["accesskey"]
+        secret_values = [options.get(k) for k in ("secret", "password", "accesskey")] + [self._auth.get("password")]
+        self._secrets = sorted({str(v) for v in secret_values if v}, key=len, reverse=True)
+        self.http = build_client(options, base_url=str(options["url"]).rstrip("/"), concurrency=concurrency)
+        self._refused: str | None = None  # credentials refused: later calls of this run are not sent
+        self._proven = False  # the credentials were accepted once: calls may now run in parallel
+        self._probe = threading.Lock()  # until then one at a time, so wrong credentials fail once, not N times
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def call(self, action: str, params: Params = (), *, write: bool = False, about: str = "") -> dict[str, Any]:
+        """Run one action; return the decoded success answer.
+
+        :param write: the action changes something (a lost reply may have applied it).
+        :param about: the record the call is about, for messages (e.g. ``"client 5"``).
+        """
+        what = f"WHMCS {action}" + (f" ({about})" if about else "")
+        if self._proven:
+            return self._send(action, params, write, what)
+        with self._probe:
+            return self._send(action, params, write, what)
+
+    def _send(self, action: str, params: Params, write: bool, what: str) -> dict[str, Any]:
+        if self._refused:
+            raise AuthError(f"{what}: not sent, the credentials were refused before ({self._refused})")
+        pairs = list(params.items() if isinstance(params, Mapping) else params)
+        body = urlencode([("action", action), ("responsetype", "json"), *self._auth.items(),
+                          *((k, _form(v)) for k, v in pairs)])
+        started = time.monotonic()
+        with transport_errors(what, write=write):
+            response = self.http.post(ENDPOINT, content=body,
+                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+        log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
+        return self._answer(response, what, write)
+
+    def pages(self, action: str, list_key: str, row_key: str, params: Mapping[str, Any] | None = None,
+              *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """Every row of a paged list action, ``limitstart``/``limitnum`` to the end.
+
+        Stops at an empty page or once ``totalresults`` rows were read (WHMCS sometimes sends it
+        as a string, and GetActivityLog sends no ``numreturned``).
+        """
+        start = 0
+        while True:
+            data = self.call(action, {**(params or {}), "limitstart": start, "limitnum": limit})
+            rows = nested(data.get(list_key), row_key)
+            yield from rows
+            start += len(rows)
+            total = integer(data.get("totalresults"), -1)
+            if not rows or 0 <= total <= start:
+                return
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _answer(self, response: httpx.Response, what: str, write: bool) -> dict[str, Any]:
+        check_status(response, what, write=write)
+        status = response.status_code
+        if 300 <= status < 400:
+            raise ProtocolError(f"{what}: redirected (HTTP {status}); check the url setting (http or https, path)")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            if status == 403:
+                raise AuthError(f"{what}: access refused (HTTP 403); check the credentials and the IP allow-list")
+            if status >= 500:
+                raise Transient(f"{what}: HTTP {status} from the server ({describe_body(response)})",
+                                may_have_applied=write)
+            if data is None:
+                json_body(response, what)  # raises ProtocolError describing the body
+            raise ProtocolError(f"{what}: expected a JSON object, got {type(data).__name__}")
+        if any("[" in key for key in data):
+            data = unflatten(data)
+        result = str(data.get("result", "")).lower()
+        if result == "success" and status < 400:
+            self._proven = True
+            return data
+        if result == "error" or status >= 400:
+            self._raise(str(data.get("message") or f"HTTP {status}"), what, status)
+        raise ProtocolError(f"{what}: unknown result {self._scrub(repr(data.get('result')))[:60]} (HTTP {status})")
+
+    def _raise(self, message: str, what: str, status: int) -> None:
+        message = self._scrub(message)
+        lower = message.lower()
+        if status in (401, 403) or lower.startswith(AUTH_MESSAGES):
+            if not lower.startswith("invalid permissions"):  # that one is about one action only
+                self._refused = message
+            raise AuthError(f"{what}: {message}")
+        if status >= 500:
+            raise Transient(f"{what}: HTTP {status}: {message}")
+        self._proven = True  # a business error: the login itself was accepted
+        if "not found" in lower:
+            raise NotFound(f"{what}: {message}")
+        raise Rejected(f"{what}: {message}")
+
+    def _scrub(self, message: str) -> str:
+        """A vendor message, short and with any credential blanked out."""
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return _short(message, 200)
+
+
+def _form(value: Any) -> str:
+    """A form value as PHP's ``http_build_query`` writes it: booleans as ``1``/``0`` (PHP reads the
+    string ``"false"`` as true)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return "" if value is None else str(value)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

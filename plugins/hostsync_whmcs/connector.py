@@ -1,0 +1,541 @@
+"""The WHMCS connector: clients, tickets, invoices and domains through the External API.
+
+Change signals (WHMCS has no modified-since filter):
+
+* clients declare ``since``: an incremental read pages ``GetActivityLog`` from the newest entry back
+  to ``since`` (usually one call), collects the clients those entries are about and fetches only
+  those with ``GetClientsDetails``; ``updated_at`` is the newest entry's time on the WHMCS clock
+  (the latest logged activity about the client: an upper bound of its last change). If the log
+  ends before ``since`` (trimmed), the read falls back to a full scan. A full scan is one
+  ``GetActivityLog`` page (to stamp the clients it names, so the engine gets a cursor), ``GetClients``
+  pages, and one ``GetClientsDetails`` per client, since list rows carry no address;
+* tickets and invoices are listed as partial stubs whose version hashes the ``GetTickets`` /
+  ``GetInvoices`` row (``lastreply``, ``updated_at``, status, totals...): the engine fetches with
+  ``GetTicket`` / ``GetInvoice`` only those whose row changed;
+* domain rows are complete, so domains list as full records.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Iterator, Mapping
+
+from hostsync import Connector, Operations, Record, Setting
+from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
+from hostsync.model import KINDS, normalise, normalise_value
+
+from . import mapping as m
+from .client import WhmcsClient
+
+TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messages", "created_at")
+
+
+class WhmcsConnector(Connector):
+    name = "whmcs"
+    description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
+    kinds = {
+        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since"),
+        "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
+        "invoice": Operations.of("list", "get", "find", "create", "update",
+                                 read_only=("number", "currency", "total")),
+        "domain": Operations.of("list", "get", "find", "create", "update"),
+    }
+    settings = (
+        Setting("url", "url", required=True, help="WHMCS base URL; the API is {url}/includes/api.php"),
+        Setting("identifier", help="API credential identifier (Setup > Staff Management > API Credentials)"),
+        Setting("secret", secret=True, help="API credential secret"),
+        Setting("username", help="admin username for the legacy login (instead of identifier and secret)"),
+        Setting("password", secret=True, help="that admin's password; hostsync sends the md5 hash the API expects"),
+        Setting("accesskey", secret=True, help="$api_access_key from configuration.php: passes the IP allow-list"),
+        Setting("ticket_department", help="department id or name for tickets whose department WHMCS lacks"),
+        Setting("payment_method", help="gateway module for domain orders (default: the first WHMCS lists)"),
+        Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
+        Setting("page_size", "int", default=100, help="rows per list call (limitnum)"),
+        Setting("verify_tls", "bool", default=True, help="verify the server's TLS certificate"),
+        Setting("timeout", "float", default=30.0, help="seconds to wait for an answer"),
+    )
+
+    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
+        super().__init__(system, options)
+        has_api_credentials = bool(options.get("identifier") or options.get("secret"))
+        has_login = bool(options.get("username") or options.get("password"))
+        if has_api_credentials == has_login:
+            raise ConfigError("set either identifier and secret (API credentials) or username and password",
+                              key=f"systems.{system}")
+        for a, b in (("identifier", "secret"), ("username", "password")):
+            if bool(options.get(a)) != bool(options.get(b)):
+                raise ConfigError(f"{a} and {b} go together", key=f"systems.{system}.{b if options.get(a) else a}")
+        try:
+            self.tz = m.zone(options.get("timezone"))
+        except ValueError as exc:
+            raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
+        self.page_size = int(options.get("page_size") or 100)
+        self.api = WhmcsClient(options, concurrency=int(options.get("concurrency") or self.default_concurrency))
+        self._lock = threading.Lock()
+        self._departments: dict[str, str] | None = None
+        self._payment_method: str | None = options.get("payment_method") or None
+        self._currencies: dict[str, str | None] = {}
+        self._client_emails: dict[str, str | None] = {}
+        self._invoice_numbers: dict[str, str] | None = None
+
+    def close(self) -> None:
+        self.api.close()
+
+    def check(self) -> None:
+        self.api.call("GetClients", {"limitstart": 0, "limitnum": 1})
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
+        if kind == "client":
+            yield from (self._changed_clients(since) if since else self._all_clients())
+        elif kind == "ticket":
+            for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
+                                      limit=self.page_size):
+                yield m.ticket_stub(row, self.tz)
+        elif kind == "invoice":
+            for row in self.api.pages("GetInvoices", "invoices", "invoice", {"orderby": "id", "order": "asc"},
+                                      limit=self.page_size):
+                self._remember_currency(row)
+                yield m.invoice_stub(row, self.tz)
+        elif kind == "domain":
+            for row in self.api.pages("GetClientsDomains", "domains", "domain", limit=self.page_size):
+                yield m.domain_record(row)
+        else:
+            raise Rejected(f"WHMCS does not hold {kind} records")
+
+    def get(self, kind: str, id: str) -> Record | None:
+        try:
+            if kind == "client":
+                return m.client_record(self.api.call("GetClientsDetails", {"clientid": id, "stats": False},
+                                                     about=f"client {id}"))
+            if kind == "ticket":
+                return m.ticket_record(self._ticket(id), self.tz)
+            if kind == "invoice":
+                invoice = self._invoice(id)
+                return m.invoice_record(invoice, self._currency(m.ident(invoice.get("userid"))))
+            if kind == "domain":
+                row = self._domain(id)
+                return m.domain_record(row) if row else None
+        except NotFound:
+            return None
+        raise Rejected(f"WHMCS does not hold {kind} records")
+
+    def find(self, kind: str, key: Mapping[str, Any]) -> list[Record]:
+        if kind == "client":
+            return self._find_clients(key)
+        if kind == "ticket":
+            params = {"ignore_dept_assignments": True, "clientid": key.get("client"), "subject": key.get("subject")}
+            rows = self.api.pages("GetTickets", "tickets", "ticket", {k: v for k, v in params.items() if v},
+                                  limit=self.page_size)
+            return [r for r in (self.get("ticket", m.ident(row.get("id")) or "") for row in rows) if r]
+        if kind == "invoice":
+            return self._find_invoices(key)
+        if kind == "domain":
+            if not key.get("name"):
+                return [r for r in self.list("domain") if _matches(r, key)]
+            found: dict[str, Record] = {}
+            for name in m.domain_spellings(str(key["name"])):  # WHMCS may hold an IDN in either form
+                for row in self.api.pages("GetClientsDomains", "domains", "domain", {"domain": name},
+                                          limit=self.page_size):
+                    record = m.domain_record(row)
+                    found[record.id or ""] = record
+            return list(found.values())
+        raise Rejected(f"WHMCS does not hold {kind} records")
+
+    def _all_clients(self) -> Iterator[Record]:
+        """Every client with details; those the newest log entries name carry that entry's time
+        as ``updated_at`` (the others: unknown), which gives the engine its next cursor on the
+        WHMCS clock: anything logged later is read by the next incremental run."""
+        stamps = self._log_head()
+        for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
+            record = self.get("client", str(row.get("id")))
+            if record is not None:
+                record.updated_at = stamps.get(record.id or "")
+                yield record
+
+    def _log_head(self, pages: int = 3) -> dict[str, datetime]:
+        """Newest activity-log time per client, from the newest page(s) that name any client."""
+        newest: dict[str, datetime] = {}
+        for start in range(0, pages * self.page_size, self.page_size):
+            answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            entries = m.nested(answer.get("activity"), "entry")
+            m.newest_activity(entries, self.tz, into=newest)
+            if newest or len(entries) < self.page_size:
+                break
+        return newest
+
+    def _changed_clients(self, since: datetime) -> Iterator[Record]:
+        """Clients named by activity-log entries at or after ``since`` (the log is newest first)."""
+        log = self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size)
+        newest, reached = m.newest_activity(log, self.tz, since)
+        if not reached:  # the log was trimmed (or is younger than ``since``): it may miss changes
+            yield from self._all_clients()
+            return
+        for client_id, when in sorted(newest.items(), key=lambda item: item[1]):
+            record = self.get("client", client_id)
+            if record is not None:
+                record.updated_at = when
+                yield record
+
+    def _find_clients(self, key: Mapping[str, Any]) -> list[Record]:
+        if key.get("email"):
+            try:
+                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}))
+            except NotFound:
+                return []
+            return [found]
+        term = next((key[name] for name in ("company", "last_name", "first_name") if key.get(name)), None)
+        if term is None:
+            rows = self.api.pages("GetClients", "clients", "client", limit=self.page_size)
+            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and _matches(r, key)]
+        rows = self.api.pages("GetClients", "clients", "client", {"search": term}, limit=self.page_size)
+        return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r]
+
+    def _find_invoices(self, key: Mapping[str, Any]) -> list[Record]:
+        if key.get("number") and not key.get("client"):
+            invoice_id = self._invoice_number_index().get(str(key["number"]))
+            found = self.get("invoice", invoice_id) if invoice_id else None
+            return [found] if found else []
+        params = {"userid": key["client"]} if key.get("client") else {}
+        rows = self.api.pages("GetInvoices", "invoices", "invoice", {**params, "orderby": "id", "order": "asc"},
+                              limit=self.page_size)
+        stubs = [m.invoice_stub(row, self.tz) for row in rows]
+        wanted = {k: v for k, v in key.items() if k in ("number", "issued_on", "due_on", "total", "client")}
+        return [r for r in (self.get("invoice", s.id or "") for s in stubs if _matches(s, wanted)) if r]
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create(self, kind: str, record: Record) -> str:
+        if kind == "client":
+            return self._create_client(record)
+        if kind == "ticket":
+            return self._create_ticket(record)
+        if kind == "invoice":
+            return self._create_invoice(record)
+        if kind == "domain":
+            return self._create_domain(record)
+        raise Rejected(f"WHMCS does not hold {kind} records")
+
+    def update(self, kind: str, id: str, record: Record) -> None:
+        if kind == "client":
+            self.api.call("UpdateClient", {"clientid": id, **m.client_params(record, record.fields)},
+                          write=True, about=f"client {id}")
+        elif kind == "ticket":
+            self._update_ticket(id, record)
+        elif kind == "invoice":
+            self._update_invoice(id, record)
+        elif kind == "domain":
+            self._update_domain(id, record)
+        else:
+            raise Rejected(f"WHMCS does not hold {kind} records")
+
+    def delete(self, kind: str, id: str) -> None:
+        """Clients are closed (status Closed), never erased: their billing history stays."""
+        if kind != "client":
+            raise Rejected(f"hostsync does not delete WHMCS {kind} records")
+        self.api.call("UpdateClient", {"clientid": id, "status": "Closed"}, write=True, about=f"client {id}")
+
+    def _create_client(self, record: Record) -> str:
+        params = {k: v for k, v in m.client_params(record, record.fields).items() if k != "status"}
+        # WHMCS 8 needs a password for the client's user login; a random one (never stored or
+        # logged) keeps the account closed until the client resets it. No welcome e-mail is sent,
+        # and skipvalidation lets records that lack WHMCS's required address fields through.
+        params.update(password2=secrets.token_urlsafe(24), noemail=True, skipvalidation=True)
+        email = record.fields.get("email")
+        answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
+        client_id = _required_id(answer, "clientid", "AddClient")
+        status = record.fields.get("status")
+        if status and status != "active":
+            self._follow_up(f"client {client_id}", "UpdateClient",
+                            {"clientid": client_id, "status": m.CLIENT_STATUS_OUT[status]})
+        return client_id
+
+    def _follow_up(self, about: str, action: str, params: Any) -> None:
+        """A later step of a multi-step create. If it fails, the record exists but is incomplete:
+        the engine must look it up and update it rather than create it again."""
+        try:
+            self.api.call(action, params, write=True, about=about)
+        except AuthError:
+            raise
+        except ConnectorError as exc:
+            raise Transient(f"{about} was created but is incomplete: {exc}", may_have_applied=True) from exc
+
+    # tickets
+
+    def _ticket(self, id: str) -> dict[str, Any]:
+        return self.api.call("GetTicket", {"ticketid": id, "repliessort": "ASC"}, about=f"ticket {id}")
+
+    def _create_ticket(self, record: Record) -> str:
+        fields, client = record.fields, record.refs.get("client")
+        messages = list(fields.get("messages") or [])
+        if not fields.get("subject") or not messages or not messages[0].get("body"):
+            raise Rejected("a WHMCS ticket needs a subject and an opening message",
+                           {"subject": "required", "messages": "required"})
+        first = messages[0]
+        params: dict[str, Any] = {
+            "deptid": self._department_id(fields.get("department")),
+            "subject": fields["subject"], "message": first["body"],
+            "priority": m.PRIORITY_OUT.get(fields.get("priority") or "", None),
+            "created": m.local(first.get("created_at") or fields.get("created_at"), self.tz),
+            "noemail": True, "markdown": False,
+        }
+        if client:
+            params["clientid"] = client
+        elif "@" in str(first.get("author") or ""):
+            params.update(name=first["author"], email=first["author"])
+        else:
+            raise Rejected("a ticket without a client needs an e-mail address as its first author",
+                           {"client": "required"})
+        answer = self.api.call("OpenTicket", {k: v for k, v in params.items() if v is not None},
+                               write=True, about=f"ticket {fields['subject']!r}")
+        ticket_id = _required_id(answer, "id", "OpenTicket")
+        about = f"ticket {ticket_id}"
+        for message in messages[1:]:
+            self._follow_up(about, "AddTicketReply", self._reply_params(ticket_id, message, client))
+        status = fields.get("status")
+        if (status and status != "open") or len(messages) > 1:  # replies move the status: set it last
+            self._follow_up(about, "UpdateTicket",
+                            {"ticketid": ticket_id, "status": m.TICKET_STATUS_OUT[status or "open"]})
+        return ticket_id
+
+    def _reply_params(self, ticket_id: str, message: Mapping[str, Any], client: str | None) -> dict[str, Any]:
+        """AddTicketReply parameters: the client's own address replies as the client, another
+        address as a named guest, a plain name as that admin."""
+        author = str(message.get("author") or "")
+        params: dict[str, Any] = {"ticketid": ticket_id, "message": message.get("body") or "",
+                                  "noemail": True, "markdown": False}
+        created = m.local(message.get("created_at"), self.tz)
+        if created:
+            params["created"] = created
+        if client and author and author.lower() == (self._client_email(client) or "").lower():
+            params["clientid"] = client
+        elif "@" in author:
+            params.update(name=author, email=author)
+        else:
+            params["adminusername"] = author or "hostsync"
+        return params
+
+    def _update_ticket(self, id: str, record: Record) -> None:
+        current = self._ticket(id)
+        have = normalise(m.ticket_record(current, self.tz))
+        fields, client = record.fields, record.refs.get("client") or have.refs.get("client")
+        spec = KINDS["ticket"].field("messages")
+        present = [_message_key(msg) for msg in have.fields["messages"]]
+        added = 0
+        for message in normalise_value(spec, fields.get("messages")) if "messages" in fields else []:
+            message_key = _message_key(message)
+            if message_key in present:
+                present.remove(message_key)
+                continue
+            self.api.call("AddTicketReply", self._reply_params(id, message, client), write=True, about=f"ticket {id}")
+            added += 1
+        params: dict[str, Any] = {}
+        if fields.get("subject") and fields["subject"] != have.fields["subject"]:
+            params["subject"] = fields["subject"]
+        if fields.get("priority") and m.PRIORITY.get(m.PRIORITY_OUT[fields["priority"]].lower()) != have.fields["priority"]:
+            params["priority"] = m.PRIORITY_OUT[fields["priority"]]
+        if fields.get("status") and (added or fields["status"] != have.fields["status"]):
+            params["status"] = m.TICKET_STATUS_OUT[fields["status"]]
+        if fields.get("department") and fields["department"] != have.fields["department"]:
+            params["deptid"] = self._department_id(fields["department"])
+        if record.refs.get("client") and record.refs["client"] != have.refs.get("client"):
+            params["userid"] = record.refs["client"]
+        if params:
+            self.api.call("UpdateTicket", {"ticketid": id, **params}, write=True, about=f"ticket {id}")
+
+    def _department_id(self, name: str | None) -> str:
+        """The id of a department by name; else the ``ticket_department`` setting."""
+        with self._lock:
+            if self._departments is None:
+                answer = self.api.call("GetSupportDepartments", {"ignore_dept_assignments": True})
+                self._departments = {str(d.get("name", "")).strip().lower(): str(d.get("id"))
+                                     for d in m.nested(answer.get("departments"), "department")}
+            departments = self._departments
+        if name and name.strip().lower() in departments:
+            return departments[name.strip().lower()]
+        fallback = str(self.options.get("ticket_department") or "").strip()
+        if fallback.isdigit() and fallback in departments.values():
+            return fallback
+        if fallback.lower() in departments:
+            return departments[fallback.lower()]
+        raise Rejected(f"WHMCS has no support department {name!r} and ticket_department "
+                       f"{'is not set' if not fallback else 'names none either'}", {"department": "unknown"})
+
+    def _client_email(self, client_id: str) -> str | None:
+        with self._lock:
+            if client_id in self._client_emails:
+                return self._client_emails[client_id]
+        record = self.get("client", client_id)
+        with self._lock:
+            self._client_emails[client_id] = record.fields.get("email") if record else None
+            return self._client_emails[client_id]
+
+    # invoices
+
+    def _invoice(self, id: str) -> dict[str, Any]:
+        return self.api.call("GetInvoice", {"invoiceid": id}, about=f"invoice {id}")
+
+    def _remember_currency(self, row: Mapping[str, Any]) -> None:
+        client_id = m.ident(row.get("userid"))
+        if client_id and m.text(row.get("currencycode")):
+            with self._lock:
+                self._currencies[client_id] = m.text(row.get("currencycode"))
+
+    def _currency(self, client_id: str | None) -> str | None:
+        """An invoice is in its client's currency; GetInvoice does not say which."""
+        if client_id is None:
+            return None
+        with self._lock:
+            if client_id in self._currencies:
+                return self._currencies[client_id]
+        try:
+            answer = self.api.call("GetClientsDetails", {"clientid": client_id, "stats": False},
+                                   about=f"client {client_id}")
+            client = answer.get("client") if isinstance(answer.get("client"), dict) else answer
+            currency = m.text(client.get("currency_code"))
+        except NotFound:
+            currency = None
+        with self._lock:
+            self._currencies[client_id] = currency
+        return currency
+
+    def _invoice_number_index(self) -> dict[str, str]:
+        with self._lock:
+            if self._invoice_numbers is not None:
+                return self._invoice_numbers
+        index = {}
+        for row in self.api.pages("GetInvoices", "invoices", "invoice", {"orderby": "id", "order": "asc"},
+                                  limit=self.page_size):
+            stub = m.invoice_stub(row, self.tz)
+            index[str(stub.fields["number"])] = str(stub.id)
+        with self._lock:
+            self._invoice_numbers = index
+        return index
+
+    def _create_invoice(self, record: Record) -> str:
+        fields, client = record.fields, record.refs.get("client")
+        if not client:
+            raise Rejected("a WHMCS invoice needs a client", {"client": "required"})
+        status = fields.get("status") or "unpaid"
+        params: list[tuple[str, Any]] = [("userid", client), ("sendinvoice", False), ("autoapplycredit", False)]
+        params += [("draft", True)] if status == "draft" else [("status", m.INVOICE_STATUS_OUT[status])]
+        params += [(name, m.iso_date(fields[key])) for key, name in (("issued_on", "date"), ("due_on", "duedate"))
+                   if fields.get(key)]
+        rate = m.tax_rate(fields.get("lines") or [], fields.get("total"))
+        if rate is not None:
+            params.append(("taxrate", rate))
+        for n, line in enumerate(fields.get("lines") or [], start=1):
+            description, amount, taxed = m.line_to_item(line)
+            params += [(f"itemdescription{n}", description), (f"itemamount{n}", amount), (f"itemtaxed{n}", taxed)]
+        answer = self.api.call("CreateInvoice", params, write=True, about=f"invoice for client {client}")
+        invoice_id = _required_id(answer, "invoiceid", "CreateInvoice")
+        with self._lock:
+            self._invoice_numbers = None
+        if fields.get("paid_on"):
+            self._follow_up(f"invoice {invoice_id}", "UpdateInvoice",
+                            {"invoiceid": invoice_id, "datepaid": m.iso_date(fields["paid_on"])})
+        return invoice_id
+
+    def _update_invoice(self, id: str, record: Record) -> None:
+        current = self._invoice(id)
+        have = normalise(m.invoice_record(current, None))
+        fields = record.fields
+        client = record.refs.get("client")
+        if client and client != have.refs.get("client"):
+            raise Rejected(f"WHMCS cannot move invoice {id} to another client", {"client": "read-only in WHMCS"})
+        params: list[tuple[str, Any]] = [("invoiceid", id)]
+        if "lines" in fields:
+            params += m.line_edits(m.nested(current.get("items"), "item"), list(fields["lines"] or []))
+            rate = m.tax_rate(fields["lines"] or [], fields.get("total"))
+            if rate is not None and Decimal(rate) != Decimal(str(current.get("taxrate") or 0)):
+                params.append(("taxrate", rate))
+        if fields.get("status") and fields["status"] != have.fields["status"]:
+            params.append(("status", m.INVOICE_STATUS_OUT[fields["status"]]))
+        for key, name in (("issued_on", "date"), ("due_on", "duedate"), ("paid_on", "datepaid")):
+            if key in fields and (fields[key] or None) != have.fields[key]:
+                params.append((name, m.iso_date(fields[key])))
+        if len(params) > 1:
+            self.api.call("UpdateInvoice", params, write=True, about=f"invoice {id}")
+
+    # domains
+
+    def _domain(self, id: str) -> dict[str, Any] | None:
+        answer = self.api.call("GetClientsDomains", {"domainid": id, "limitstart": 0, "limitnum": 1},
+                               about=f"domain {id}")
+        rows = m.nested(answer.get("domains"), "domain")
+        return rows[0] if rows else None
+
+    def _payment_gateway(self) -> str:
+        with self._lock:
+            if self._payment_method:
+                return self._payment_method
+        answer = self.api.call("GetPaymentMethods")
+        methods = m.nested(answer.get("paymentmethods"), "paymentmethod")
+        if not methods:
+            raise Rejected("WHMCS lists no payment method for domain orders; set payment_method")
+        with self._lock:
+            self._payment_method = str(methods[0].get("module"))
+            return self._payment_method
+
+    def _create_domain(self, record: Record) -> str:
+        fields, client = record.fields, record.refs.get("client")
+        if not client or not fields.get("name"):
+            raise Rejected("a WHMCS domain needs a name and a client", {"client": "required", "name": "required"})
+        params = [("clientid", client), ("paymentmethod", self._payment_gateway()), ("domain[0]", fields["name"]),
+                  ("domaintype[0]", "register"), ("regperiod[0]", 1), ("noinvoice", True),
+                  ("noinvoiceemail", True), ("noemail", True)]
+        answer = self.api.call("AddOrder", params, write=True, about=f"domain {fields['name']}")
+        domain_id = str(answer.get("domainids") or "").split(",")[0].strip()
+        if not domain_id:
+            raise Transient(f"WHMCS AddOrder (domain {fields['name']}): the answer names no domain id",
+                            may_have_applied=True)
+        params = self._domain_params(record, {"status": "pending"})
+        if params:
+            self._follow_up(f"domain {domain_id}", "UpdateClientDomain", {"domainid": domain_id, **params})
+        return domain_id
+
+    def _domain_params(self, record: Record, have: Mapping[str, Any]) -> dict[str, Any]:
+        """UpdateClientDomain parameters for what differs from ``have`` (canonical fields)."""
+        fields, params = record.fields, {}
+        if fields.get("name") and fields["name"] != have.get("name", fields["name"]):
+            params["domain"] = fields["name"]
+        if fields.get("status") and fields["status"] != have.get("status"):
+            params["status"] = m.DOMAIN_STATUS_OUT[fields["status"]]
+        for key, name in (("registered_on", "regdate"), ("expires_on", "expirydate")):
+            if fields.get(key) and fields[key] != have.get(key):
+                params[name] = m.iso_date(fields[key])
+        return params
+
+    def _update_domain(self, id: str, record: Record) -> None:
+        row = self._domain(id)
+        if row is None:
+            raise NotFound(f"WHMCS domain {id} not found")
+        have = normalise(m.domain_record(row))
+        client = record.refs.get("client")
+        if client and client != have.refs.get("client"):
+            raise Rejected(f"WHMCS cannot move domain {id} to another client", {"client": "read-only in WHMCS"})
+        params = self._domain_params(record, have.fields)
+        if params:
+            self.api.call("UpdateClientDomain", {"domainid": id, **params}, write=True, about=f"domain {id}")
+
+
+def _required_id(answer: Mapping[str, Any], key: str, action: str) -> str:
+    value = m.ident(answer.get(key))
+    if value is None:
+        raise Transient(f"WHMCS {action}: the answer has no {key}", may_have_applied=True)
+    return value
+
+
+def _message_key(message: Mapping[str, Any]) -> tuple[Any, Any]:
+    return (message.get("body"), message.get("created_at"))
+
+
+def _matches(record: Record, key: Mapping[str, Any]) -> bool:
+    """Whether the record's canonical values equal ``key`` where the record has them."""
+    canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
+    return all(canonical.value(name) == value for name, value in key.items()
+               if name in record.fields or name in record.refs)
