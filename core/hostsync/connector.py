@@ -18,6 +18,7 @@ A minimal connector::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
@@ -60,8 +61,9 @@ class Operations:
         return self.carried(kind) - _parts(kind, self.read_only)
 
 
+@functools.lru_cache(maxsize=None)
 def _parts(kind: str, names: Iterable[str]) -> frozenset[str]:
-    """``names`` with each whole list field replaced by all of its item parts."""
+    """``names`` with each whole list field replaced by all of its item parts (cached: hashable input)."""
     out: set[str] = set()
     spec = KINDS[kind]
     for name in names:

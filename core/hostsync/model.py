@@ -12,6 +12,7 @@ system* as the record; the engine translates them through its links.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -84,18 +85,16 @@ class Kind:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {f.name: f for f in self.fields})
+        object.__setattr__(self, "names", tuple(f.name for f in self.fields))
+        object.__setattr__(self, "refs", {f.name: f.ref for f in self.fields if f.ref})
 
     def field(self, name: str) -> Field:
         return self._by_name[name]  # type: ignore[attr-defined]
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
-
-    @property
-    def refs(self) -> dict[str, str]:
-        """Reference field name -> referenced kind."""
-        return {f.name: f.ref for f in self.fields if f.ref}
+    #: the field names in order (set in __post_init__)
+    names: tuple[str, ...] = ()
+    #: reference field name -> referenced kind (set in __post_init__)
+    refs: dict[str, str] = None  # type: ignore[assignment]
 
 
 CLIENT_STATUSES = ("active", "inactive", "closed")
@@ -209,11 +208,15 @@ _CENT = Decimal("0.01")
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if type(value) is str and value.isascii() and "\r" not in value:  # the common case, fast
+        return value.strip() or None
     text = unicodedata.normalize("NFC", str(value)).replace("\r\n", "\n").replace("\r", "\n").strip()
     return text or None
 
 
 def _str(value: Any) -> str | None:
+    if type(value) is str and value.isascii():  # the common case, fast
+        return " ".join(value.split()) or None
     text = _text(value)
     return " ".join(text.split()) if text else None
 
@@ -378,6 +381,13 @@ def normalise_value(spec: Field, value: Any) -> Any:
         raise InvalidValue(f"{spec.name}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=None)
+def _converters(kind: str) -> tuple[tuple[str, Any], ...]:
+    """(field name, converter) for the non-reference fields of a kind: scalars convert directly."""
+    return tuple((f.name, _SCALARS[f.type] if f.type in _SCALARS else functools.partial(normalise_value, f))
+                 for f in KINDS[kind].fields if not f.ref)
+
+
 def _normalise_item(spec: Field, item: Any) -> dict[str, Any]:
     if not isinstance(item, Mapping):
         raise InvalidValue(f"expected an object, got {type(item).__name__}")
@@ -403,7 +413,11 @@ def normalise(record: Record) -> Record:
     misplaced = set(record.fields) & set(refs)
     if misplaced:
         raise InvalidValue(f"{', '.join(sorted(misplaced))}: references belong in refs, not fields")
-    fields = {f.name: normalise_value(f, record.fields.get(f.name)) for f in kind.fields if not f.ref}
+    get = record.fields.get
+    try:
+        fields = {name: convert(get(name)) for name, convert in _converters(kind.name)}
+    except InvalidValue:  # say which field: redo it the slow way
+        fields = {f.name: normalise_value(f, get(f.name)) for f in kind.fields if not f.ref}
     out_refs = {name: (None if record.refs.get(name) in (None, "") else str(record.refs[name]))
                 for name in refs}
     return Record(record.kind, None if record.id is None else str(record.id), fields, out_refs,
@@ -436,7 +450,7 @@ def project(record: Record, names: Iterable[str] | None = None) -> dict[str, Any
 
 def content_hash(values: Mapping[str, Any]) -> str:
     """A short stable hash of projected values: equal facts give equal hashes in every vendor."""
-    blob = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    blob = json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)  # project() orders keys
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
 
 

@@ -233,10 +233,19 @@ class State:
     def link(self, kind: str, system: str, id: str, peer_system: str) -> Link | None:
         return self.links(kind, system, [id], peer_system).get(id)
 
+    # The three tables written once per record (links, intents, events) use prepared bulk statements:
+    # sqlite-utils' upsert_all/insert_all introspect the table and convert every value on each call,
+    # which is most of an initial sync's time at 100k records. Everything else goes through sqlite-utils.
+    _LINK_COLUMNS = ("kind", "a_system", "a_id", "b_system", "b_id", "a_hash", "b_hash", "snapshot", "a_version",
+                     "b_version", "job", "synced_at")
+    _UPSERT_LINK = (f"INSERT INTO links ({', '.join(_LINK_COLUMNS)}) VALUES ({', '.join('?' * len(_LINK_COLUMNS))}) "
+                    "ON CONFLICT (kind, a_system, a_id, b_system) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in _LINK_COLUMNS[4:]))
+
     def save_links(self, links: Iterable[Link]) -> None:
-        rows = [link._row() for link in links]
+        rows = [tuple(link._row()[c] for c in self._LINK_COLUMNS) for link in links]
         if rows:
-            self.db["links"].upsert_all(rows, pk=("kind", "a_system", "a_id", "b_system"))
+            self.db.conn.executemany(self._UPSERT_LINK, rows)
 
     def delete_link(self, link: Link) -> None:
         row = link._row()
@@ -315,11 +324,12 @@ class State:
     # -- intents ------------------------------------------------------------------------------
 
     def add_intents(self, intents: Iterable[Intent], run_id: int | None) -> None:
-        rows = [{"kind": i.kind, "system": i.system, "record_id": i.record_id, "target": i.target, "job": i.job,
-                 "key": json.dumps(i.key, sort_keys=True), "run_id": run_id, "created_at": i.created_at}
-                for i in intents]
+        rows = [(i.kind, i.system, i.record_id, i.target, i.job, json.dumps(i.key, sort_keys=True, default=str),
+                 run_id, i.created_at) for i in intents]
         if rows:
-            self.db["intents"].upsert_all(rows, pk=("kind", "system", "record_id", "target"))
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO intents (kind, system, record_id, target, job, key, run_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def intents(self, kind: str, system: str, target: str, ids: list[str] | None = None) -> dict[str, Intent]:
         sql = "SELECT * FROM intents WHERE kind = ? AND system = ? AND target = ?"
@@ -415,11 +425,16 @@ class State:
         self.db["runs"].update(run_id, {"finished_at": now(), "status": status,
                                         "counts": json.dumps(counts, sort_keys=True), "error": error})
 
+    _EVENT_COLUMNS = ("run_id", "job", "kind", "system", "record_id", "target", "target_id", "action", "outcome",
+                      "reason", "fields", "at")
+
     def add_events(self, events: Iterable[dict[str, Any]]) -> None:
-        rows = [{**e, "fields": json.dumps(e["fields"]) if e.get("fields") else None, "at": e.get("at") or now()}
-                for e in events]
+        at = now()
+        rows = [tuple(json.dumps(e["fields"]) if c == "fields" and e.get("fields") else
+                      (e.get(c) or at if c == "at" else e.get(c)) for c in self._EVENT_COLUMNS) for e in events]
         if rows:
-            self.db["events"].insert_all(rows)
+            self.db.conn.executemany(f"INSERT INTO events ({', '.join(self._EVENT_COLUMNS)}) "
+                                     f"VALUES ({', '.join('?' * len(self._EVENT_COLUMNS))})", rows)
 
     def runs(self, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         sql = "SELECT * FROM runs"

@@ -432,6 +432,7 @@ class JobRun:
         hash_in_peer = self._hash_space(system, peer) == peer
         actions: list[Action] = []
         lookups: list[Action] = []
+        touched: list[Link] = []
         for record in records:
             rid = record.id or ""
             if self.job.two_way and self._conflict_pending(record, system, links.get(rid), actions):
@@ -441,6 +442,13 @@ class JobRun:
                          refs.refs, record.updated_at, record.version)
             values = project(out if hash_in_peer else record, fields)
             digest = content_hash(values)
+            link = links.get(rid)
+            if link is not None and link.hash == digest and not force and not refs.missing:
+                self._unchanged(system)
+                if link.version != record.version and not self.dry_run:
+                    link.version = record.version
+                    touched.append(link)
+                continue
             base = Action("update", self.kind, system, rid, peer, record=out, values=values, fields=fields,
                           hash=digest, version=record.version)
             if refs.missing:
@@ -449,15 +457,8 @@ class JobRun:
             if refs.after:
                 base.reason = "after " + ", ".join(refs.after)
             base.peer_hash = self._stored_hash(out, record if not hash_in_peer else out, peer, fields)
-            link = links.get(rid)
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
-                if link.hash == digest and not force:
-                    self._unchanged(system)
-                    if link.version != record.version and not self.dry_run:
-                        link.version = record.version
-                        self.state.save_links([link])
-                    continue
                 base.changes = changed_fields(link.values(), values)
                 actions.append(base)
             elif rid in intents:
@@ -465,6 +466,8 @@ class JobRun:
                                        reason="an earlier create may have reached the target"))
             else:
                 lookups.append(base)
+        if touched:
+            self.state.save_links(touched)  # new version tokens of unchanged records
         actions.extend(self._adopt_or_create(lookups, system, peer, fields))
         return actions
 
@@ -695,9 +698,11 @@ class JobRun:
             if outcome is not None and outcome.result != "stopped":
                 final.append(outcome)
         if final:
+            batch = _Batch()
             with self.state.atomic():
                 for outcome in final:
-                    self._record(outcome)
+                    self._record(outcome, batch)
+                batch.flush(self.state, self.job.name, self.kind)
         self.rt.persist_holds()
 
     def _after_lookup(self, outcome: Outcome) -> Outcome | None:
@@ -732,8 +737,10 @@ class JobRun:
         if self.dry_run:
             self._emit_plan(outcome.action)
             return
+        batch = _Batch()
         with self.state.atomic():
-            self._record(outcome)
+            self._record(outcome, batch)
+            batch.flush(self.state, self.job.name, self.kind)
 
     def _link(self, action: Action, target_id: str | None) -> Link:
         previous = action.link
@@ -742,20 +749,18 @@ class JobRun:
                     action.version, previous.peer_version if previous else None, self.job.name, now(),
                     action.peer_hash if action.peer_hash is not None else action.hash)
 
-    def _record(self, outcome: Outcome) -> None:
-        """Store one outcome (inside the caller's transaction) and count it."""
+    def _record(self, outcome: Outcome, batch: "_Batch") -> None:
+        """Store one outcome (inside the caller's transaction, bulk writes through ``batch``) and count it."""
         action, result = outcome.action, outcome.result
         state = self.state
         self.tally.add(result)
         if result in ("created", "updated", "adopted") or (result == "unchanged" and action.op == "relink"):
-            state.save_links([self._link(action, outcome.target_id)])
+            batch.links.append(self._link(action, outcome.target_id))
             if action.op == "settle":
                 a_side = action.source == self.job.source
                 pair = (action.source_id, outcome.target_id) if a_side else (outcome.target_id, action.source_id)
                 self.unsettled.append(pair)  # type: ignore[arg-type]
-            if action.op in ("create", "reconcile", "adopt"):
-                state.delete_intents(self.kind, action.source, action.target, [action.source_id or ""])
-            state.clear_pending(self.job.name, action.source, [action.source_id or ""])
+            batch.done.append((action.source, action.target, action.source_id or ""))
             if action.conflict_id:
                 state.close_conflict(action.conflict_id)
         elif result == "deleted":
@@ -771,11 +776,11 @@ class JobRun:
             if action.source_id and action.op != "delete":
                 state.add_pending(self.job.name, action.source, action.source_id, outcome.reason or result)
         if result != "unchanged":
-            state.add_events([{
+            batch.events.append({
                 "run_id": self.run_id, "job": self.job.name, "kind": self.kind, "system": action.source,
                 "record_id": action.source_id, "target": action.target, "target_id": outcome.target_id or action.target_id,
                 "action": action.op, "outcome": result, "reason": outcome.reason,
-                "fields": sorted(action.changes) if action.changes else None}])
+                "fields": sorted(action.changes) if action.changes else None})
             if result == "failed":
                 log.warning("job %s: %s %s %s -> %s failed: %s", self.job.name, action.op, self.kind,
                             action.source_id, action.target, outcome.reason)
@@ -827,6 +832,29 @@ class JobRun:
     def _unseen(self, system: str, peer: str) -> list[Link]:
         return [link for link in self.state.unseen_links(self.kind, system, peer)
                 if (link.synced_at or "") < self.started]
+
+
+class _Batch:
+    """Writes of one settle, sent to the state in bulk inside its transaction."""
+
+    def __init__(self) -> None:
+        self.links: list[Link] = []
+        self.done: list[tuple[str, str, str]] = []  # (source, target, source id) now linked
+        self.events: list[dict[str, Any]] = []
+
+    def flush(self, state: Any, job: str, kind: str) -> None:
+        state.save_links(self.links)
+        for (source, target), group in _grouped(self.done).items():
+            state.delete_intents(kind, source, target, group)
+            state.clear_pending(job, source, group)
+        state.add_events(self.events)
+
+
+def _grouped(done: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for source, target, record_id in done:
+        out[(source, target)].append(record_id)
+    return out
 
 
 def _show(key: dict[str, Any]) -> str:
