@@ -87,9 +87,6 @@ class IspconfigConnector(Connector):
         except (KeyError, ValueError, IndexError) as exc:
             raise ConfigError(f"username_template: unknown placeholder or bad format ({exc})",
                               key=f"systems.{system}.client_defaults") from None
-        # The engine bounds parallel calls per system itself and does not pass ``concurrency`` in
-        # the options, so size the connection pool for the largest allowed value.
-        concurrency = int(options.get("concurrency") or 64)
         # What an add sends besides the record: the defaults that are ISPConfig columns.
         self._client_columns = {**{k: v for k, v in self.client_defaults.items()
                                    if k not in ("reseller_id", "username_template", "limits")},
@@ -97,7 +94,7 @@ class IspconfigConnector(Connector):
         self._site_columns = {**{k: v for k, v in self.site_defaults.items() if k not in ("letsencrypt", "extra")},
                               **self.site_defaults["extra"]}
         extra = {"clock": clock} if clock else {}
-        self.session = Session(make_transport(options, concurrency=concurrency), str(options["username"]),
+        self.session = Session(make_transport(options), str(options["username"]),
                                str(options["password"]), system=system, **extra)
         self._owners: dict[str, str | None] = {}
 

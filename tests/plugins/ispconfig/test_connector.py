@@ -275,3 +275,29 @@ def test_unknown_default_keys_are_a_config_error(sandbox):
         IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"languge": "de"}})
     with pytest.raises(ConfigError, match="username_template"):
         IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"username_template": "{nick}"}})
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_http_client_gets_the_options_as_configured(monkeypatch, sandbox, transport):
+    """The core sizes the pool from ``concurrency`` and takes a test transport only from
+    ``http_transport``; the plugin's own ``transport`` choice must not be mistaken for one."""
+    import hostsync.http
+    from hostsync_ispconfig import jsonapi, soap
+    from hostsync_ispconfig.connector import IspconfigConnector
+
+    seen: list[tuple[dict, dict]] = []
+
+    def spy(options, **kwargs):
+        seen.append((dict(options), kwargs))
+        return hostsync.http.build_client(options, **kwargs)
+
+    monkeypatch.setattr(jsonapi if transport == "json" else soap, "build_client", spy)
+    connector = IspconfigConnector("panel", {**sandbox.systems()["panel"], "transport": transport, "concurrency": 3})
+    try:
+        [(options, kwargs)] = seen
+        assert options["concurrency"] == 3 and "concurrency" not in kwargs
+        limits = connector.session.transport.http._transport._pool  # httpx's pool: sized by the core from 3
+        assert limits._max_keepalive_connections == 3
+        connector.check()  # a real call: "soap"/"json" did not replace the HTTP transport
+    finally:
+        connector.close()
