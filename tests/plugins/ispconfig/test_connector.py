@@ -301,3 +301,40 @@ def test_http_client_gets_the_options_as_configured(monkeypatch, sandbox, transp
         connector.check()  # a real call: "soap"/"json" did not replace the HTTP transport
     finally:
         connector.close()
+
+
+def test_what_is_read_back_is_what_stored_predicts(backend, connect):
+    """Create and update with values ISPConfig keeps differently; get() shows what stored() said."""
+    connector = connect(backend, site_defaults={"hd_quota": 300})
+    owner = connector.create("client", _client("kept@lovelace.example", status=None))
+    lossy = Record("site", "src-1", {"domain": "kept.example", "php": "no", "ssl": None, "status": None,
+                                     "quota_mb": None}, {"client": owner})
+    site_id = connector.create("site", normalise(lossy))
+
+    def check(kind: str, record_id: str, written: Record) -> None:
+        canonical = normalise(written)
+        sent = {name: canonical.fields[name] for name in written.fields}
+        expected = connector.stored(kind, Record(kind, written.id, sent, written.refs))
+        got = normalise(connector.get(kind, record_id))
+        assert {name: got.fields[name] for name in written.fields} == expected.fields
+        assert expected.fields != sent  # each case here is one ISPConfig keeps differently
+
+    check("site", site_id, lossy)
+    assert connector.get("site", site_id).fields["quota_mb"] in (300, "300")
+    check("client", owner, _client("kept@lovelace.example", status=None))
+    connector.update("site", site_id, Record("site", site_id, {"status": "inactive", "quota_mb": 5, "ssl": True}))
+    again = Record("site", site_id, {"status": None, "quota_mb": None, "ssl": None, "php": None})
+    connector.update("site", site_id, again)
+    check("site", site_id, again)
+    connector.update("client", owner, Record("client", owner, {"status": "closed"}))
+    connector.update("client", owner, Record("client", owner, {"status": None}))
+    check("client", owner, Record("client", owner, {"status": None}))
+
+
+def test_stored_returns_the_record_itself_when_nothing_is_kept_differently(connect, sandbox):
+    connector = connect(sandbox.systems()["panel"])
+    record = normalise(Record("site", "1", {"domain": "a.example", "php": "php-fpm", "ssl": True, "status": "active",
+                                            "quota_mb": -1}, {"client": "4"}))
+    assert connector.stored("site", record) is record
+    changed = connector.stored("site", Record("site", "1", {"php": "No", "quota_mb": None}, {"client": "4"}))
+    assert changed.fields == {"php": None, "quota_mb": 100} and changed.refs == {"client": "4"}
