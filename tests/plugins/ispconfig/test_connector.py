@@ -338,3 +338,16 @@ def test_stored_returns_the_record_itself_when_nothing_is_kept_differently(conne
     assert connector.stored("site", record) is record
     changed = connector.stored("site", Record("site", "1", {"php": "No", "quota_mb": None}, {"client": "4"}))
     assert changed.fields == {"php": None, "quota_mb": 100} and changed.refs == {"client": "4"}
+
+
+def test_a_create_with_only_the_fields_a_job_writes_still_fills_what_ispconfig_needs(backend, connect):
+    """The engine passes only the fields both systems carry; ISPConfig applies no defaults."""
+    connector = connect(backend)
+    client_id = connector.create("client", Record("client", "src-9", {"email": "few@fields.example",
+                                                                     "last_name": "Few"}))
+    row = next(r for r in backend.rows("client") if r["client_id"] == client_id)
+    assert (row["language"], row["usertheme"], row["locked"], row["canceled"]) == ("en", "default", "n", "n")
+    assert row["username"] == "few" and row["company_name"] == "" and row["default_webserver"] == "1"
+    site_id = connector.create("site", Record("site", "src-9", {"domain": "few.example"}, {"client": client_id}))
+    site = next(r for r in backend.rows("web_domain") if r["domain_id"] == site_id)
+    assert (site["active"], site["php"], site["ssl"], site["hd_quota"], site["type"]) == ("y", "php-fpm", "n", "100", "vhost")
