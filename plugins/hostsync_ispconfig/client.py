@@ -48,31 +48,22 @@ class Transport(Protocol):
         """Release the HTTP connections."""
 
 
-def make_transport(options: Mapping[str, Any], *, concurrency: int) -> Transport:
-    """The transport the options choose (``transport = "soap"`` or ``"json"``)."""
+def make_transport(options: Mapping[str, Any]) -> Transport:
+    """The transport the options choose (``transport = "soap"`` or ``"json"``).
+
+    The options go to :func:`hostsync.http.build_client` as they are: it sizes the pool from
+    ``concurrency`` and takes a test transport from ``http_transport``.
+    """
     url = str(options["url"])
     if not url.endswith("/"):
         url += "/"
-    http_options = http_client_options(options)
     if options.get("transport", "soap") == "json":
         from .jsonapi import JsonTransport
 
-        return JsonTransport(url, http_options, concurrency=concurrency)
+        return JsonTransport(url, options)
     from .soap import SoapTransport  # the only module that imports zeep; JSON users never load it
 
-    return SoapTransport(url, http_options, concurrency=concurrency)
-
-
-def http_client_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Options for :func:`hostsync.http.build_client`.
-
-    ``build_client`` takes an httpx test transport from ``options["transport"]``, which is this
-    plugin's ``soap``/``json`` choice; tests hand an httpx transport in as ``http_transport``.
-    """
-    http_options = {key: value for key, value in options.items() if key != "transport"}
-    if options.get("http_transport") is not None:
-        http_options["transport"] = options["http_transport"]
-    return http_options
+    return SoapTransport(url, options)
 
 
 # --- faults -----------------------------------------------------------------------------------

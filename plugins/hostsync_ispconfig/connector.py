@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from hostsync import Connector, Operations, Record, Setting
 from hostsync.errors import ConfigError, NotFound, ProtocolError, Rejected
+from hostsync.model import normalise
 
 from . import mapping
 from .client import Session, make_transport
@@ -87,17 +88,15 @@ class IspconfigConnector(Connector):
         except (KeyError, ValueError, IndexError) as exc:
             raise ConfigError(f"username_template: unknown placeholder or bad format ({exc})",
                               key=f"systems.{system}.client_defaults") from None
-        # The engine bounds parallel calls per system itself and does not pass ``concurrency`` in
-        # the options, so size the connection pool for the largest allowed value.
-        concurrency = int(options.get("concurrency") or 64)
         # What an add sends besides the record: the defaults that are ISPConfig columns.
         self._client_columns = {**{k: v for k, v in self.client_defaults.items()
                                    if k not in ("reseller_id", "username_template", "limits")},
                                 **self.client_defaults["limits"]}
-        self._site_columns = {**{k: v for k, v in self.site_defaults.items() if k not in ("letsencrypt", "extra")},
+        self._site_columns = {**mapping.SITE_DEFAULTS,
+                              **{k: v for k, v in self.site_defaults.items() if k not in ("letsencrypt", "extra")},
                               **self.site_defaults["extra"]}
         extra = {"clock": clock} if clock else {}
-        self.session = Session(make_transport(options, concurrency=concurrency), str(options["username"]),
+        self.session = Session(make_transport(options), str(options["username"]),
                                str(options["password"]), system=system, **extra)
         self._owners: dict[str, str | None] = {}
 
@@ -232,7 +231,8 @@ class IspconfigConnector(Connector):
                 changes = mapping.domain_params(record.fields)
                 affected = self._call("domains_domain_update", owner, ident, changes, what=what)
             else:
-                changes = mapping.site_changes(record.fields, letsencrypt=self.site_defaults["letsencrypt"])
+                changes = mapping.site_changes(record.fields, self._site_columns,
+                                               letsencrypt=self.site_defaults["letsencrypt"])
                 affected = self._call("sites_web_domain_update", owner, ident, changes, what=what)
         # ISPConfig answers the affected-row count: 0 is "nothing changed" or "no such record".
         if not _count(affected) and self.get(kind, id) is None:
@@ -243,6 +243,17 @@ class IspconfigConnector(Connector):
         what = f"delete {kind} {id}"
         if ident is None or not _count(self._call(f"{_TABLES[kind]}_delete", ident, what=what)):
             raise NotFound(f"{self.system}: {what}: ISPConfig has no such record")
+
+    def stored(self, kind: str, record: Record) -> Record:
+        """What ISPConfig shows for ``record`` once written: ``php = "no"`` is no PHP; a client or
+        site without status is active, a site without TLS flag has none and one without quota gets
+        the configured ``hd_quota`` (ISPConfig has no empty value for them)."""
+        back = mapping.stored(kind, record.fields, self._site_columns)
+        fields = normalise(Record(kind, record.id, back)).fields
+        kept = {name: fields[name] if name in fields else value for name, value in back.items()}
+        if kept == record.fields:
+            return record
+        return Record(kind, record.id, kept, dict(record.refs), record.updated_at, record.version)
 
     def close(self) -> None:
         self.session.close()

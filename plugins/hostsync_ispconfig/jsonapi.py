@@ -21,8 +21,8 @@ _ENVELOPE_CODES = {"remote_fault", "invalid_method", "invalid_class", "invalid_d
 class JsonTransport:
     """Calls ``{url}json.php`` with JSON bodies."""
 
-    def __init__(self, url: str, options: Mapping[str, Any], *, concurrency: int) -> None:
-        self.http = build_client(options, base_url=url, concurrency=concurrency)
+    def __init__(self, url: str, options: Mapping[str, Any]) -> None:
+        self.http = build_client(options, base_url=url)
 
     def body(self, function: str, args: Sequence[Any]) -> dict[str, Any]:
         """The named JSON body for a positional call (defaults sent as their PHP value)."""

@@ -9,6 +9,10 @@ client: ``contact_firstname``/``contact_name`` are first/last name; there is one
 domain: the domain-limit table (``domains_domain_*``) holds only the name and its owner.
 site: a ``vhost`` web domain; ``active`` y/n, ``php`` (``no`` = no PHP), ``ssl`` y/n, ``hd_quota`` in MiB.
 Owners are references: the connector resolves a row's ``sys_userid`` to the client id.
+
+Writes get only the fields a job writes: an absent field is left alone, a present ``None`` is an
+empty value. Where ISPConfig has no empty value (a client's or site's status, a site's TLS flag or
+quota) it gets what an add would give, so :func:`stored` can say what reading it back shows.
 """
 
 from __future__ import annotations
@@ -91,11 +95,12 @@ def client_record(row: Mapping[str, Any]) -> Record:
 
 
 def client_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The client columns for the canonical fields present in ``fields`` (an update merges them)."""
+    """The client columns for the canonical fields present in ``fields`` (an update merges them);
+    a client without status is active, as an add makes it."""
     out = {column: "" if fields[name] is None else str(fields[name])
            for name, column in CLIENT_COLUMNS.items() if name in fields}
-    if fields.get("status") is not None:
-        out.update(_STATUS_COLUMNS[fields["status"]])
+    if "status" in fields:
+        out.update(_STATUS_COLUMNS[fields["status"] or "active"])
     return out
 
 
@@ -167,27 +172,30 @@ def site_record(row: Mapping[str, Any], client: str | None) -> Record:
     return Record("site", str(row["domain_id"]), fields, {"client": client})
 
 
-def site_changes(fields: Mapping[str, Any], *, letsencrypt: bool = False) -> dict[str, Any]:
-    """The web-domain columns for the canonical fields present (``None`` leaves a column alone,
-    except ``php``, where ``None`` means no PHP)."""
+def site_changes(fields: Mapping[str, Any], defaults: Mapping[str, Any] = SITE_DEFAULTS, *,
+                 letsencrypt: bool = False) -> dict[str, Any]:
+    """The web-domain columns for the canonical fields present. ISPConfig has no empty status, TLS
+    flag or quota, so ``None`` gives what an add with ``defaults`` gives; ``None`` PHP is ``no``."""
     out: dict[str, Any] = {}
     if "domain" in fields:
         out["domain"] = fields["domain"]
-    if fields.get("status") is not None:
-        out["active"] = "y" if fields["status"] == "active" else "n"
+    if "status" in fields:
+        out["active"] = "n" if fields["status"] == "inactive" else "y"
     if "php" in fields:
         out["php"] = fields["php"] or "no"
-    if fields.get("ssl") is not None:
+    if "ssl" in fields:
         out["ssl"] = "y" if fields["ssl"] else "n"
         if letsencrypt:
             out["ssl_letsencrypt"] = out["ssl"]
-    if fields.get("quota_mb") is not None:
-        out["hd_quota"] = int(fields["quota_mb"])
+    if "quota_mb" in fields:
+        quota = fields["quota_mb"]
+        out["hd_quota"] = int(defaults.get("hd_quota", SITE_DEFAULTS["hd_quota"]) if quota is None else quota)
     return out
 
 
 def site_add_params(fields: Mapping[str, Any], defaults: Mapping[str, Any], *, letsencrypt: bool = False) -> dict[str, Any]:
-    return {**SITE_DEFAULTS, **defaults, **site_changes(fields, letsencrypt=letsencrypt)}
+    columns = {**SITE_DEFAULTS, **defaults}
+    return {**columns, **site_changes(fields, columns, letsencrypt=letsencrypt)}
 
 
 def site_filter(key: Mapping[str, Any]) -> dict[str, str]:
@@ -195,3 +203,17 @@ def site_filter(key: Mapping[str, Any]) -> dict[str, str]:
     if key.get("domain") is not None:
         out["domain"] = str(key["domain"])
     return out
+
+
+# --- what ISPConfig keeps ----------------------------------------------------------------------
+
+def stored(kind: str, fields: Mapping[str, Any], site_defaults: Mapping[str, Any] = SITE_DEFAULTS) -> dict[str, Any]:
+    """``fields`` as reading them back shows after writing them: written with the functions above,
+    read with the record functions (so the two can never disagree). Fields not mapped pass through."""
+    if kind == "client":
+        back = client_record({"client_id": "0", **client_changes(fields)}).fields
+    elif kind == "site":
+        back = site_record({"domain_id": "0", **site_changes(fields, {**SITE_DEFAULTS, **site_defaults})}, None).fields
+    else:
+        back = domain_record({"domain_id": "0", **domain_params(fields)}, None).fields
+    return {name: back[name] if name in back else value for name, value in fields.items()}

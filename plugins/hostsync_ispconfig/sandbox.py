@@ -47,13 +47,6 @@ class IspconfigSandbox(Sandbox):
         self.panel = Panel(self.now, random.Random(seed or 0))
         super().__init__(seed)
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "IspconfigSandbox":
-        super().start(host, port)
-        # The core handler sends headers and body separately; without TCP_NODELAY every reply
-        # waits out the client's delayed ACK (~40 ms a call). Belongs in hostsync.sandbox.
-        self._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[union-attr]
-        return self
-
     def now(self) -> float:
         return self.clock() + self.offset
 

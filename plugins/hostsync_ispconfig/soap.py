@@ -56,10 +56,9 @@ class _HttpxTransport(zeep.Transport):
 class SoapTransport:
     """Calls ``{url}index.php`` over SOAP."""
 
-    def __init__(self, url: str, options: Mapping[str, Any], *, concurrency: int) -> None:
+    def __init__(self, url: str, options: Mapping[str, Any]) -> None:
         self.endpoint = f"{url}index.php"
-        self.http = build_client(options, concurrency=concurrency,
-                                 headers={"Content-Type": "text/xml; charset=utf-8"})
+        self.http = build_client(options, headers={"Content-Type": "text/xml; charset=utf-8"})
         timeout = float(options.get("timeout") or DEFAULT_TIMEOUT)
         self.zeep = zeep.Client(str(WSDL), transport=_HttpxTransport(self.http, timeout),
                                 settings=zeep.Settings(raw_response=True))

@@ -26,7 +26,7 @@ def median_ms(fn, n):
         t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
 
-print(f"SoapTransport() incl. WSDL parse: {median_ms(lambda: SoapTransport('http://x/remote/', {}, concurrency=4).close(), 20):.1f} ms")
+print(f"SoapTransport() incl. WSDL parse: {median_ms(lambda: SoapTransport('http://x/remote/', {}).close(), 20):.1f} ms")
 with IspconfigSandbox(seed=3) as sb, tempfile.TemporaryDirectory() as tmp:
     php = PhpServer(Path(tmp))
     try:

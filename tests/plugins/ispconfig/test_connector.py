@@ -275,3 +275,79 @@ def test_unknown_default_keys_are_a_config_error(sandbox):
         IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"languge": "de"}})
     with pytest.raises(ConfigError, match="username_template"):
         IspconfigConnector("panel", {**sandbox.systems()["panel"], "client_defaults": {"username_template": "{nick}"}})
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_http_client_gets_the_options_as_configured(monkeypatch, sandbox, transport):
+    """The core sizes the pool from ``concurrency`` and takes a test transport only from
+    ``http_transport``; the plugin's own ``transport`` choice must not be mistaken for one."""
+    import hostsync.http
+    from hostsync_ispconfig import jsonapi, soap
+    from hostsync_ispconfig.connector import IspconfigConnector
+
+    seen: list[tuple[dict, dict]] = []
+
+    def spy(options, **kwargs):
+        seen.append((dict(options), kwargs))
+        return hostsync.http.build_client(options, **kwargs)
+
+    monkeypatch.setattr(jsonapi if transport == "json" else soap, "build_client", spy)
+    connector = IspconfigConnector("panel", {**sandbox.systems()["panel"], "transport": transport, "concurrency": 3})
+    try:
+        [(options, kwargs)] = seen
+        assert options["concurrency"] == 3 and "concurrency" not in kwargs
+        limits = connector.session.transport.http._transport._pool  # httpx's pool: sized by the core from 3
+        assert limits._max_keepalive_connections == 3
+        connector.check()  # a real call: "soap"/"json" did not replace the HTTP transport
+    finally:
+        connector.close()
+
+
+def test_what_is_read_back_is_what_stored_predicts(backend, connect):
+    """Create and update with values ISPConfig keeps differently; get() shows what stored() said."""
+    connector = connect(backend, site_defaults={"hd_quota": 300})
+    owner = connector.create("client", _client("kept@lovelace.example", status=None))
+    lossy = Record("site", "src-1", {"domain": "kept.example", "php": "no", "ssl": None, "status": None,
+                                     "quota_mb": None}, {"client": owner})
+    site_id = connector.create("site", normalise(lossy))
+
+    def check(kind: str, record_id: str, written: Record) -> None:
+        canonical = normalise(written)
+        sent = {name: canonical.fields[name] for name in written.fields}
+        expected = connector.stored(kind, Record(kind, written.id, sent, written.refs))
+        got = normalise(connector.get(kind, record_id))
+        assert {name: got.fields[name] for name in written.fields} == expected.fields
+        assert expected.fields != sent  # each case here is one ISPConfig keeps differently
+
+    check("site", site_id, lossy)
+    assert connector.get("site", site_id).fields["quota_mb"] in (300, "300")
+    check("client", owner, _client("kept@lovelace.example", status=None))
+    connector.update("site", site_id, Record("site", site_id, {"status": "inactive", "quota_mb": 5, "ssl": True}))
+    again = Record("site", site_id, {"status": None, "quota_mb": None, "ssl": None, "php": None})
+    connector.update("site", site_id, again)
+    check("site", site_id, again)
+    connector.update("client", owner, Record("client", owner, {"status": "closed"}))
+    connector.update("client", owner, Record("client", owner, {"status": None}))
+    check("client", owner, Record("client", owner, {"status": None}))
+
+
+def test_stored_returns_the_record_itself_when_nothing_is_kept_differently(connect, sandbox):
+    connector = connect(sandbox.systems()["panel"])
+    record = normalise(Record("site", "1", {"domain": "a.example", "php": "php-fpm", "ssl": True, "status": "active",
+                                            "quota_mb": -1}, {"client": "4"}))
+    assert connector.stored("site", record) is record
+    changed = connector.stored("site", Record("site", "1", {"php": "No", "quota_mb": None}, {"client": "4"}))
+    assert changed.fields == {"php": None, "quota_mb": 100} and changed.refs == {"client": "4"}
+
+
+def test_a_create_with_only_the_fields_a_job_writes_still_fills_what_ispconfig_needs(backend, connect):
+    """The engine passes only the fields both systems carry; ISPConfig applies no defaults."""
+    connector = connect(backend)
+    client_id = connector.create("client", Record("client", "src-9", {"email": "few@fields.example",
+                                                                     "last_name": "Few"}))
+    row = next(r for r in backend.rows("client") if r["client_id"] == client_id)
+    assert (row["language"], row["usertheme"], row["locked"], row["canceled"]) == ("en", "default", "n", "n")
+    assert row["username"] == "few" and row["company_name"] == "" and row["default_webserver"] == "1"
+    site_id = connector.create("site", Record("site", "src-9", {"domain": "few.example"}, {"client": client_id}))
+    site = next(r for r in backend.rows("web_domain") if r["domain_id"] == site_id)
+    assert (site["active"], site["php"], site["ssl"], site["hd_quota"], site["type"]) == ("y", "php-fpm", "n", "100", "vhost")

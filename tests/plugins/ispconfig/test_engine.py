@@ -203,3 +203,18 @@ def test_the_example_config_snippet_is_valid(project, tmp_path):
     shown = project.cli("config", "show", write=False)
     assert shown.exit_code == 0 and "Sn1ppet-secret" not in shown.output
     assert "username_template" in shown.output and "letsencrypt" in shown.output
+
+
+def test_fields_the_source_does_not_carry_are_left_alone(project, memory, sandbox):
+    """memlite carries no phone: adopting a panel client updates what it knows and keeps the phone."""
+    project.system("billing", plugin="memlite", vendor="billing")
+    project.system("panel", **dict(sandbox.systems()["panel"], timeout=5))
+    project.job("clients", kind="client", source="billing", targets=["panel"])
+    existing = sandbox.dump()["tables"]["client"][3]
+    assert existing["telephone"]
+    memory.vendor("billing").put("client", {**person(4, email=existing["email"]), "phone": None})
+    sandbox.reset_calls()
+    counts = sync(project, "clients")["clients"]["counts"]
+    assert counts["adopted"] == 1 and writes(sandbox) == {"client_update": 1}
+    [row] = panel_clients(sandbox, existing["email"])
+    assert row["contact_firstname"] == "Pérson 4" and row["telephone"] == existing["telephone"]

@@ -39,7 +39,7 @@ def test_client_status_round_trips(status):
 
 def test_client_changes_only_for_present_fields_and_empty_for_none():
     assert mapping.client_changes({"city": "Berlin", "company": None}) == {"city": "Berlin", "company_name": ""}
-    assert mapping.client_changes({"status": None}) == {}
+    assert mapping.client_changes({"status": None}) == {"locked": "n", "canceled": "n"}  # no empty status: active
     assert mapping.client_changes({}) == {}
 
 
@@ -106,10 +106,43 @@ def test_site_mapping_reads_php_no_as_none_and_flags_as_bools():
 def test_site_changes_and_add_params():
     assert mapping.site_changes({"php": None, "ssl": False, "quota_mb": 250, "status": "active"}) == \
         {"php": "no", "ssl": "n", "hd_quota": 250, "active": "y"}
-    assert mapping.site_changes({"ssl": None, "quota_mb": None, "status": None}) == {}
+    assert mapping.site_changes({}) == {}
+    # ISPConfig has no empty status, TLS flag or quota: None gives what an add gives
+    assert mapping.site_changes({"ssl": None, "quota_mb": None, "status": None}, {"hd_quota": 300}) == \
+        {"ssl": "n", "hd_quota": 300, "active": "y"}
     assert mapping.site_changes({"ssl": True}, letsencrypt=True) == {"ssl": "y", "ssl_letsencrypt": "y"}
     params = mapping.site_add_params({"domain": "a.example"}, {"server_id": 2})
     assert params["server_id"] == 2 and params["type"] == "vhost" and params["domain"] == "a.example"
     assert set(mapping.SITE_DEFAULTS) <= set(params)
     assert mapping.site_filter({}) == {"type": "vhost"}
     assert mapping.site_filter({"domain": "a.example"}) == {"type": "vhost", "domain": "a.example"}
+
+
+@pytest.mark.parametrize("kind, fields, kept", [
+    ("client", {"status": None, "city": None, "email": "a@b.example"}, {"status": "active"}),
+    ("client", {"status": "closed", "address2": "Flat 3"}, {}),  # address2 is not mapped: passes through
+    ("site", {"php": "no", "ssl": None, "status": None, "quota_mb": None},
+     {"php": None, "ssl": False, "status": "active", "quota_mb": 300}),
+    ("site", {"php": "php-fpm", "ssl": True, "status": "inactive", "quota_mb": -1}, {}),
+    ("domain", {"name": "a.example", "status": "expired", "expires_on": "2026-01-01"}, {}),
+])
+def test_stored_is_what_reading_back_shows(kind, fields, kept):
+    assert mapping.stored(kind, fields, {"hd_quota": 300}) == {**fields, **kept}
+
+
+def test_stored_agrees_with_the_panel_round_trip():
+    """Write with the mapping into the emulated panel, read it back: stored() predicted it."""
+    import random
+
+    from hostsync_ispconfig.panel import Panel
+
+    panel = Panel(lambda: 0.0, random.Random(0))
+    fields = {"domain": "r.example", "php": "NO", "ssl": None, "status": None, "quota_mb": None}
+    site_id = panel.sites_web_domain_add(0, mapping.site_add_params(fields, {"hd_quota": 300}))
+    back = normalise(mapping.site_record(panel.sites_web_domain_get(site_id), None)).fields
+    assert back == normalise(Record("site", None, mapping.stored("site", fields, {"hd_quota": 300}))).fields
+    panel.sites_web_domain_update(0, site_id, mapping.site_changes({"status": "inactive", "quota_mb": 5}))
+    panel.sites_web_domain_update(0, site_id, mapping.site_changes({"status": None, "quota_mb": None},
+                                                                  {"hd_quota": 300}))
+    row = panel.sites_web_domain_get(site_id)
+    assert (row["active"], row["hd_quota"]) == ("y", "300")  # the same as the add: stored() holds for updates

@@ -81,7 +81,7 @@ def arguments(envelope: etree._Element) -> list[etree._Element]:
 
 @pytest.fixture
 def soap() -> SoapTransport:
-    transport = SoapTransport("http://127.0.0.1:1/remote/", {"timeout": 1}, concurrency=1)
+    transport = SoapTransport("http://127.0.0.1:1/remote/", {"timeout": 1})
     yield transport
     transport.close()
 
@@ -128,7 +128,7 @@ def test_empty_dict_goes_as_empty_array_and_none_as_nil(soap):
 
 
 def test_json_bodies_match_the_recording():
-    transport = JsonTransport("http://127.0.0.1:1/remote/", {}, concurrency=1)
+    transport = JsonTransport("http://127.0.0.1:1/remote/", {})
     recorded = [(head.split("?", 1)[1], json.loads(body.split("\n", 1)[0]))
                 for head, body in sections("json-httpx.wire.txt")]
     session = "13452198769684aad84a586700d923d9"
@@ -192,8 +192,7 @@ def _json_replay(body: str) -> httpx.MockTransport:
 
 def test_recorded_json_faults_map_to_typed_errors():
     replies = {head.split("?", 1)[1]: body.rsplit("\n", 1)[-1] for head, body in sections("json-httpx.wire.txt")}
-    bad_site = JsonTransport("http://panel/remote/", {"transport": _json_replay(replies["sites_web_domain_add"])},
-                             concurrency=1)
+    bad_site = JsonTransport("http://panel/remote/", {"http_transport": _json_replay(replies["sites_web_domain_add"])})
     with pytest.raises(RemoteFault) as caught:
         bad_site.call("sites_web_domain_add", ["s", 3, {"domain": "bad domain"}, False], what="add", write=True)
     assert classify(caught.value) == "rejected"
@@ -202,13 +201,13 @@ def test_recorded_json_faults_map_to_typed_errors():
     assert isinstance(error, Rejected) and "domain_error_regex" in str(error) and "<br" not in str(error)
     assert {"domain", "hd_quota", "http_port"} <= set(error.fields)
 
-    unknown = JsonTransport("http://panel/remote/", {"transport": _json_replay(replies["no_such_method"])}, concurrency=1)
+    unknown = JsonTransport("http://panel/remote/", {"http_transport": _json_replay(replies["no_such_method"])})
     with pytest.raises(RemoteFault) as caught:
         unknown.call("logout", ["s"], what="x", write=False)
     assert isinstance(fault_error(caught.value, "x", write=False), ProtocolError)
 
     expired = replies["client_get"]  # the last client_get in the recording: after logout
-    session = Session(JsonTransport("http://panel/remote/", {"transport": _json_replay(expired)}, concurrency=1),
+    session = Session(JsonTransport("http://panel/remote/", {"http_transport": _json_replay(expired)}),
                       "u", "p", system="panel")
     with pytest.raises(RemoteFault) as caught:
         session.transport.call("client_get", ["s", 1], what="x", write=False)
@@ -236,7 +235,7 @@ def test_loading_touches_no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    transport = SoapTransport("https://panel.example.com:8080/remote/", {"timeout": 1}, concurrency=1)
+    transport = SoapTransport("https://panel.example.com:8080/remote/", {"timeout": 1})
     assert transport.envelope("logout", ["s"]) is not None
     transport.close()
     with pytest.raises(OfflineLoadError):

@@ -23,7 +23,7 @@ class Wire:
 
     def __init__(self, sandbox: IspconfigSandbox, transport: str) -> None:
         self.sandbox, self.transport = sandbox, transport
-        self.soap = SoapTransport(f"{sandbox.url}/remote/", {"timeout": 5}, concurrency=1)
+        self.soap = SoapTransport(f"{sandbox.url}/remote/", {"timeout": 5})
 
     def call(self, function: str, *args: Any) -> tuple[int, Any]:
         if self.transport == "soap":
