@@ -169,7 +169,8 @@ class Connector:
         """What reading ``record`` back would give after writing it (default: the record itself).
 
         Override when the vendor keeps a value differently (a status it has no word for, a number it
-        rounds), so that what hostsync wrote never looks like a change made in this system.
+        rounds), so that what hostsync wrote never looks like a change made in this system. Return
+        canonical values (the engine normalises them too); fields left out are kept as given.
         """
         return record
 

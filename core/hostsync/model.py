@@ -424,6 +424,12 @@ def normalise(record: Record) -> Record:
                   record.updated_at, record.version)
 
 
+def normalise_fields(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Just these fields of a ``kind`` in canonical form (``normalise`` fills in every field)."""
+    spec = KINDS[kind]
+    return {name: normalise_value(spec.field(name), value) for name, value in fields.items()}
+
+
 # --- hashing ---------------------------------------------------------------------------------
 
 def project(record: Record, names: Iterable[str] | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..config import JobConfig
 from ..errors import AuthError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from ..events import Event
-from ..model import KINDS, InvalidValue, Record, changed_fields, content_hash, normalise, project
+from ..model import KINDS, InvalidValue, Record, changed_fields, content_hash, normalise, normalise_fields, project
 from ..state import Intent, Link, now
 from .actions import WRITES, Action, Outcome, Tally
 from .calls import Stopped, SystemHeld
@@ -212,7 +212,7 @@ class JobRun:
             return Record(self.kind, action.source_id, {k: v for k, v in values.items() if k not in refs},
                           {k: v for k, v in values.items() if k in refs})
 
-        expected = project(self.rt.connector(action.source).stored(self.kind, as_record(snapshot)), fields)
+        expected = project(self._stored(action.source, as_record(snapshot)), fields)
         real = changed_fields(expected, action.values or {})
         if not real:  # only the echo of a lossy store: remember its hash, send nothing
             return replace(action, op="relink", peer_hash=link.peer_hash, values=snapshot)
@@ -220,9 +220,16 @@ class JobRun:
         record = action.record
         send = Record(self.kind, record.id, {k: v for k, v in record.fields.items() if k in real},
                       {k: v for k, v in record.refs.items() if k in real}, record.updated_at, record.version)
-        stored = self.rt.connector(action.target).stored(self.kind, as_record(merged))
+        stored = self._stored(action.target, as_record(merged))
         return replace(action, record=send, changes=real, values=merged,
                        peer_hash=content_hash(project(stored, fields)))
+
+    def _stored(self, system: str, record: Record) -> Record:
+        """``record`` as ``system`` keeps it (``Connector.stored``), in canonical form."""
+        stored = self.rt.connector(system).stored(self.kind, record)
+        if stored is record:
+            return record
+        return Record(self.kind, record.id, {**record.fields, **normalise_fields(self.kind, stored.fields)}, record.refs)
 
     def _settle_pairs(self, fields: frozenset[str]) -> None:
         """Pairs met for the first time with different values: read both and apply the conflict policy."""
@@ -476,7 +483,8 @@ class JobRun:
         stored = self.rt.connector(peer).stored(self.kind, out)
         if stored is out:
             return content_hash(project(hashed, fields))
-        return content_hash(project(Record(self.kind, out.id, {**hashed.fields, **stored.fields}, hashed.refs), fields))
+        kept = {**hashed.fields, **normalise_fields(self.kind, stored.fields)}
+        return content_hash(project(Record(self.kind, out.id, kept, hashed.refs), fields))
 
     def _unchanged(self, system: str) -> None:
         """Count an unchanged pair once: in a two-way job, from the source's side only."""
