@@ -480,11 +480,9 @@ class JobRun:
 
     def _stored_hash(self, out: Record, hashed: Record, peer: str, fields: frozenset[str]) -> str:
         """The hash ``peer`` will show for ``out`` once written (its references as hashed)."""
-        stored = self.rt.connector(peer).stored(self.kind, out)
-        if stored is out:
-            return content_hash(project(hashed, fields))
-        kept = {**hashed.fields, **normalise_fields(self.kind, stored.fields)}
-        return content_hash(project(Record(self.kind, out.id, kept, hashed.refs), fields))
+        stored = self._stored(peer, out)
+        return content_hash(project(hashed if stored is out else Record(self.kind, out.id, stored.fields, hashed.refs),
+                                    fields))
 
     def _unchanged(self, system: str) -> None:
         """Count an unchanged pair once: in a two-way job, from the source's side only."""
