@@ -44,6 +44,16 @@ def test_one_rejected_record_does_not_stop_the_others(project, systems):
     assert len(panel.records("client")) == 4
 
 
+def test_a_refused_create_leaves_no_intent_behind(project, systems):
+    billing, panel = systems
+    billing.put("client", client(1))
+    panel.fail("create", lambda: (_ for _ in ()).throw(Rejected("company is required")))
+    assert project.cli("sync", "clients").exit_code == 1
+    with project.state() as state:
+        assert state.count_intents() == 0  # the vendor refused it: nothing to reconcile later
+    assert [a["op"] for a in project.cli("plan", "clients", "--json").json()["actions"]] == ["create"]
+
+
 def test_one_failing_target_does_not_stop_the_other(project, memory):
     billing, panel, blesta = (memory.vendor(n) for n in ("billing", "panel", "blesta"))
     for name in ("billing", "panel", "blesta"):

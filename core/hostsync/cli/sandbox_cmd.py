@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,28 +15,44 @@ from .output import echo_json
 
 def register(cli: click.Group) -> None:
     @cli.command("sandbox")
-    @click.argument("vendors", nargs=-1, required=True)
+    @click.argument("vendors", nargs=-1)
     @click.option("--port", type=int, default=0, help="Port of the first sandbox (the next ones follow); default: free ports.")
     @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the sample data.")
     @click.option("--empty", is_flag=True, help="Start without sample data.")
+    @click.option("--from", "from_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                  help="Serve the sandboxes a `hostsync demo` folder saved, with their data, on their ports.")
     @click.option("--json", "as_json", is_flag=True, help="Print the URLs and config tables as JSON.")
     @click.pass_obj
-    def sandbox(app: Any, vendors: tuple[str, ...], port: int, seed: int, empty: bool, as_json: bool) -> None:
+    def sandbox(app: Any, vendors: tuple[str, ...], port: int, seed: int, empty: bool, from_dir: Path | None,
+                as_json: bool) -> None:
         """Serve vendor API emulators on 127.0.0.1 until Ctrl-C or SIGTERM.
 
         Prints each base URL and the [systems.*] tables that point hostsync at it. Each sandbox also
         answers /_sandbox/dump, /_sandbox/calls and /_sandbox/faults for inspecting it.
+        Known vendors: see `hostsync plugins`.
         """
         registry = app.plugins.sandboxes
-        unknown = [v for v in vendors if v not in registry]
-        if unknown:
-            raise click.BadParameter(f"unknown sandbox {', '.join(unknown)} (known: {', '.join(sorted(registry)) or 'none'})",
-                                     param_hint="VENDOR")
-        started = []
-        for i, vendor in enumerate(vendors):
-            box = registry[vendor](seed=None if empty else seed)
-            box.start(port=port + i if port else 0)
-            started.append(box)
+        if from_dir is not None:
+            from ..demo import load_snapshot, start_sandboxes
+
+            if vendors:
+                raise click.UsageError("give VENDOR names or --from, not both")
+            try:
+                started = list(start_sandboxes(app.plugins, load_snapshot(from_dir)).values())
+            except OSError as exc:
+                raise click.ClickException(f"cannot serve the saved sandboxes again: {exc}") from None
+        else:
+            if not vendors:
+                raise click.UsageError(f"name at least one VENDOR (known: {', '.join(sorted(registry)) or 'none'})")
+            unknown = [v for v in vendors if v not in registry]
+            if unknown:
+                raise click.BadParameter(f"unknown sandbox {', '.join(unknown)} (known: {', '.join(sorted(registry)) or 'none'})",
+                                         param_hint="VENDOR")
+            started = []
+            for i, vendor in enumerate(vendors):
+                box = registry[vendor](seed=None if empty else seed)
+                box.start(port=port + i if port else 0)
+                started.append(box)
         try:
             systems = {}
             for box in started:

@@ -677,11 +677,15 @@ class JobRun:
 
     def _lookup(self, action: Action, exc: Exception | None = None) -> Outcome:
         """After a lost reply or a crash: find what may have been created (the main thread decides)."""
+        connector = self.rt.connector(action.target)
+        if self.rt.shares_ids(action.source, action.target) and "get" in self.rt.ops(action.target, self.kind):
+            found = self.rt.caller.call(action.target, connector.get, self.kind, action.source_id)
+            return Outcome(action, "lookup", error=exc, candidates=[found] if found else [])
         if not action.key:
             reason = (f"an earlier create of {self.kind} {action.source_id} in {action.target} may have "
                       "succeeded and no identifying fields can tell; not creating it again")
             return Outcome(action, "failed", reason=reason, error=exc)
-        found = self.rt.caller.call(action.target, self.rt.connector(action.target).find, self.kind, action.key)
+        found = self.rt.caller.call(action.target, connector.find, self.kind, action.key)
         return Outcome(action, "lookup", error=exc, candidates=list(found or []))
 
     def _drain(self, block: bool = True, everything: bool = False) -> None:
@@ -779,6 +783,8 @@ class JobRun:
         elif result in ("failed", "deferred"):
             if outcome.link is False and action.link:
                 state.delete_link(action.link)
+            if action.op in ("create", "reconcile") and _not_applied(outcome.error):
+                batch.dropped.append((action.source, action.target, action.source_id or ""))
             if action.source_id and action.op != "delete":
                 state.add_pending(self.job.name, action.source, action.source_id, outcome.reason or result)
         if result != "unchanged":
@@ -846,6 +852,7 @@ class _Batch:
     def __init__(self) -> None:
         self.links: list[Link] = []
         self.done: list[tuple[str, str, str]] = []  # (source, target, source id) now linked
+        self.dropped: list[tuple[str, str, str]] = []  # creates that certainly did not happen
         self.events: list[dict[str, Any]] = []
 
     def flush(self, state: Any, job: str, kind: str) -> None:
@@ -853,7 +860,16 @@ class _Batch:
         for (source, target), group in _grouped(self.done).items():
             state.delete_intents(kind, source, target, group)
             state.clear_pending(job, source, group)
+        for (source, target), group in _grouped(self.dropped).items():
+            state.delete_intents(kind, source, target, group)
         state.add_events(self.events)
+
+
+def _not_applied(error: BaseException | None) -> bool:
+    """Whether a failed create certainly changed nothing (so its intent can go)."""
+    if isinstance(error, Transient):
+        return not error.may_have_applied
+    return isinstance(error, (Rejected, AuthError, SystemHeld))
 
 
 def _grouped(done: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
