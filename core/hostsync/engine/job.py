@@ -522,7 +522,8 @@ class JobRun:
         matches: dict[int, dict[str, Any]] = {}
         for i, action in enumerate(lookups):
             assert action.record is not None
-            action.key = self._key(action.record, self.identity, system, peer, settable=True) or \
+            # looked up by what the target will show once written (a total it computes, say)
+            action.key = self._key(self._stored(peer, action.record), self.identity, system, peer, settable=True) or \
                 self._key(action.record, self.natural, system, peer)
             match = matches[i] = self._key(action.record, self.natural, system, peer)
             if shared:
