@@ -73,7 +73,7 @@ class WhmcsConnector(Connector):
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
-        self.api = WhmcsClient(options, concurrency=int(options.get("concurrency") or self.default_concurrency))
+        self.api = WhmcsClient(options)
         self._lock = threading.Lock()
         self._departments: dict[str, str] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
