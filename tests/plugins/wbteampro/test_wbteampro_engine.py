@@ -112,8 +112,6 @@ def test_projects_of_clients_wait_for_their_client_with_a_clear_reason(project, 
     assert "client 4 in teampro is not linked to pm yet" in reasons["1"]
 
 
-@pytest.mark.xfail(strict=True, reason="core: translate an addon's references through its host's links "
-                                       "(shares_ids_with); see the hostsync_wbteampro report")
 def test_projects_of_clients_follow_the_clients_linked_through_whmcs(project, sandbox, hosted):
     project.job("clients", kind="client", source="billing", targets=["pm"])
     project.job("projects", kind="project", source="teampro", targets=["pm"])

@@ -233,8 +233,6 @@ def test_calls_for_1000_unchanged_clients_full_and_incremental(project, sandbox,
     assert figures["incremental"] == {"GetActivityLog": 1, "GetClientsDetails": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="core: pass create/update only the fields both systems carry; today a "
-                                       "lossy source's uncarried fields arrive as None and clear them")
 def test_a_lossy_source_never_clears_what_it_does_not_carry(project, sandbox, memory):
     project.systems["billing"] = dict(sandbox.systems()["billing"])
     project.system("lite", plugin="memlite", vendor="lite")  # carries no phone and no address2
@@ -248,8 +246,6 @@ def test_a_lossy_source_never_clears_what_it_does_not_carry(project, sandbox, me
     assert (sandbox.state["clients"][3]["phonenumber"], sandbox.state["clients"][3]["address2"]) == (phone, "m. 4")
 
 
-@pytest.mark.xfail(strict=True, reason="core: look records up after a lost reply by identity fields the target "
-                                       "stores as sent (writable), not by read-only ones such as a computed total")
 def test_a_lost_reply_on_an_invoice_whose_total_whmcs_computes_differently_leaves_no_duplicate(
         project, sandbox, into_whmcs):
     ada = next(cid for cid, r in into_whmcs.records("client").items() if r["fields"]["email"] == "ada@example.org")
