@@ -89,10 +89,10 @@ class WhmcsConnector(Connector):
 
     def stored(self, kind: str, record: Record) -> Record:
         """What WHMCS shows after hostsync wrote ``record``: urgent tickets as high, an unknown
-        department as the fallback, quantities that do not divide the amount left in the line's
-        description, the total WHMCS computes (see the lossy points in :mod:`.mapping`)."""
+        department as the fallback, times in local time, quantities that do not divide the amount
+        left in the line's description, the total WHMCS computes (see :mod:`.mapping`)."""
         if kind == "ticket":
-            fields = m.stored_ticket_fields(record.fields, self._department_name)
+            fields = m.stored_ticket_fields(record.fields, self._department_name, self.tz)
         elif kind == "invoice":
             fields = dict(record.fields)
             if "total" in fields and "lines" in fields:

@@ -143,6 +143,13 @@ def local(value: Any, tz: tzinfo) -> str | None:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else None
 
 
+def stored_time(value: Any, tz: tzinfo) -> str | None:
+    """A canonical time as it reads back once WHMCS kept it as local time without a zone: the
+    same, except in the hour a change from summer time repeats, which reads as its first pass."""
+    moment = utc(local(value, tz), tz)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
 def day(value: Any) -> str | None:
     """The date part of a WHMCS date or datetime (``0000-00-00`` is none). Dates carry no zone:
     a paid-on or due date is the business day the vendor shows."""
@@ -268,19 +275,25 @@ PRIORITY_OUT = {"low": "Low", "medium": "Medium", "high": "High", "urgent": "Hig
 ANONYMOUS_ADMIN = "hostsync"
 
 
-def stored_ticket_fields(fields: Mapping[str, Any], department: Callable[[str], str | None] | None = None
-                         ) -> dict[str, Any]:
+def stored_ticket_fields(fields: Mapping[str, Any], department: Callable[[str], str | None] | None = None,
+                         tz: tzinfo | None = None) -> dict[str, Any]:
     """Canonical ticket fields as WHMCS reads them back after hostsync wrote them.
 
     :param department: the name of the WHMCS department a given name is written to (WHMCS's own
         spelling, or the ``ticket_department`` fallback's), ``None`` if unknown.
+    :param tz: the server's zone, for times in the hour a change from summer time repeats.
     """
     out = dict(fields)
+    if tz is not None and out.get("created_at"):
+        out["created_at"] = stored_time(out["created_at"], tz)
     if out.get("priority") == "urgent":
         out["priority"] = "high"
     if out.get("department") and department is not None:
         out["department"] = department(out["department"]) or out["department"]
     messages = [dict(message) for message in out.get("messages") or []]
+    for message in messages:
+        if tz is not None and message.get("created_at"):
+            message["created_at"] = stored_time(message["created_at"], tz)
     if messages:
         first = messages[0]
         if "created_at" in first and not first["created_at"] and out.get("created_at"):

@@ -322,3 +322,14 @@ def test_stored_lines_read_back_as_whmcs_keeps_them():
     assert m.stored_lines(lines) == [
         {"description": "A", "quantity": Decimal(2), "unit_price": Decimal("1.25"), "taxed": True},
         {"description": "B", "quantity": Decimal("0.5"), "unit_price": Decimal("0.02"), "taxed": False}]  # 0.005 -> 0.01
+
+
+def test_times_in_the_hour_summer_time_repeats_read_back_as_its_first_pass():
+    amsterdam = m.zone("Europe/Amsterdam")
+    assert m.stored_time("2025-10-26T01:30:00Z", amsterdam) == "2025-10-26T00:30:00Z"  # 02:30 CET reads as CEST
+    assert m.stored_time("2025-10-26T00:30:00Z", amsterdam) == "2025-10-26T00:30:00Z"
+    assert m.stored_time("2025-07-01T12:00:00Z", amsterdam) == "2025-07-01T12:00:00Z"
+    fields = {"created_at": "2025-10-26T01:30:00Z",
+              "messages": [{"author": "a@b.example", "body": "x", "created_at": "2025-10-26T01:30:00Z"}]}
+    out = m.stored_ticket_fields(fields, tz=amsterdam)
+    assert out["created_at"] == out["messages"][0]["created_at"] == "2025-10-26T00:30:00Z"
