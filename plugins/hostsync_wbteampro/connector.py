@@ -85,6 +85,15 @@ class TeamProConnector(Connector):
     def check(self) -> None:
         self.api.call("api.resources")
 
+    def stored(self, kind: str, record: Record) -> Record:
+        """What wbTeamPro shows after hostsync wrote ``record`` (see the lossy points in :mod:`.mapping`)."""
+        if kind not in RESOURCES:
+            return record  # ticket links: the project is kept as written (a missing one is picked when written)
+        fields = m.stored_fields(kind, record.fields, self.tz, self.project_statuses, self.task_statuses, self.members)
+        if fields == record.fields:
+            return record
+        return Record(kind, record.id, fields, dict(record.refs), record.updated_at, record.version, record.partial)
+
     # -- reading ------------------------------------------------------------------------------
 
     def _record(self, kind: str, row: Mapping[str, Any]) -> Record:
