@@ -32,13 +32,14 @@ ENDPOINT = "/modules/addons/wbteampro/api.php"
 
 
 class TeamProClient:
-    """A thread-safe wbTeamPro API client for one configured system."""
+    """A thread-safe wbTeamPro API client for one configured system (its connection pool is sized
+    by the core's ``concurrency`` option)."""
 
-    def __init__(self, options: Mapping[str, Any], *, concurrency: int = 2) -> None:
+    def __init__(self, options: Mapping[str, Any]) -> None:
         self._username = str(options["username"])
         self._password = hashlib.md5(str(options["password"]).encode("utf-8")).hexdigest()
         self._secrets = sorted({str(options["password"]), self._password}, key=len, reverse=True)
-        self.http = build_client(options, base_url=str(options["url"]).rstrip("/"), concurrency=concurrency)
+        self.http = build_client(options, base_url=str(options["url"]).rstrip("/"))
         self._refused: str | None = None
         self._proven = False  # a login was accepted: calls may now run in parallel
         self._probe = threading.Lock()  # until then, one call at a time, so a wrong password fails once

@@ -76,7 +76,7 @@ class TeamProConnector(Connector):
             raise ConfigError(str(exc), key=f"systems.{system}.project_statuses/task_statuses") from None
         self.members = m.Members(options.get("members"))
         self.page_size = int(options.get("page_size") or 50)
-        self.api = TeamProClient(options, concurrency=int(options.get("concurrency") or self.default_concurrency))
+        self.api = TeamProClient(options)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -84,6 +84,15 @@ class TeamProConnector(Connector):
 
     def check(self) -> None:
         self.api.call("api.resources")
+
+    def stored(self, kind: str, record: Record) -> Record:
+        """What wbTeamPro shows after hostsync wrote ``record`` (see the lossy points in :mod:`.mapping`)."""
+        if kind not in RESOURCES:
+            return record  # ticket links: the project is kept as written (a missing one is picked when written)
+        fields = m.stored_fields(kind, record.fields, self.tz, self.project_statuses, self.task_statuses, self.members)
+        if fields == record.fields:
+            return record
+        return Record(kind, record.id, fields, dict(record.refs), record.updated_at, record.version, record.partial)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -11,6 +11,11 @@ mapping reads the usual names and takes overrides from the ``project_statuses`` 
 ``task_statuses`` settings. Timelogs belong to an admin id; the ``members`` setting names them
 (``{"2" = "jane@example.net"}``), otherwise the member is the admin id itself. Elapsed time is in
 seconds; canonical minutes round half up (what hostsync writes is whole minutes).
+
+Lossy points of writing, applied by ``stored_fields`` (the connector's ``stored()``): a status
+setting that gives two canonical statuses one vendor name reads back as the one that name reads as;
+a member reads back as the ``members`` setting spells it; times are kept in local time without a
+zone, so one in the hour a change from summer time repeats reads back as its first pass.
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ class Vocabulary:
     def write(self, status: str | None) -> str | None:
         return None if status is None else self.write_names[status]
 
+    def stored(self, status: str | None) -> str | None:
+        """What a written status reads back as (another one where two share a vendor name)."""
+        return self.read(self.write(status)) if status in self.write_names else status
+
 
 class Members:
     """Timelog owners (admin ids) <-> canonical member names, from the ``members`` setting."""
@@ -114,6 +123,25 @@ def _int(value: Any) -> int:
         return int(Decimal(str(value)))
     except (InvalidOperation, ValueError, TypeError):
         return 0
+
+
+def stored_fields(kind: str, fields: Mapping[str, Any], tz: tzinfo, projects: Vocabulary, tasks: Vocabulary,
+                  members: Members) -> dict[str, Any]:
+    """Canonical fields as wbTeamPro reads them back after hostsync wrote them."""
+    out = dict(fields)
+    if kind in ("project", "task") and out.get("status"):
+        out["status"] = (projects if kind == "project" else tasks).stored(out["status"])
+    if kind == "time_entry":
+        if out.get("member") is not None:
+            try:
+                out["member"] = members.read(members.write(out["member"]))
+            except Rejected:
+                pass  # not written at all: the write is refused
+        if out.get("started_at"):
+            moment = parse_datetime(out["started_at"])
+            local = moment.astimezone(tz).replace(tzinfo=None, fold=0)  # read back from text: fold 0
+            out["started_at"] = parse_datetime(local, tz).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+    return out
 
 
 # --- projects ---------------------------------------------------------------------------------

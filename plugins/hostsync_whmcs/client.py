@@ -37,9 +37,10 @@ Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
 
 class WhmcsClient:
-    """A thread-safe WHMCS API client for one configured system."""
+    """A thread-safe WHMCS API client for one configured system (its connection pool is sized by
+    the core's ``concurrency`` option)."""
 
-    def __init__(self, options: Mapping[str, Any], *, concurrency: int = 4) -> None:
+    def __init__(self, options: Mapping[str, Any]) -> None:
         if options.get("identifier"):
             self._auth = {"identifier": options["identifier"], "secret": options["secret"]}
         else:
@@ -49,7 +50,7 @@ class WhmcsClient:
             self._auth["accesskey"] = options["accesskey"]
         secret_values = [options.get(k) for k in ("secret", "password", "accesskey")] + [self._auth.get("password")]
         self._secrets = sorted({str(v) for v in secret_values if v}, key=len, reverse=True)
-        self.http = build_client(options, base_url=str(options["url"]).rstrip("/"), concurrency=concurrency)
+        self.http = build_client(options, base_url=str(options["url"]).rstrip("/"))
         self._refused: str | None = None  # credentials refused: later calls of this run are not sent
         self._proven = False  # the credentials were accepted once: calls may now run in parallel
         self._probe = threading.Lock()  # until then one at a time, so wrong credentials fail once, not N times

@@ -39,8 +39,8 @@ class WhmcsConnector(Connector):
     kinds = {
         "client": Operations.of("list", "get", "find", "create", "update", "delete", "since"),
         "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
-        "invoice": Operations.of("list", "get", "find", "create", "update",
-                                 read_only=("number", "currency", "total")),
+        # the total is set through the tax rate; stored() says what WHMCS computes where no rate fits
+        "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency")),
         "domain": Operations.of("list", "get", "find", "create", "update"),
     }
     settings = (
@@ -73,9 +73,9 @@ class WhmcsConnector(Connector):
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
-        self.api = WhmcsClient(options, concurrency=int(options.get("concurrency") or self.default_concurrency))
+        self.api = WhmcsClient(options)
         self._lock = threading.Lock()
-        self._departments: dict[str, str] | None = None
+        self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
         self._currencies: dict[str, str | None] = {}
         self._client_emails: dict[str, str | None] = {}
@@ -86,6 +86,25 @@ class WhmcsConnector(Connector):
 
     def check(self) -> None:
         self.api.call("GetClients", {"limitstart": 0, "limitnum": 1})
+
+    def stored(self, kind: str, record: Record) -> Record:
+        """What WHMCS shows after hostsync wrote ``record``: urgent tickets as high, an unknown
+        department as the fallback, times in local time, quantities that do not divide the amount
+        left in the line's description, the total WHMCS computes (see :mod:`.mapping`)."""
+        if kind == "ticket":
+            fields = m.stored_ticket_fields(record.fields, self._department_name, self.tz)
+        elif kind == "invoice":
+            fields = dict(record.fields)
+            if "total" in fields and "lines" in fields:
+                tax = m.invoice_tax(fields["lines"] or [], fields["total"])
+                fields["total"] = tax.total if tax else fields["total"]
+            if "lines" in fields:
+                fields["lines"] = m.stored_lines(fields["lines"] or [])
+        else:  # clients and domains: every value reads back as written
+            return record
+        spec = KINDS[kind]
+        values = {name: normalise_value(spec.field(name), value) for name, value in fields.items()}
+        return Record(kind, record.id, values, dict(record.refs), record.updated_at, record.version, record.partial)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -316,7 +335,7 @@ class WhmcsConnector(Connector):
         elif "@" in author:
             params.update(name=author, email=author)
         else:
-            params["adminusername"] = author or "hostsync"
+            params["adminusername"] = author or m.ANONYMOUS_ADMIN
         return params
 
     def _update_ticket(self, id: str, record: Record) -> None:
@@ -341,29 +360,51 @@ class WhmcsConnector(Connector):
         if fields.get("status") and (added or fields["status"] != have.fields["status"]):
             params["status"] = m.TICKET_STATUS_OUT[fields["status"]]
         if fields.get("department") and fields["department"] != have.fields["department"]:
-            params["deptid"] = self._department_id(fields["department"])
+            department = self._department_id(fields["department"])
+            if department != str(current.get("deptid")):  # an unknown name falls back to where it is
+                params["deptid"] = department
         if record.refs.get("client") and record.refs["client"] != have.refs.get("client"):
             params["userid"] = record.refs["client"]
         if params:
             self.api.call("UpdateTicket", {"ticketid": id, **params}, write=True, about=f"ticket {id}")
 
-    def _department_id(self, name: str | None) -> str:
-        """The id of a department by name; else the ``ticket_department`` setting."""
+    def _departments_by_name(self) -> dict[str, tuple[str, str]]:
+        """Lower-cased department name -> (id, name as WHMCS spells it); read once per run."""
         with self._lock:
             if self._departments is None:
                 answer = self.api.call("GetSupportDepartments", {"ignore_dept_assignments": True})
-                self._departments = {str(d.get("name", "")).strip().lower(): str(d.get("id"))
-                                     for d in m.nested(answer.get("departments"), "department")}
-            departments = self._departments
+                rows = m.nested(answer.get("departments"), "department")
+                names = [(str(d.get("id")), str(d.get("name", "")).strip()) for d in rows]
+                self._departments = {name.lower(): (dept_id, name) for dept_id, name in names}
+            return self._departments
+
+    def _department(self, name: str | None) -> tuple[str, str] | None:
+        """The department a ticket of department ``name`` goes to: that one, else the
+        ``ticket_department`` setting's (an id or a name), else none."""
+        departments = self._departments_by_name()
         if name and name.strip().lower() in departments:
             return departments[name.strip().lower()]
         fallback = str(self.options.get("ticket_department") or "").strip()
-        if fallback.isdigit() and fallback in departments.values():
-            return fallback
-        if fallback.lower() in departments:
-            return departments[fallback.lower()]
-        raise Rejected(f"WHMCS has no support department {name!r} and ticket_department "
-                       f"{'is not set' if not fallback else 'names none either'}", {"department": "unknown"})
+        by_id = {dept[0]: dept for dept in departments.values()}
+        if fallback.isdigit() and fallback in by_id:
+            return by_id[fallback]
+        return departments.get(fallback.lower()) if fallback else None
+
+    def _department_id(self, name: str | None) -> str:
+        found = self._department(name)
+        if found is None:
+            fallback = str(self.options.get("ticket_department") or "").strip()
+            raise Rejected(f"WHMCS has no support department {name!r} and ticket_department "
+                           f"{'is not set' if not fallback else 'names none either'}", {"department": "unknown"})
+        return found[0]
+
+    def _department_name(self, name: str) -> str | None:
+        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored())."""
+        try:
+            found = self._department(name)
+        except ConnectorError:
+            return None  # cannot tell: assume it is kept as given
+        return found[1] if found else None
 
     def _client_email(self, client_id: str) -> str | None:
         with self._lock:
@@ -421,24 +462,61 @@ class WhmcsConnector(Connector):
         if not client:
             raise Rejected("a WHMCS invoice needs a client", {"client": "required"})
         status = fields.get("status") or "unpaid"
+        lines = list(fields.get("lines") or [])
         params: list[tuple[str, Any]] = [("userid", client), ("sendinvoice", False), ("autoapplycredit", False)]
         params += [("draft", True)] if status == "draft" else [("status", m.INVOICE_STATUS_OUT[status])]
         params += [(name, m.iso_date(fields[key])) for key, name in (("issued_on", "date"), ("due_on", "duedate"))
                    if fields.get(key)]
-        rate = m.tax_rate(fields.get("lines") or [], fields.get("total"))
-        if rate is not None:
-            params.append(("taxrate", rate))
-        for n, line in enumerate(fields.get("lines") or [], start=1):
+        tax = m.invoice_tax(lines, fields.get("total"))
+        if tax is not None:
+            params += [("taxrate", tax.rate), ("taxrate2", "0")]
+        for n, line in enumerate(lines, start=1):
             description, amount, taxed = m.line_to_item(line)
             params += [(f"itemdescription{n}", description), (f"itemamount{n}", amount), (f"itemtaxed{n}", taxed)]
-        answer = self.api.call("CreateInvoice", params, write=True, about=f"invoice for client {client}")
-        invoice_id = _required_id(answer, "invoiceid", "CreateInvoice")
+        # WHMCS will show another total than the source's: the engine's lookup after a lost reply
+        # (by the source's total) cannot find this invoice, so look for it here (see _made_meanwhile)
+        unfindable = tax is not None and Decimal(tax.total) != Decimal(str(fields["total"]))
+        newest = self._newest_invoice_id() if unfindable else None
+        try:
+            answer = self.api.call("CreateInvoice", params, write=True, about=f"invoice for client {client}")
+            invoice_id = _required_id(answer, "invoiceid", "CreateInvoice")
+        except Transient as exc:
+            found = self._made_meanwhile(newest, client, fields, tax.total) if exc.may_have_applied and tax else None
+            if found is None:
+                raise
+            invoice_id = found
         with self._lock:
             self._invoice_numbers = None
         if fields.get("paid_on"):
             self._follow_up(f"invoice {invoice_id}", "UpdateInvoice",
                             {"invoiceid": invoice_id, "datepaid": m.iso_date(fields["paid_on"])})
         return invoice_id
+
+    def _newest_invoice_id(self) -> int:
+        answer = self.api.call("GetInvoices", {"orderby": "id", "order": "desc", "limitstart": 0, "limitnum": 1})
+        rows = m.nested(answer.get("invoices"), "invoice")
+        return m.integer(rows[0].get("id")) if rows else 0
+
+    def _made_meanwhile(self, newest: int | None, client: str, fields: Mapping[str, Any], total: str) -> str | None:
+        """The one invoice of ``client`` created after invoice ``newest`` with these dates and the
+        total WHMCS computes, if a CreateInvoice whose reply was lost made it; else None (also when
+        that cannot be told: the engine then looks itself and retries)."""
+        if newest is None:
+            return None
+        wanted = {"issued_on": fields.get("issued_on"), "due_on": fields.get("due_on"), "total": total}
+        found = []
+        try:
+            rows = self.api.pages("GetInvoices", "invoices", "invoice",
+                                  {"userid": client, "orderby": "id", "order": "desc"}, limit=self.page_size)
+            for row in rows:
+                if m.integer(row.get("id")) <= newest:
+                    break
+                stub = normalise(m.invoice_stub(row, self.tz))
+                if all(stub.fields[name] == value for name, value in wanted.items() if value is not None):
+                    found.append(stub.id)
+        except ConnectorError:
+            return None
+        return found[0] if len(found) == 1 else None
 
     def _update_invoice(self, id: str, record: Record) -> None:
         current = self._invoice(id)
@@ -448,11 +526,15 @@ class WhmcsConnector(Connector):
         if client and client != have.refs.get("client"):
             raise Rejected(f"WHMCS cannot move invoice {id} to another client", {"client": "read-only in WHMCS"})
         params: list[tuple[str, Any]] = [("invoiceid", id)]
+        items = m.nested(current.get("items"), "item")
         if "lines" in fields:
-            params += m.line_edits(m.nested(current.get("items"), "item"), list(fields["lines"] or []))
-            rate = m.tax_rate(fields["lines"] or [], fields.get("total"))
-            if rate is not None and Decimal(rate) != Decimal(str(current.get("taxrate") or 0)):
-                params.append(("taxrate", rate))
+            params += m.line_edits(items, list(fields["lines"] or []))
+        if "total" in fields:  # lines unchanged (not sent) or changed: the rate that gives the total
+            lines = (fields["lines"] or []) if "lines" in fields else [m.line_from_item(item) for item in items]
+            tax = m.invoice_tax(lines, fields["total"])
+            if tax is not None and (Decimal(tax.rate) != Decimal(str(current.get("taxrate") or 0))
+                                    or Decimal(str(current.get("taxrate2") or 0)) != 0):
+                params += [("taxrate", tax.rate), ("taxrate2", "0")]
         if fields.get("status") and fields["status"] != have.fields["status"]:
             params.append(("status", m.INVOICE_STATUS_OUT[fields["status"]]))
         for key, name in (("issued_on", "date"), ("due_on", "duedate"), ("paid_on", "datepaid")):

@@ -11,17 +11,28 @@ Lossy points, declared by the connector and documented here:
 * Client status: Active/Inactive/Closed map one to one.
 * Ticket priority: WHMCS knows Low/Medium/High only, so canonical ``urgent`` is written as High.
   Custom ticket statuses an admin added read as ``open`` unless their name slugs to a canonical one.
+  A department WHMCS lacks is written as the ``ticket_department`` setting's; a message without an
+  author is posted as the admin ``hostsync``; replies read back in time order, and the ticket's
+  time is its opening message's.
 * Invoice status: Collections and Payment Pending read as ``unpaid``. Writers send a status only
   when it differs canonically from the current one, so they never flatten those.
 * Invoice totals: WHMCS computes them. Writers pass the one tax rate that gives the source's total
-  (``tax_rate``) when there is one, so the mirrored invoice adds up the same.
+  when there is one, so the mirrored invoice adds up the same, else the nearest rate
+  (``invoice_tax`` says which total WHMCS will show, e.g. without a fee that is on no line). Without
+  a source total WHMCS applies its own tax rules.
 * Invoice lines: WHMCS stores one amount per line and no quantity. A line of ``q x p`` is written
-  as description ``"q x <description>"`` with amount ``q*p``; reading parses that prefix back
-  when the amount divides exactly, so what hostsync writes reads back identically. Other lines
-  read as quantity 1.
+  as description ``"q x <description>"`` with amount ``q*p`` (in cents, half up); reading parses
+  that prefix back when the amount divides exactly, so such lines read back identically. Where the
+  amount was rounded (1.5 x 0.33 = 0.50) the line reads back as quantity 1 with the prefix left in
+  its description; other lines read as quantity 1, and a description that itself starts with
+  ``"2 x "`` may read back as a quantity.
 * Domain status: Pending Registration/Pending Transfer read as ``pending``, Grace/Redemption as
   ``expired``, Transferred Away as ``transferred``, Fraud as ``suspended`` (WHMCS has no suspended
-  domain status; Fraud is its "held" state, and ``suspended`` is written as Fraud).
+  domain status; Fraud is its "held" state, and ``suspended`` is written as Fraud). Every canonical
+  domain status is written as a WHMCS status that reads back as itself, so writing is lossless.
+
+The connector's ``stored()`` applies the lossy points of writing (``stored_lines``, ``invoice_tax``,
+``stored_ticket_fields``), so that what hostsync wrote never looks like a change made in WHMCS.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ import json
 import re
 from datetime import date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync.model import Record, parse_datetime
@@ -130,6 +141,13 @@ def local(value: Any, tz: tzinfo) -> str | None:
     """A canonical timestamp as the server-local ``Y-m-d H:i:s`` WHMCS expects."""
     moment = parse_datetime(value) if value not in (None, "") else None
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
+
+def stored_time(value: Any, tz: tzinfo) -> str | None:
+    """A canonical time as it reads back once WHMCS kept it as local time without a zone: the
+    same, except in the hour a change from summer time repeats, which reads as its first pass."""
+    moment = utc(local(value, tz), tz)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def day(value: Any) -> str | None:
@@ -253,6 +271,44 @@ PRIORITY = {"low": "low", "medium": "medium", "high": "high"}
 PRIORITY_OUT = {"low": "Low", "medium": "Medium", "high": "High", "urgent": "High"}
 
 
+#: The admin name replies without an author are posted as.
+ANONYMOUS_ADMIN = "hostsync"
+
+
+def stored_ticket_fields(fields: Mapping[str, Any], department: Callable[[str], str | None] | None = None,
+                         tz: tzinfo | None = None) -> dict[str, Any]:
+    """Canonical ticket fields as WHMCS reads them back after hostsync wrote them.
+
+    :param department: the name of the WHMCS department a given name is written to (WHMCS's own
+        spelling, or the ``ticket_department`` fallback's), ``None`` if unknown.
+    :param tz: the server's zone, for times in the hour a change from summer time repeats.
+    """
+    out = dict(fields)
+    if tz is not None and out.get("created_at"):
+        out["created_at"] = stored_time(out["created_at"], tz)
+    if out.get("priority") == "urgent":
+        out["priority"] = "high"
+    if out.get("department") and department is not None:
+        out["department"] = department(out["department"]) or out["department"]
+    messages = [dict(message) for message in out.get("messages") or []]
+    for message in messages:
+        if tz is not None and message.get("created_at"):
+            message["created_at"] = stored_time(message["created_at"], tz)
+    if messages:
+        first = messages[0]
+        if "created_at" in first and not first["created_at"] and out.get("created_at"):
+            first["created_at"] = out["created_at"]  # the opening message is dated by the ticket
+        for reply in messages[1:]:
+            if "author" in reply and not reply.get("author"):
+                reply["author"] = ANONYMOUS_ADMIN
+        if all(message.get("created_at") for message in messages):  # WHMCS lists replies by time
+            messages.sort(key=lambda message: str(message["created_at"]))
+        out["messages"] = messages
+        if "created_at" in out and first.get("created_at"):
+            out["created_at"] = first["created_at"]  # OpenTicket dates the ticket by its opening message
+    return out
+
+
 def ticket_status(value: Any) -> str | None:
     """Custom statuses an admin added read as ``open`` unless their name is a canonical one."""
     name = text(value)
@@ -336,8 +392,8 @@ def line_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     match = _QUANTITY_PREFIX.match(description)
     if match:
         q = Decimal(match.group(1))
-        if q > 0 and (amount / q).quantize(_CENT) * q == amount:
-            quantity, unit, description = q, (amount / q).quantize(_CENT), match.group(2)
+        if q > 0 and (amount / q).quantize(_CENT, ROUND_HALF_UP) * q == amount:
+            quantity, unit, description = q, (amount / q).quantize(_CENT, ROUND_HALF_UP), match.group(2)
     return {"description": description, "quantity": quantity, "unit_price": unit,
             "taxed": flag(item.get("taxed"))}
 
@@ -352,14 +408,24 @@ def line_to_item(line: Mapping[str, Any]) -> tuple[str, str, str]:
     else:
         amount = unit * quantity
         description = f"{format(quantity.normalize(), 'f')} x {description}"
-    return description, str(amount.quantize(_CENT)), "1" if flag(line.get("taxed")) else "0"
+    return description, str(amount.quantize(_CENT, ROUND_HALF_UP)), "1" if flag(line.get("taxed")) else "0"
 
 
-def tax_rate(lines: Iterable[Mapping[str, Any]], total: Any) -> str | None:
-    """The one tax rate (WHMCS's ``taxrate``, in percent) that turns ``lines`` into ``total``.
+class InvoiceTax(NamedTuple):
+    """What hostsync sends as WHMCS's ``taxrate`` (percent) and the total WHMCS will then compute."""
 
-    Passing it makes WHMCS compute the total the source computed, instead of applying its own tax
-    rules; ``None`` when no single rate on the taxed lines gives exactly that total.
+    rate: str
+    total: str
+
+
+def invoice_tax(lines: Iterable[Mapping[str, Any]], total: Any) -> InvoiceTax | None:
+    """The tax rate for an invoice of ``lines`` whose source computed ``total``, and WHMCS's total.
+
+    WHMCS computes totals itself: subtotal plus the rate on the taxed lines, rounded half up (a
+    second-level rate is sent as 0). The rate sent is the one that turns ``lines`` into ``total``
+    when one exists (so the mirror adds up the same), else the nearest one (0 when nothing is taxed
+    or the source's total is below the subtotal); the second value says what WHMCS will show.
+    ``None`` without a total: WHMCS applies its own tax rules, which hostsync cannot predict.
     """
     target = _decimal(total)
     if target is None:
@@ -367,13 +433,22 @@ def tax_rate(lines: Iterable[Mapping[str, Any]], total: Any) -> str | None:
     items = [line_to_item(line) for line in lines]
     subtotal = sum((Decimal(amount) for _, amount, _ in items), Decimal(0))
     taxed = sum((Decimal(amount) for _, amount, flagged in items if flagged == "1"), Decimal(0))
-    extra = target - subtotal
-    if extra == 0:
-        return "0.000"
-    if taxed <= 0 or extra < 0:
-        return None
-    rate = (extra / taxed * 100).quantize(Decimal("0.001"), ROUND_HALF_UP)
-    return str(rate) if (taxed * rate / 100).quantize(_CENT, ROUND_HALF_UP) == extra else None
+    extra = target.quantize(_CENT, ROUND_HALF_UP) - subtotal
+    rate = Decimal("0.000")
+    if taxed > 0 and extra > 0:
+        rate = (extra / taxed * 100).quantize(Decimal("0.001"), ROUND_HALF_UP)
+    computed = subtotal + (taxed * rate / 100).quantize(_CENT, ROUND_HALF_UP)
+    return InvoiceTax(str(rate), str(computed.quantize(_CENT)))
+
+
+def stored_lines(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Canonical lines as WHMCS reads them back after hostsync wrote them (quantities folded into
+    the description read back only where the amount divides exactly; see the module note)."""
+    out = []
+    for line in lines:
+        description, amount, taxed = line_to_item(line)
+        out.append(line_from_item({"description": description, "amount": amount, "taxed": taxed}))
+    return out
 
 
 def invoice_record(invoice: Mapping[str, Any], currency: str | None) -> Record:
@@ -421,7 +496,7 @@ def line_edits(current: list[Mapping[str, Any]], lines: list[Mapping[str, Any]])
         description, amount, taxed = line_to_item(line)
         if index < len(current):
             item = current[index]
-            now = (str(item.get("description") or ""), str((_decimal(item.get("amount")) or Decimal(0)).quantize(_CENT)),
+            now = (str(item.get("description") or ""), str((_decimal(item.get("amount")) or Decimal(0)).quantize(_CENT, ROUND_HALF_UP)),
                    "1" if flag(item.get("taxed")) else "0")
             if now != (description, amount, taxed):
                 line_id = str(item.get("id"))

@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-import socket
 from datetime import datetime
 from typing import Any, ClassVar, Mapping
 from urllib.parse import parse_qsl
@@ -120,26 +119,6 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
             "teampro": {"plugin": "wbteampro", "url": self.url, "username": self.ADMIN,
                         "password": self.ADMIN_PASSWORD, "shares_ids_with": "billing", "timezone": self.timezone},
         }
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "WhmcsSandbox":
-        """Serve, with Nagle off on each connection.
-
-        Workaround until the core's sandbox server does it: it writes the headers and the body
-        of an answer separately, and with Nagle on the body waits for the client's delayed ACK,
-        so every call took ~40 ms on loopback instead of ~0.5 ms.
-        """
-        super().start(host, port)
-        server = self._server
-        assert server is not None
-        handler = server.RequestHandlerClass
-
-        class NoDelay(handler):  # type: ignore[misc, valid-type]
-            def setup(self) -> None:
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                super().setup()
-
-        server.RequestHandlerClass = NoDelay
-        return self
 
     # -- test helpers -------------------------------------------------------------------------
 

@@ -112,13 +112,35 @@ def test_projects_of_clients_wait_for_their_client_with_a_clear_reason(project, 
     assert "client 4 in teampro is not linked to pm yet" in reasons["1"]
 
 
-@pytest.mark.xfail(strict=True, reason="core: translate an addon's references through its host's links "
-                                       "(shares_ids_with); see the hostsync_wbteampro report")
 def test_projects_of_clients_follow_the_clients_linked_through_whmcs(project, sandbox, hosted):
     project.job("clients", kind="client", source="billing", targets=["pm"])
     project.job("projects", kind="project", source="teampro", targets=["pm"])
     result, results = sync(project, "--all")
     assert {r["job"]: r["counts"]["created"] for r in results} == {"clients": 12, "projects": 4}
+
+
+def test_two_way_what_wbteampro_keeps_lossily_neither_bounces_back_nor_degrades_pm(project, sandbox, hosted):
+    project.systems["teampro"]["project_statuses"] = {"planned": "Active"}  # this install has no Pending
+    for kind, name in (("project", "projects"), ("time_entry", "time")):
+        project.job(name, kind=kind, source="teampro", targets=["pm"], direction="two-way")
+    pm_project = hosted.put("project", {"name": "Mail migration", "status": "planned", "start_on": "2025-05-01"})
+    hosted.put("time_entry", {"member": "Jane@Example.NET", "started_at": "2025-10-26T01:30:00Z", "minutes": 30,
+                              "note": "Scoping", "billable": True}, {"project": pm_project})
+    result, results = sync(project, "--all")
+    assert {r["job"]: r["counts"]["created"] for r in results} == {"projects": 2, "time": 1}  # and the internal one
+    migration = next(p for p in sandbox.state["projects"].values() if p["project_name"] == "Mail migration")
+    scoping = next(t for t in sandbox.state["timelogs"].values() if t["timelog_note"] == "Scoping")
+    assert (migration["project_status"], scoping["owner_adminid"], scoping["date_start"]) == (
+        "Active", 2, "2025-10-26 02:30:00")  # 02:30 CET, the second pass of that hour, kept without a zone
+    for _ in range(2):  # the next runs see nothing new on either side and write nothing anywhere
+        sandbox.reset_calls()
+        written = hosted.write_count()
+        again, results = sync(project, "--all")
+        assert all(r["counts"]["created"] == r["counts"]["updated"] == r["counts"]["conflicts"] == 0 for r in results)
+        assert teampro_writes(sandbox) == [] and hosted.write_count() == written
+    assert hosted.records("project")[pm_project]["fields"]["status"] == "planned"  # not degraded to active
+    (entry,) = [e for e in hosted.records("time_entry").values() if e["fields"]["note"] == "Scoping"]
+    assert (entry["fields"]["member"], entry["fields"]["started_at"]) == ("Jane@Example.NET", "2025-10-26T01:30:00Z")
 
 
 # --- a wrong password --------------------------------------------------------------------------

@@ -103,3 +103,15 @@ def test_ticket_links():
 
 def test_params_carry_only_what_the_record_has():
     assert m.project_params(Record("project", "1", {"status": "completed"}), PROJECTS) == {"project_status": "Completed"}
+
+
+def test_stored_fields_say_how_wbteampro_keeps_what_hostsync_writes():
+    shared = m.Vocabulary(m.PROJECT_READ, m.PROJECT_WRITE, PROJECT_STATUSES, {"planned": "Active"})  # no Pending
+    project = {"name": "Shop", "status": "planned"}
+    assert m.stored_fields("project", project, TZ, shared, TASKS, MEMBERS) == {"name": "Shop", "status": "active"}
+    assert m.stored_fields("project", project, TZ, PROJECTS, TASKS, MEMBERS) == project  # a word of its own
+    entry = {"member": "Jane@Example.NET", "started_at": "2025-10-26T01:30:00Z", "minutes": 5}
+    assert m.stored_fields("time_entry", entry, TZ, PROJECTS, TASKS, MEMBERS) == {
+        "member": "jane@example.net", "started_at": "2025-10-26T00:30:00Z", "minutes": 5}  # 02:30 CET reads as CEST
+    unknown = {"member": "bob@example.net", "started_at": "2025-07-01T07:30:00Z"}
+    assert m.stored_fields("time_entry", unknown, TZ, PROJECTS, TASKS, MEMBERS) == unknown

@@ -73,7 +73,7 @@ def test_client_posts_a_form_and_keeps_credentials_out_of_the_url():
                                          "response": {"project": {"project_id": 5}}})
 
     client = TeamProClient({"url": "https://billing.example.net", "username": "admin", "password": "pw-1",
-                            "transport": httpx.MockTransport(handler)})
+                            "http_transport": httpx.MockTransport(handler)})
     client.call("projects", "post", {"project_name": "Ä"})
     method, url, form = seen[0]
     assert (method, url) == ("POST", "https://billing.example.net/modules/addons/wbteampro/api.php")
@@ -182,7 +182,7 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
 def test_parallel_calls_with_a_wrong_password_fail_one_login(sandbox, options):
     from concurrent.futures import ThreadPoolExecutor
 
-    client = TeamProClient({**options, "password": "wrong"}, concurrency=6)
+    client = TeamProClient({**options, "password": "wrong", "concurrency": 6})
 
     def attempt(n):
         try:

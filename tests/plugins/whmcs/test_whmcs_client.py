@@ -25,7 +25,7 @@ def secrets_of(sandbox) -> list[str]:
 
 def mock_client(handler, **options) -> WhmcsClient:
     return WhmcsClient({"url": "https://billing.example.net/", "identifier": "id", "secret": "s3cret-value",
-                        "transport": httpx.MockTransport(handler), **options})
+                        "http_transport": httpx.MockTransport(handler), **options})
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
@@ -62,7 +62,7 @@ def test_legacy_login_sends_the_md5_of_the_password(sandbox):
         return transport.handle_request(request)
 
     client = WhmcsClient({"url": sandbox.url, "username": sandbox.ADMIN, "password": sandbox.ADMIN_PASSWORD,
-                          "transport": httpx.MockTransport(handler)})
+                          "http_transport": httpx.MockTransport(handler)})
     assert client.call("GetClients", {"limitnum": 1})["totalresults"] == 12
     assert seen[0]["password"] == hashlib.md5(sandbox.ADMIN_PASSWORD.encode()).hexdigest()
     assert sandbox.ADMIN_PASSWORD not in json.dumps(seen)
@@ -206,7 +206,7 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
 def test_parallel_calls_with_wrong_credentials_send_one_login(sandbox, options):
     from concurrent.futures import ThreadPoolExecutor
 
-    client = WhmcsClient({**options, "secret": "wrong"}, concurrency=6)
+    client = WhmcsClient({**options, "secret": "wrong", "concurrency": 6})
 
     def attempt(n):
         with pytest.raises(AuthError) as caught:

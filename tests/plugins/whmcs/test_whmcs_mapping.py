@@ -270,18 +270,22 @@ def test_line_edits_edit_add_and_delete_by_position():
     assert m.line_edits(current, same) == []
 
 
-@pytest.mark.parametrize("lines, total, rate", [
-    ([("100.00", True)], "121.00", "21.000"),
-    ([("100.00", True), ("50.00", False)], "170.00", "20.000"),
-    ([("3.00", True)], "3.10", "3.333"),
-    ([("100.00", False)], "100.00", "0.000"),
-    ([("100.00", False)], "110.00", None),   # tax on untaxed lines: no single rate says so
-    ([("100.00", True)], "90.00", None),
-    ([("100.00", True)], None, None),
+@pytest.mark.parametrize("lines, total, rate, whmcs_total", [
+    ([("100.00", True)], "121.00", "21.000", "121.00"),
+    ([("100.00", True), ("50.00", False)], "170.00", "20.000", "170.00"),
+    ([("3.00", True)], "3.10", "3.333", "3.10"),
+    ([("100.00", False)], "100.00", "0.000", "100.00"),
+    ([("100.00", False)], "110.00", "0.000", "100.00"),   # a fee on no line: WHMCS cannot show it
+    ([("100.00", True)], "90.00", "0.000", "100.00"),     # a discount on no line either
+    ([("2000.00", True)], "2000.01", "0.001", "2000.02"),  # the nearest rate, and what it gives
 ])
-def test_tax_rate_that_reproduces_the_source_total(lines, total, rate):
+def test_the_tax_rate_that_gives_the_source_total_and_what_whmcs_computes(lines, total, rate, whmcs_total):
     canonical = [{"description": "x", "quantity": 1, "unit_price": amount, "taxed": taxed} for amount, taxed in lines]
-    assert m.tax_rate(canonical, total) == rate
+    assert m.invoice_tax(canonical, total) == (rate, whmcs_total)
+
+
+def test_without_a_source_total_whmcs_applies_its_own_tax_rules():
+    assert m.invoice_tax([{"description": "x", "quantity": 1, "unit_price": "100.00", "taxed": True}], None) is None
 
 
 def test_unflatten_nests_bracket_keys_and_keeps_the_rest():
@@ -297,3 +301,35 @@ def test_client_params_clear_emptied_fields_and_leave_out_absent_ones():
 def test_guest_ticket_has_no_client():
     answer = {**example("getticket"), "userid": "0"}
     assert m.ticket_record(answer, LONDON).refs == {"client": None}
+
+
+def test_stored_ticket_fields_touch_only_the_parts_they_are_given():
+    bodies = {"messages": [{"body": "b"}, {"body": "a"}], "priority": "medium"}  # a peer carrying bodies only
+    assert m.stored_ticket_fields(bodies) == bodies
+    fields = {"priority": "urgent", "department": "sales", "created_at": None, "messages": [
+        {"author": "x@example.org", "body": "first", "created_at": None},
+        {"author": "", "body": "second", "created_at": "2025-01-01T10:00:00Z"}]}
+    out = m.stored_ticket_fields({**fields, "created_at": "2025-01-01T09:00:00Z"}, {"sales": "Sales"}.get)
+    assert (out["priority"], out["department"], out["created_at"]) == ("high", "Sales", "2025-01-01T09:00:00Z")
+    assert [(x["author"], x["created_at"]) for x in out["messages"]] == [
+        ("x@example.org", "2025-01-01T09:00:00Z"), ("hostsync", "2025-01-01T10:00:00Z")]
+    assert fields["messages"][1]["author"] == ""  # the caller's record is left alone
+
+
+def test_stored_lines_read_back_as_whmcs_keeps_them():
+    lines = [{"description": "A", "quantity": "2", "unit_price": "1.25", "taxed": True},
+             {"description": "B", "quantity": "0.5", "unit_price": "0.01", "taxed": False}]
+    assert m.stored_lines(lines) == [
+        {"description": "A", "quantity": Decimal(2), "unit_price": Decimal("1.25"), "taxed": True},
+        {"description": "B", "quantity": Decimal("0.5"), "unit_price": Decimal("0.02"), "taxed": False}]  # 0.005 -> 0.01
+
+
+def test_times_in_the_hour_summer_time_repeats_read_back_as_its_first_pass():
+    amsterdam = m.zone("Europe/Amsterdam")
+    assert m.stored_time("2025-10-26T01:30:00Z", amsterdam) == "2025-10-26T00:30:00Z"  # 02:30 CET reads as CEST
+    assert m.stored_time("2025-10-26T00:30:00Z", amsterdam) == "2025-10-26T00:30:00Z"
+    assert m.stored_time("2025-07-01T12:00:00Z", amsterdam) == "2025-07-01T12:00:00Z"
+    fields = {"created_at": "2025-10-26T01:30:00Z",
+              "messages": [{"author": "a@b.example", "body": "x", "created_at": "2025-10-26T01:30:00Z"}]}
+    out = m.stored_ticket_fields(fields, tz=amsterdam)
+    assert out["created_at"] == out["messages"][0]["created_at"] == "2025-10-26T00:30:00Z"
