@@ -170,7 +170,8 @@ class Connector:
 
         Override when the vendor keeps a value differently (a status it has no word for, a number it
         rounds), so that what hostsync wrote never looks like a change made in this system. Return
-        canonical values (the engine normalises them too); fields left out are kept as given.
+        canonical values (the engine normalises them too); fields left out are kept as given. It is
+        called while planning, often: it must be quick and must not call the vendor.
         """
         return record
 

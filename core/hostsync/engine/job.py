@@ -76,6 +76,7 @@ class JobRun:
                            for name, names in job.transforms.items()]
         self.window = CHUNK * 2
         self.conflicts: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stored_failed: set[str] = set()
         #: two-way pairs linked without a common past, to settle once both sides are read: (a id, b id)
         self.unsettled: list[tuple[str, str]] = []
         if job.two_way:
@@ -225,11 +226,23 @@ class JobRun:
                        peer_hash=content_hash(project(stored, fields)))
 
     def _stored(self, system: str, record: Record) -> Record:
-        """``record`` as ``system`` keeps it (``Connector.stored``), in canonical form."""
-        stored = self.rt.connector(system).stored(self.kind, record)
-        if stored is record:
+        """``record`` as ``system`` keeps it (``Connector.stored``), in canonical form.
+
+        A plugin's ``stored`` that fails is logged once and treated as storing values as given: at
+        worst a lossy value looks changed once more, which is safer than failing the job.
+        """
+        try:
+            stored = self.rt.connector(system).stored(self.kind, record)
+            if stored is record:
+                return record
+            return Record(self.kind, record.id, {**record.fields, **normalise_fields(self.kind, stored.fields)},
+                          record.refs)
+        except Exception as exc:  # a plugin bug must not stop the job
+            if system not in self.stored_failed:
+                self.stored_failed.add(system)
+                log.warning("job %s: %s.stored() failed (%s: %s); comparing %s values as sent", self.job.name,
+                            self.rt.system(system).plugin, type(exc).__name__, exc, self.kind)
             return record
-        return Record(self.kind, record.id, {**record.fields, **normalise_fields(self.kind, stored.fields)}, record.refs)
 
     def _settle_pairs(self, fields: frozenset[str]) -> None:
         """Pairs met for the first time with different values: read both and apply the conflict policy."""
