@@ -101,19 +101,22 @@ class BlestaConnector(Connector):
             raise ConfigError(f"unknown time zone {opts['timezone']!r} (an IANA name such as Europe/Berlin)",
                               key=f"systems.{system}.timezone") from None
         self.company_id = int(opts["company_id"])
-        self.api = BlestaClient(opts, concurrency=int(opts.get("concurrency") or self.default_concurrency))
+        self.api = BlestaClient(opts)  # pool sized by the core's options["concurrency"]
         self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}
-        self.kinds = self._narrowed_kinds()
+        self.kinds = dict(self.operations(opts))
         self._lock = threading.Lock()
         self._states: dict[str, dict[str, str]] = {}
         self._orphans: set[str] = set()
 
-    def _narrowed_kinds(self) -> dict[str, Operations]:
+    @classmethod
+    def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
+        """:data:`KINDS_MAX` narrowed to the settings: creating domains needs ``domain_pricing_id``;
+        without ``ticket_departments`` a ticket's department can be read but not set."""
         kinds = dict(KINDS_MAX)
-        if not self.opts.get("domain_pricing_id"):
+        if not options.get("domain_pricing_id"):
             domain = kinds["domain"]
             kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
-        if not self.departments:
+        if not options.get("ticket_departments"):
             ticket = kinds["ticket"]
             kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
         return kinds

@@ -78,6 +78,16 @@ def test_operations_follow_the_settings(sandbox: BlestaSandbox, connect: Connect
     assert "since" not in BlestaConnector.kinds["client"]
 
 
+def test_config_validation_sees_the_same_operations(sandbox: BlestaSandbox) -> None:
+    """``operations(options)`` is what config validation and the engine ask, before any instance."""
+    options = sandbox.systems()["blesta"]
+    full = BlestaConnector.operations(options)
+    assert "create" in full["domain"] and "department" not in full["ticket"].read_only
+    bare = BlestaConnector.operations({**options, "domain_pricing_id": None, "ticket_departments": {}})
+    assert "create" not in bare["domain"] and "create" in bare["client"]
+    assert "department" in bare["ticket"].read_only and "department" not in bare["ticket"].writable("ticket")
+
+
 # -- clients --------------------------------------------------------------------------------
 
 def test_list_clients_of_every_status(sandbox: BlestaSandbox, blesta: BlestaConnector) -> None:
