@@ -444,6 +444,116 @@ def test_two_way_clients_settle_without_bouncing(project: Any, memory: Any, sand
     assert of(second, "clients")["updated"] == 0 and writes(sandbox) == [] and crm.write_count() == writes_before
 
 
+def test_two_way_lossy_values_neither_bounce_back_nor_degrade_either_side(project: Any, memory: Any,
+                                                                          blesta: BlestaSandbox,
+                                                                          connect: Any) -> None:
+    """Values one side keeps lossily (stored()) are what hostsync wrote, not changes: nothing flows
+    back, neither side loses its better value, a second run writes nothing, and real changes still
+    travel alone."""
+    project.system("crm", plugin="memory", vendor="crm")
+    crm = memory.vendor("crm")
+    for kind, job in (("client", "clients"), ("ticket", "tickets")):
+        project.job(job, kind=kind, source="crm", targets=["blesta"], direction="two-way")
+    # the other side holds what Blesta has no word for: a closed client, a customer_reply ticket,
+    # a state as a code in lower case (Germany's subdivisions are not read yet), a department in
+    # other letters
+    c1 = crm.put("client", client(1, status="closed", state="be", country="DE"))
+    c1t = crm.put("ticket", ticket(status="customer_reply", priority="urgent", department="technical support"),
+                  {"client": c1})
+    # Blesta holds what the other side reads lossily: a fraud client, an emergency ticket
+    api = connect(blesta)
+    b2 = api.create("client", _record("client", client(2, country="FR", state=None)))
+    bt = api.create("ticket", _record("ticket", ticket(subject="Server on fire", status="open"), {"client": b2}))
+    blesta.blesta.t["clients"][int(b2)]["status"] = "fraud"
+    blesta.blesta.t["tickets"][int(bt)]["priority"] = "emergency"
+
+    first = project.cli("sync", "--all", "--json")
+    assert first.exit_code == 0, first.output
+    assert {job: (c["created"], c["failed"]) for job, c in counts(first).items()} == {
+        "clients": (2, 0), "tickets": (2, 0)}
+    mine = clients_of(blesta)["c1@example.org"]
+    assert blesta.blesta.t["clients"][mine["client_id"]]["status"] == "inactive" and mine["state"] == "BE"
+    (t1,) = [t for t in blesta.blesta.t["tickets"].values() if t["summary"] == "Mail bounces"]
+    assert (t1["status"], t1["priority"], t1["department_id"]) == ("open", "critical", 1)
+    theirs = {r["fields"]["email"]: r for r in crm.records("client").values()}
+    assert theirs["c2@example.org"]["fields"]["status"] == "closed"
+    fire = next(r for r in crm.records("ticket").values() if r["fields"]["subject"] == "Server on fire")
+    assert fire["fields"]["priority"] == "urgent"
+
+    def untouched() -> None:
+        """Neither side lost its own, better value."""
+        assert crm.records("client")[c1]["fields"]["status"] == "closed"
+        assert crm.records("client")[c1]["fields"]["state"] == "be"
+        assert crm.records("ticket")[c1t]["fields"]["status"] == "customer_reply"
+        assert crm.records("ticket")[c1t]["fields"]["department"] == "technical support"
+        assert blesta.blesta.t["clients"][int(b2)]["status"] == "fraud"
+        assert blesta.blesta.t["tickets"][int(bt)]["priority"] == "emergency"
+
+    untouched()
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    second = project.cli("sync", "--all", "--json")
+    assert second.exit_code == 0, second.output
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts(second).values()), second.output
+    assert writes(blesta) == [] and crm.write_count() == crm_writes
+    untouched()
+
+    # real changes on both sides travel, and only they
+    crm.edit("client", c1, city="Potsdam")
+    blesta.blesta.t["contacts"][blesta.blesta.t["clients"][int(b2)]["contact_id"]]["city"] = "Lyon"
+    crm.edit("ticket", c1t, messages=ticket()["messages"] + [
+        {"author": "c1@example.org", "body": "Still bouncing.", "created_at": "2026-03-03T08:00:00Z"}])
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    third = project.cli("sync", "--all", "--json")
+    assert third.exit_code == 0, third.output
+    assert sorted(writes(blesta)) == ["contacts/edit", f"{SM}/addReply"]
+    assert crm.write_count() == crm_writes + 1
+    assert mine["city"] == "Potsdam" and crm.records("client")[next(
+        k for k, r in crm.records("client").items() if r["fields"]["email"] == "c2@example.org")]["fields"]["city"] == "Lyon"
+    assert _conversation(blesta, t1["id"])[-1] == ("client", "Still bouncing.") and t1["status"] == "open"
+    untouched()
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    fourth = project.cli("sync", "--all", "--json")
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts(fourth).values()), fourth.output
+    assert writes(blesta) == [] and crm.write_count() == crm_writes
+    untouched()
+
+
+def test_two_way_invoices_and_domains_blesta_keeps_lossily_stay_as_they_are(project: Any, memory: Any,
+                                                                            blesta: BlestaSandbox) -> None:
+    """A refunded invoice (void in Blesta), one with nothing due (Blesta closes it: paid), an expired and
+    a transferred domain (canceled in Blesta): written once, then nothing moves either way."""
+    project.system("crm", plugin="memory", vendor="crm")
+    crm = memory.vendor("crm")
+    for kind, job in (("client", "clients"), ("invoice", "invoices"), ("domain", "domains")):
+        project.job(job, kind=kind, source="crm", targets=["blesta"], direction="two-way")
+    c1 = crm.put("client", client(1))
+    refunded = crm.put("invoice", invoice(number="INV-1", status="refunded"), {"client": c1})
+    free = crm.put("invoice", invoice(number="INV-2", status="unpaid", total="0.00", lines=[
+        {"description": "Free month", "quantity": "1", "unit_price": "0", "taxed": False}]), {"client": c1})
+    expired = crm.put("domain", {"name": "old-shop.de", "status": "expired", "registered_on": "2020-01-01",
+                                 "expires_on": "2025-01-01"}, {"client": c1})
+    moved = crm.put("domain", {"name": "moved-away.de", "status": "transferred", "registered_on": "2021-01-01",
+                               "expires_on": "2026-01-01"}, {"client": c1})
+    first = project.cli("sync", "--all", "--json")
+    assert first.exit_code == 0, first.output
+    assert sorted(i["status"] for i in blesta.blesta.t["invoices"].values()) == ["active", "void"]
+    assert all(i["date_closed"] for i in blesta.blesta.t["invoices"].values() if i["status"] == "active")
+    assert sorted(s["status"] for s in blesta.blesta.t["services"].values()) == ["canceled", "canceled"]
+    kept = {(kind, rid): crm.records(kind)[rid]["fields"]["status"]
+            for kind, rid in (("invoice", refunded), ("invoice", free), ("domain", expired), ("domain", moved))}
+    assert kept == {("invoice", refunded): "refunded", ("invoice", free): "unpaid",
+                    ("domain", expired): "expired", ("domain", moved): "transferred"}
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    second = project.cli("sync", "--all", "--json")
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts(second).values()), second.output
+    assert writes(blesta) == [] and crm.write_count() == crm_writes
+    assert {key: crm.records(key[0])[key[1]]["fields"]["status"] for key in kept} == kept
+
+
 def _record(kind: str, fields: dict[str, Any], refs: dict[str, Any] | None = None) -> Any:
     from hostsync import Record
 
