@@ -84,7 +84,8 @@ class BlestaConnector(Connector):
         Setting("unknown_state", default="omit", choices=("omit", "reject"),
                 help="a state Blesta has no subdivision for: omit it (and warn) or reject the client"),
         Setting("staff_id", "int", help="staff member that posts staff replies to tickets"),
-        Setting("ticket_department_id", "int", help="Support Manager department of tickets created here"),
+        Setting("ticket_department_id", "int", help="Support Manager department of tickets created here, and of "
+                "tickets whose department ticket_departments does not map"),
         Setting("ticket_departments", "table", help="department name -> Blesta department id; without it the "
                 "ticket department is read-only"),
         Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
