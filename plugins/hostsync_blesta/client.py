@@ -33,14 +33,16 @@ _DEFAULT_VALUE = "Failed to retrieve the default value"
 class BlestaClient:
     """One configured Blesta installation. Thread-safe (one shared ``httpx.Client``)."""
 
-    def __init__(self, options: Mapping[str, Any], *, concurrency: int = 4) -> None:
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        """:param options: the system's settings; ``build_client`` reads ``timeout``, ``verify_tls``,
+            ``concurrency`` (the pool size) and a test ``http_transport`` from them."""
         base = str(options["url"]).rstrip("/")
         user, key = str(options["user"]), str(options["key"])
         if options.get("auth", "basic") == "header":  # Blesta >= 5.11
             auth, headers = None, {"BLESTA-API-USER": user, "BLESTA-API-KEY": key}
         else:
             auth, headers = httpx.BasicAuth(user, key), {}
-        self.http = build_client(options, base_url=f"{base}/api/", concurrency=concurrency, auth=auth,
+        self.http = build_client(options, base_url=f"{base}/api/", auth=auth,
                                  headers={"Accept": "application/json", **headers})
 
     def close(self) -> None:

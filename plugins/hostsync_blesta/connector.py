@@ -4,7 +4,8 @@ Every argument a Blesta method takes is sent, except those whose PHP default is 
 empty array: a form cannot carry ``null`` (an empty string would *filter* on ``""`` where Blesta
 compares strictly) nor an empty array, so those defaults are left to PHP. Updates read the record
 first and send only what differs, compared in canonical terms, so lossy vocabularies (see
-:mod:`.mapping`) never overwrite a vendor value that already means the same thing.
+:mod:`.mapping`) never overwrite a vendor value that already means the same thing; :meth:`stored`
+tells the engine what Blesta keeps of what it writes.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class BlestaConnector(Connector):
         Setting("unknown_state", default="omit", choices=("omit", "reject"),
                 help="a state Blesta has no subdivision for: omit it (and warn) or reject the client"),
         Setting("staff_id", "int", help="staff member that posts staff replies to tickets"),
-        Setting("ticket_department_id", "int", help="Support Manager department of tickets created here"),
+        Setting("ticket_department_id", "int", help="Support Manager department of tickets created here, and of "
+                "tickets whose department ticket_departments does not map"),
         Setting("ticket_departments", "table", help="department name -> Blesta department id; without it the "
                 "ticket department is read-only"),
         Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
@@ -101,19 +103,23 @@ class BlestaConnector(Connector):
             raise ConfigError(f"unknown time zone {opts['timezone']!r} (an IANA name such as Europe/Berlin)",
                               key=f"systems.{system}.timezone") from None
         self.company_id = int(opts["company_id"])
-        self.api = BlestaClient(opts, concurrency=int(opts.get("concurrency") or self.default_concurrency))
+        self.api = BlestaClient(opts)  # pool sized by the core's options["concurrency"]
         self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}
-        self.kinds = self._narrowed_kinds()
+        self.kinds = dict(self.operations(opts))
         self._lock = threading.Lock()
         self._states: dict[str, dict[str, str]] = {}
         self._orphans: set[str] = set()
+        self._department_names: dict[int, str] = {}  # Blesta's own names, learned from the tickets read
 
-    def _narrowed_kinds(self) -> dict[str, Operations]:
+    @classmethod
+    def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
+        """:data:`KINDS_MAX` narrowed to the settings: creating domains needs ``domain_pricing_id``;
+        without ``ticket_departments`` a ticket's department can be read but not set."""
         kinds = dict(KINDS_MAX)
-        if not self.opts.get("domain_pricing_id"):
+        if not options.get("domain_pricing_id"):
             domain = kinds["domain"]
             kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
-        if not self.departments:
+        if not options.get("ticket_departments"):
             ticket = kinds["ticket"]
             kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
         return kinds
@@ -144,6 +150,26 @@ class BlestaConnector(Connector):
 
     def delete(self, kind: str, id: str) -> None:
         self._dispatch("delete", kind)(str(id))
+
+    def stored(self, kind: str, record: Record) -> Record:
+        """``record`` as Blesta reads it back once written: the lossy vocabularies of :mod:`.mapping`
+        (a closed client is inactive, a refunded invoice cancelled, a customer_reply ticket open,
+        an expired or transferred domain cancelled), a state as Blesta names its subdivision (or
+        none, if Blesta has no such subdivision), a department as Blesta names it, and the defaults
+        the writes fill in. No call to Blesta: what is not known yet is left as it is."""
+        fields = record.fields
+        if kind == "client":
+            fields = m.client_stored(fields, self._cached_states(fields.get("country")),
+                                     str(self.opts.get("unknown_state")))
+        elif kind == "invoice":
+            fields = m.invoice_stored(fields, str(self.opts["currency"]))
+        elif kind == "domain":
+            fields = m.domain_stored(fields)
+        elif kind == "ticket":
+            fields = m.ticket_stored(fields, self._department_shown)
+        if fields == record.fields:
+            return record
+        return Record(kind, record.id, fields, dict(record.refs), record.updated_at, record.version, record.partial)
 
     def _dispatch(self, op: str, kind: str) -> Callable[..., Any]:
         if not self.supports(kind, op):
@@ -208,6 +234,14 @@ class BlestaConnector(Connector):
         with self._lock:
             self._states[code] = table
         return table
+
+    def _cached_states(self, country: Any) -> dict[str, str] | None:
+        """The subdivisions of ``country`` if this run has read them (``{}`` for no country)."""
+        code = str(country or "").upper()
+        if not code:
+            return {}
+        with self._lock:
+            return self._states.get(code)
 
     def _state_names(self, country: Any) -> dict[str, str]:
         return {code.upper(): name for name, code in self._states_of(country).items()}
@@ -611,9 +645,17 @@ class BlestaConnector(Connector):
 
     def _list_ticket(self) -> Iterator[Record]:
         for row in self._ticket_rows():
-            record = m.ticket_record(row)
+            record = self._ticket_record(row)
             if record is not None:
                 yield record
+
+    def _ticket_record(self, ticket: Mapping[str, Any]) -> Record | None:
+        """The canonical ticket; remembers what Blesta calls its department (see :meth:`stored`)."""
+        department, name = m._id(ticket.get("department_id")), m._blank(ticket.get("department_name"))
+        if department and department.isdigit() and name:
+            with self._lock:
+                self._department_names[int(department)] = str(name)
+        return m.ticket_record(ticket)
 
     def _ticket(self, id: str, context: str) -> dict[str, Any] | None:
         ticket = self.api.get(TICKETS, "get", {"ticket_id": id, "get_replies": True}, context=context)
@@ -625,14 +667,14 @@ class BlestaConnector(Connector):
 
     def _get_ticket(self, id: str) -> Record | None:
         ticket = self._ticket(id, f"read ticket {id}")
-        return None if ticket is None else m.ticket_record(ticket)
+        return None if ticket is None else self._ticket_record(ticket)
 
     def _find_ticket(self, key: dict[str, Any]) -> list[Record]:
         if key.get("client"):
             rows: Iterator[dict] = self._ticket_rows(client_id=key["client"])
         else:
             rows = self._ticket_rows()
-        found = [r for r in map(m.ticket_record, rows) if r is not None]
+        found = [r for r in map(self._ticket_record, rows) if r is not None]
         found += self._orphan_tickets({r.id for r in found})
         return _matching(found, key)
 
@@ -656,7 +698,7 @@ class BlestaConnector(Connector):
                 continue
             known.add(str(i))
             ticket = self._ticket(str(i), "find ticket")
-            record = None if ticket is None else m.ticket_record(ticket)
+            record = None if ticket is None else self._ticket_record(ticket)
             if record is not None:
                 out.append(record)
         probe = top + 1
@@ -664,7 +706,7 @@ class BlestaConnector(Connector):
             ticket = self._ticket(str(probe), "find ticket")
             if ticket is None:
                 break
-            record = m.ticket_record(ticket)
+            record = self._ticket_record(ticket)
             if record is not None and str(probe) not in known:
                 out.append(record)
             probe += 1
@@ -675,15 +717,32 @@ class BlestaConnector(Connector):
             return self.departments[str(name).casefold()]
         return None
 
+    def _department_target(self, name: Any) -> int | None:
+        """Where a ticket of department ``name`` goes: the mapped department, else ticket_department_id."""
+        default = self.opts.get("ticket_department_id")
+        return self._department_id(name) or (int(default) if default else None)
+
+    def _department_shown(self, name: Any) -> Any:
+        """The department name Blesta will show for a ticket written with department ``name``."""
+        target = self._department_target(name)
+        if target is None:
+            return name
+        with self._lock:
+            known = self._department_names.get(target)
+        if known is None:  # not read yet: the name the operator mapped to it
+            known = next((str(k) for k, v in (self.opts.get("ticket_departments") or {}).items()
+                          if int(v) == target), None)
+        return name if known is None else normalise_value(KINDS["ticket"].field("department"), known)
+
     def _create_ticket(self, record: Record) -> str:
         fields = record.fields
         context = "create ticket"
         client = record.refs.get("client")
-        department = self._department_id(fields.get("department")) or self.opts.get("ticket_department_id")
+        department = self._department_target(fields.get("department"))
         if not department:
             raise Rejected(f"{context}: set ticket_department_id (or map the department in ticket_departments)",
                            {"department": "no Blesta department"})
-        messages = list(fields.get("messages") or []) or [{"body": fields.get("subject") or "-"}]
+        messages = m.ticket_messages_stored(fields.get("messages"), fields.get("subject"))
         sender = None if client else messages[0].get("author")
         posters = self._posters(messages, client, sender, context)
         vars_: dict[str, Any] = {
@@ -721,7 +780,7 @@ class BlestaConnector(Connector):
                       context: str) -> None:
         """Post the messages the ticket does not hold yet (the opening one as ``new_ticket``)."""
         ticket = self._ticket(id, context)
-        current = None if ticket is None else m.ticket_record(ticket)
+        current = None if ticket is None else self._ticket_record(ticket)
         if current is None:
             raise NotFound(f"{context}: the ticket is gone from Blesta")
         missing = m.missing_messages(current.fields["messages"], messages)
@@ -763,7 +822,7 @@ class BlestaConnector(Connector):
     def _update_ticket(self, id: str, record: Record) -> None:
         context = f"update ticket {id}"
         ticket = self._ticket(id, context)
-        current = None if ticket is None else m.ticket_record(ticket)
+        current = None if ticket is None else self._ticket_record(ticket)
         if current is None:
             raise NotFound(f"{context}: no such ticket in Blesta")
         writes = {n for n in self._writes("ticket", record) if self._changed("ticket", n, current, record)}
@@ -773,17 +832,17 @@ class BlestaConnector(Connector):
         vars_: dict[str, Any] = {}
         if "subject" in writes:
             vars_["summary"] = record.fields.get("subject") or ""
-        if "priority" in writes and record.fields.get("priority"):
-            target = m.TICKET_PRIORITY_OUT[record.fields["priority"]]
-            if m.TICKET_PRIORITY_IN.get(str(ticket.get("priority"))) != record.fields["priority"]:
-                vars_["priority"] = target
-        if "status" in writes and record.fields.get("status"):
-            target = m.TICKET_STATUS_OUT[record.fields["status"]]
+        if "priority" in writes:  # none is low, as on create
+            priority = record.fields.get("priority") or "low"
+            if m.TICKET_PRIORITY_IN.get(str(ticket.get("priority"))) != priority:
+                vars_["priority"] = m.TICKET_PRIORITY_OUT[priority]
+        if "status" in writes:  # none is open, as on create
+            target = m.TICKET_STATUS_OUT[record.fields.get("status") or "open"]
             if target != ticket.get("status"):
                 vars_["status"] = target
-        if "department" in writes:
-            department = self._department_id(record.fields.get("department"))
-            if department is not None:
+        if "department" in writes:  # as on create: a department not mapped goes to ticket_department_id
+            department = self._department_target(record.fields.get("department"))
+            if department is not None and str(department) != str(ticket.get("department_id")):
                 vars_["department_id"] = department
         if "client" in writes and record.refs.get("client") and not m._id(ticket.get("client_id")):
             vars_["client_id"] = record.refs["client"]

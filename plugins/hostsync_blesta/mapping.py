@@ -1,7 +1,8 @@
 """Blesta records <-> canonical records, both ways. Pure functions: no I/O, every quirk handled here.
 
-Where Blesta and the canonical vocabulary do not line up one-to-one the mapping is lossy, and the
-connector declares those fields (or refuses to compare them) accordingly:
+Where Blesta and the canonical vocabulary do not line up one-to-one the mapping is lossy; the
+``*_stored`` functions at the end say what Blesta keeps of a written value (``Connector.stored``), so
+the engine never takes a lossily kept value for a change made in Blesta:
 
 * client status: Blesta ``fraud`` reads as ``closed``; ``closed`` is written as ``inactive``.
 * invoice status: Blesta has no ``refunded``: it is written as ``void`` and reads back ``cancelled``.
@@ -14,6 +15,10 @@ connector declares those fields (or refuses to compare them) accordingly:
   ``critical``.
 * domain status: ``in_review`` reads as ``pending``, ``scheduled_cancellation`` as ``active``;
   ``expired`` and ``transferred`` are written as ``canceled``.
+* client state: kept as the subdivision's code and read back as Blesta's name for it; a state Blesta
+  has no subdivision for is omitted (``unknown_state = "omit"``).
+* ticket department: read back as Blesta names the department it went to (an unmapped one goes to
+  ``ticket_department_id``); messages without a body are not posted.
 
 A vendor status this module does not know passes through unchanged, so that normalising fails and
 names the field instead of guessing.
@@ -348,4 +353,91 @@ def missing_messages(current: Iterable[Mapping[str, Any]], wanted: Iterable[Mapp
             present[body] -= 1
         elif body:
             out.append(dict(message))
+    return out
+
+
+# --- what Blesta keeps (Connector.stored) -----------------------------------------------------
+#
+# Each function takes canonical fields as hostsync is about to write them (only the fields given)
+# and returns them as Blesta reads them back, so that a lossily kept value never looks like a change
+# made in Blesta. They follow the writes in the connector exactly; a value they cannot predict
+# without asking Blesta is left as it is.
+
+def _same(spec: Field, value: Any) -> Any:
+    try:
+        return normalise_value(spec, value)
+    except ValueError:
+        return value
+
+
+def client_stored(fields: Mapping[str, Any], state_codes: Mapping[str, str] | None,
+                  unknown_state: str = "omit") -> dict[str, Any]:
+    """:param state_codes: subdivision name -> code of the client's country as Blesta lists them,
+        ``None`` when they have not been read yet (then the state is left as it is)."""
+    out = dict(fields)
+    if "status" in out:  # closed is kept as inactive; no status is active
+        out["status"] = CLIENT_STATUS_IN[CLIENT_STATUS_OUT.get(out["status"] or "active", "active")]
+    if out.get("state") is not None and state_codes is not None:
+        code = state_code(out["state"], state_codes)
+        if code is None:  # not a subdivision Blesta knows: omitted, or the client is refused
+            out["state"] = None if unknown_state == "omit" else out["state"]
+        else:  # kept as the code, read back as Blesta's name for it
+            names = {str(c).upper(): name for name, c in state_codes.items()}
+            out["state"] = _same(Field("state", "str"), names.get(code.upper(), code))
+    return out
+
+
+def _lines_total(lines: Iterable[Mapping[str, Any]]) -> Decimal | None:
+    try:
+        return sum((Decimal(str(line.get("quantity") or 1)) * Decimal(str(line.get("unit_price") or 0))
+                    for line in lines), Decimal(0)).quantize(Decimal("0.01"))
+    except ArithmeticError:
+        return None
+
+
+def invoice_stored(fields: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """:param currency: the ``currency`` setting, which an invoice naming none is created in."""
+    out = dict(fields)
+    if "lines" in out:  # a line without a quantity is one; without a price, zero
+        out["lines"] = [{**line,
+                         **({"quantity": "1"} if "quantity" in line and line["quantity"] in (None, "") else {}),
+                         **({"unit_price": "0.00"} if "unit_price" in line and line["unit_price"] in (None, "")
+                            else {})} for line in out["lines"] or []]
+    if "status" in out:
+        status = out["status"] or "unpaid"
+        if status == "refunded":  # void, read as cancelled
+            status = "cancelled"
+        if status == "unpaid" and "lines" in out:  # Blesta closes an invoice with nothing due
+            total = _lines_total(out["lines"])
+            status = "paid" if total is not None and total <= 0 else status
+        out["status"] = status
+    if "currency" in out and out["currency"] is None:
+        out["currency"] = _same(Field("currency", "currency"), currency)
+    return out
+
+
+def domain_stored(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    if "status" in out:  # expired and transferred are kept as canceled; no status is active
+        out["status"] = DOMAIN_STATUS_IN[DOMAIN_STATUS_OUT.get(out["status"] or "active", "active")]
+    return out
+
+
+def ticket_messages_stored(messages: Any, subject: Any) -> list[dict[str, Any]]:
+    """Messages without a body are not posted; a ticket needs one, so the subject opens an empty one."""
+    kept = [dict(message) for message in messages or [] if isinstance(message, Mapping) and _body(message)]
+    return kept or [{"body": _same(_BODY, subject) or "-"}]
+
+
+def ticket_stored(fields: Mapping[str, Any], department: Any = None) -> dict[str, Any]:
+    """:param department: the callable giving the department name Blesta shows for a given one."""
+    out = dict(fields)
+    if "status" in out:  # customer_reply is kept as open; no status is open
+        out["status"] = TICKET_STATUS_IN[TICKET_STATUS_OUT.get(out["status"] or "open", "open")]
+    if "priority" in out:  # urgent is kept as critical (read back as urgent); no priority is low
+        out["priority"] = TICKET_PRIORITY_IN[TICKET_PRIORITY_OUT.get(out["priority"] or "low", "low")]
+    if "messages" in out:
+        out["messages"] = ticket_messages_stored(out["messages"], out.get("subject"))
+    if "department" in out and department is not None:
+        out["department"] = department(out["department"])
     return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import socket
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -183,16 +182,6 @@ class BlestaSandbox(Sandbox):
         }
         return {"blesta": {k: v for k, v in system.items() if v not in (None, {})}}
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "BlestaSandbox":
-        """Serve as the base does, with TCP_NODELAY on each connection: the base handler writes the
-        headers and the body in two segments, and Nagle plus delayed ACKs then cost ~40 ms per
-        keep-alive request (a fix belongs in hostsync.sandbox; this is a local workaround)."""
-        super().start(host, port)
-        assert self._server is not None
-        handler = self._server.RequestHandlerClass
-        self._server.RequestHandlerClass = type("Handler", (handler,), {"setup": _nodelay_setup})
-        return self
-
     def operation(self, request: Request) -> str:
         route = _route(request.path)
         return f"{route[0]}/{route[1]}" if route else f"{request.method} {request.path}"
@@ -264,11 +253,6 @@ class BlestaSandbox(Sandbox):
         if request.method == "PUT":
             return phpform.decode(request.body)
         return {}
-
-
-def _nodelay_setup(handler: Any) -> None:
-    super(type(handler), handler).setup()
-    handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _route(path: str) -> tuple[str, str, str] | None:

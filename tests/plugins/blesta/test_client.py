@@ -217,3 +217,28 @@ def test_debug_logs_name_calls_but_no_values(client: BlestaClient, sandbox: Bles
     assert "clients/create.json" in caplog.text
     assert "Pa55-secret-word" not in caplog.text and "logcheck@example.com" not in caplog.text
     assert_no_secret(sandbox, caplog.text)
+
+
+def test_the_core_options_reach_the_http_client() -> None:
+    """``http_transport`` (tests) and ``concurrency`` (the pool) come from the options, as the core gives them."""
+    import httpx
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"response": 3})
+
+    api = BlestaClient({"url": "https://billing.example.com/", "user": "u", "key": "k", "concurrency": 7,
+                        "http_transport": httpx.MockTransport(answer)})
+    try:
+        assert api.get("clients", "getListCount", {"filters": {"company_id": 1}}) == 3
+    finally:
+        api.close()
+    assert [str(r.url) for r in seen] == [
+        "https://billing.example.com/api/clients/getListCount.json?filters%5Bcompany_id%5D=1"]
+    sized = BlestaClient({"url": "https://billing.example.com", "user": "u", "key": "k", "concurrency": 7})
+    try:  # httpcore's pool: keep-alive connections = concurrency
+        assert sized.http._transport._pool._max_keepalive_connections == 7
+    finally:
+        sized.close()

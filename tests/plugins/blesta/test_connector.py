@@ -11,7 +11,7 @@ import pytest
 
 from hostsync import Record
 from hostsync.errors import AuthError, NotFound, Rejected, Transient
-from hostsync.model import normalise
+from hostsync.model import normalise, project
 from hostsync.sandbox import Fault
 from hostsync_blesta import connector as connector_module
 from hostsync_blesta.connector import BlestaConnector
@@ -76,6 +76,16 @@ def test_operations_follow_the_settings(sandbox: BlestaSandbox, connect: Connect
         bare.create("domain", Record("domain", None, {"name": "x.example"}, {"client": "1"}))
     assert BlestaConnector.kinds["invoice"].read_only == {"number", "paid_on", "total"}
     assert "since" not in BlestaConnector.kinds["client"]
+
+
+def test_config_validation_sees_the_same_operations(sandbox: BlestaSandbox) -> None:
+    """``operations(options)`` is what config validation and the engine ask, before any instance."""
+    options = sandbox.systems()["blesta"]
+    full = BlestaConnector.operations(options)
+    assert "create" in full["domain"] and "department" not in full["ticket"].read_only
+    bare = BlestaConnector.operations({**options, "domain_pricing_id": None, "ticket_departments": {}})
+    assert "create" not in bare["domain"] and "create" in bare["client"]
+    assert "department" in bare["ticket"].read_only and "department" not in bare["ticket"].writable("ticket")
 
 
 # -- clients --------------------------------------------------------------------------------
@@ -575,3 +585,79 @@ def test_a_lost_reply_that_did_post_the_messages_is_no_failure(sandbox: BlestaSa
     sandbox.inject(Fault("lost_reply", match="transactions/apply"))
     invoice = blesta.create("invoice", invoice_record(status="paid"))
     assert normalise(blesta.get("invoice", invoice)).fields["status"] == "paid"
+
+
+# -- what Blesta keeps: stored() predicts what get() reads back ---------------------------------
+
+def _domain(**fields: Any) -> Record:
+    return Record("domain", None, {"name": "stored-check.de", "status": "active", "registered_on": "2025-01-10",
+                                   "expires_on": "2026-01-10", **fields}, {"client": "4"})
+
+
+#: (a base record to update, the lossy record written, modes it is predictable in)
+KEPT = {
+    "client-closed-and-state-code": (client_record(), client_record(status="closed", country="DE", state="be"),
+                                     ("create", "update")),
+    "client-unknown-state": (client_record(), client_record(country="DE", state="Atlantis"), ("create", "update")),
+    "client-no-status": (client_record(), client_record(status=None), ("create", "update")),
+    "invoice-refunded": (invoice_record(), invoice_record(status="refunded"), ("create", "update")),
+    "invoice-zero-total": (invoice_record(), invoice_record(lines=[
+        {"description": "Free month", "quantity": None, "unit_price": "0", "taxed": False}]), ("create", "update")),
+    "invoice-no-currency": (invoice_record(), invoice_record(currency=None), ("create",)),
+    "domain-expired": (_domain(), _domain(status="expired"), ("create", "update")),
+    "domain-transferred": (_domain(), _domain(status="transferred"), ("create", "update")),
+    "ticket-customer-reply": (ticket_record(), ticket_record(status="customer_reply", priority="urgent",
+                                                             department="billing"), ("create", "update")),
+    "ticket-unmapped-department": (ticket_record(), ticket_record(department="Sales", priority=None),
+                                   ("create", "update")),
+    "ticket-empty-bodies": (ticket_record(), ticket_record(messages=ticket_record().fields["messages"] + [
+        {"author": None, "body": " ", "created_at": None}]), ("create", "update")),
+    "ticket-no-messages": (ticket_record(), ticket_record(messages=[]), ("create",)),
+}
+
+
+def _written(blesta: BlestaConnector, record: Record) -> Record:
+    """The record as the engine hands it over: normalised, only the fields Blesta sets."""
+    full = normalise(record)
+    top = {name.split(".", 1)[0] for name in blesta.kinds[record.kind].writable(record.kind)}
+    return Record(record.kind, None, {k: v for k, v in full.fields.items() if k in top and k in record.fields},
+                  {k: v for k, v in full.refs.items() if k in top})
+
+
+@pytest.mark.parametrize("case, mode", [(case, mode) for case, (_, _, modes) in KEPT.items() for mode in modes])
+def test_stored_is_what_blesta_reads_back(sandbox: BlestaSandbox, blesta: BlestaConnector, case: str,
+                                          mode: str) -> None:
+    """Only-create cases: an update keeps the invoice's currency and the ticket's replies as they were."""
+    base, lossy, _ = KEPT[case]
+    kind = lossy.kind
+    wanted = _written(blesta, lossy)
+    if mode == "create":
+        id = blesta.create(kind, wanted)
+    else:
+        id = blesta.create(kind, _written(blesta, base))
+        blesta.update(kind, id, wanted)
+    back = normalise(blesta.get(kind, id))
+    predicted = blesta.stored(kind, wanted)
+    names = blesta.kinds[kind].writable(kind)
+    assert project(Record(kind, id, {**back.fields, **predicted.fields}, back.refs), names) == project(back, names)
+    assert predicted.fields != wanted.fields  # each case is lossy: the prediction is not the identity
+
+
+def test_stored_leaves_a_state_alone_until_its_subdivisions_were_read(sandbox: BlestaSandbox,
+                                                                      blesta: BlestaConnector) -> None:
+    """stored() never calls Blesta (it runs while planning, also for a held system)."""
+    record = _written(blesta, client_record(country="DE", state="be"))
+    sandbox.reset_calls()
+    assert blesta.stored("client", record).fields["state"] == "be"
+    assert sum(sandbox.calls.values()) == 0
+    list(blesta.list("client"))  # reading the clients (some in Germany) learns its subdivisions
+    assert blesta.stored("client", record).fields["state"] == "Berlin"
+
+
+def test_an_unmapped_department_goes_where_creates_put_it(sandbox: BlestaSandbox, blesta: BlestaConnector) -> None:
+    new = blesta.create("ticket", ticket_record(department="Billing"))
+    blesta.update("ticket", new, ticket_record(department="Sales"))
+    assert sandbox.blesta.t["tickets"][int(new)]["department_id"] == blesta.opts["ticket_department_id"]
+    sandbox.reset_calls()
+    blesta.update("ticket", new, ticket_record(department="Sales"))
+    assert writes(sandbox) == []

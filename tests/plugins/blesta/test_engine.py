@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from hostsync.connector import Operations
-from hostsync.model import KINDS
 from hostsync.sandbox import Fault
+from hostsync_blesta.connector import BlestaConnector
 from hostsync_blesta.sandbox import SM, BlestaSandbox
 
 CLIENT = {"email": "ann.lee@example.org", "first_name": "Ann", "last_name": "Lée", "company": "Acme GmbH",
@@ -38,26 +38,6 @@ def ticket(**changes: Any) -> dict[str, Any]:
                           "created_at": "2026-03-02T09:00:00Z"},
                          {"author": "Sam Support", "body": "Looking into it.", "created_at": "2026-03-02T10:00:00Z"}],
             "created_at": "2026-03-02T09:00:00Z", **changes}
-
-
-def carried_with_list_parts(self: Operations, kind: str) -> frozenset[str]:
-    """The proposed core fix: a whole list field also carries each of its parts (``messages`` carries
-    ``messages.body``), so a vendor carrying whole lists and one carrying parts share those parts."""
-    spec = KINDS[kind]
-    out: set[str] = set()
-    for name in (spec.names if self.fields is None else self.fields):
-        out.add(name)
-        if name in spec.names and spec.field(name).type == "list":
-            out.update(f"{name}.{item.name}" for item in spec.field(name).items)
-    return frozenset(out)
-
-
-@pytest.fixture
-def list_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until hostsync.connector.Operations.carried expands whole list fields (see the report), the
-    engine intersects ``messages`` with ``messages.body`` to nothing and never syncs lines or messages
-    between a connector carrying whole lists and one carrying parts. This applies the proposed fix."""
-    monkeypatch.setattr(Operations, "carried", carried_with_list_parts)
 
 
 def writes(box: BlestaSandbox) -> list[str]:
@@ -142,9 +122,6 @@ def test_adopts_a_client_by_email_and_updates_what_differs(project: Any, billing
     assert len(blesta.blesta.t["clients"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: update() receives the whole normalised source record, fields the source does not carry as None, "
-    "so a target cannot tell 'empty' from 'not carried' and clears them (see the report)"))
 def test_fields_the_source_does_not_carry_are_left_alone(project: Any, memory: Any, blesta: BlestaSandbox,
                                                          connect: Any) -> None:
     connect(blesta).create("client", _record("client", client(1, first_name="Old")))
@@ -256,8 +233,7 @@ def _invoice_jobs(project: Any, billing: Any) -> None:
     billing.put("invoice", invoice(), {"client": "c1"}, id="i1")
 
 
-def test_invoices_with_their_client_and_lines_edited_and_removed(project: Any, billing: Any, blesta: BlestaSandbox,
-                                                                 list_parts: None) -> None:
+def test_invoices_with_their_client_and_lines_edited_and_removed(project: Any, billing: Any, blesta: BlestaSandbox) -> None:
     _invoice_jobs(project, billing)
     result = project.cli("sync", "--all", "--json")
     assert result.exit_code == 0, result.output
@@ -333,8 +309,7 @@ def _conversation(box: BlestaSandbox, ticket_id: int) -> list[tuple[str, str]]:
     return [("client" if r["client_id"] else "staff", r["details"]) for r in replies]
 
 
-def test_tickets_with_messages_and_a_new_reply(project: Any, billing: Any, blesta: BlestaSandbox,
-                                               list_parts: None) -> None:
+def test_tickets_with_messages_and_a_new_reply(project: Any, billing: Any, blesta: BlestaSandbox) -> None:
     _ticket_jobs(project, billing)
     assert project.cli("sync", "--all", "--json").exit_code == 0
     (stored,) = blesta.blesta.t["tickets"].values()
@@ -363,14 +338,9 @@ def ticket_fault(name: str) -> Fault:
     }[name]()
 
 
-ENGINE_GAP = pytest.mark.xfail(strict=True, reason=(
-    "core: after a lost reply the engine adopts the record find() returns as 'created' and never updates "
-    "it, so an added ticket whose opening reply failed stays without it (see the report)"))
-
-
 @pytest.mark.parametrize("fault", ["add-lost", "reply-lost", "reply-lost-unapplied", "reply-503"])
 def test_failed_ticket_creates_leave_no_duplicate(project: Any, billing: Any, blesta: BlestaSandbox,
-                                                  list_parts: None, fault: str) -> None:
+                                                  fault: str) -> None:
     _ticket_jobs(project, billing)
     blesta.inject(ticket_fault(fault))
     project.cli("sync", "--all", "--json")
@@ -378,10 +348,9 @@ def test_failed_ticket_creates_leave_no_duplicate(project: Any, billing: Any, bl
     assert len(blesta.blesta.t["tickets"]) == 1
 
 
-@pytest.mark.parametrize("fault", ["reply-lost", "reply-lost-unapplied", "reply-503",
-                                   pytest.param("add-lost", marks=ENGINE_GAP)])
+@pytest.mark.parametrize("fault", ["add-lost", "reply-lost", "reply-lost-unapplied", "reply-503"])
 def test_a_ticket_whose_create_failed_half_way_is_completed(project: Any, billing: Any, blesta: BlestaSandbox,
-                                                            list_parts: None, fault: str) -> None:
+                                                            fault: str) -> None:
     _ticket_jobs(project, billing)
     blesta.inject(ticket_fault(fault))
     project.cli("sync", "--all", "--json")
@@ -391,17 +360,15 @@ def test_a_ticket_whose_create_failed_half_way_is_completed(project: Any, billin
                                                    ("staff", "Looking into it.")]
 
 
-def test_core_shares_list_parts_between_connectors() -> None:
-    """Documents the core gap the ``list_parts`` fixture works around (flips once core is fixed)."""
-    whole, parts = Operations.of("list"), Operations.of("list", fields=("subject", "messages.body"))
-    shared = whole.carried("ticket") & parts.writable("ticket")
-    if "messages.body" not in shared:
-        pytest.xfail("core: Operations.carried does not expand whole list fields into their parts")
-    assert shared == {"subject", "messages.body"}
+def test_whole_lists_elsewhere_share_blestas_list_parts() -> None:
+    """A vendor carrying whole messages and lines shares the parts Blesta carries (core expands them)."""
+    whole = Operations.of("list", "create", "update")
+    assert whole.carried("ticket") & BlestaConnector.kinds["ticket"].writable("ticket") >= {"messages.body"}
+    assert whole.carried("invoice") & BlestaConnector.kinds["invoice"].writable("invoice") >= {
+        "lines.description", "lines.quantity", "lines.unit_price"}
 
 
-def test_blesta_tickets_into_the_other_system(project: Any, memory: Any, sandbox: BlestaSandbox,
-                                              list_parts: None) -> None:
+def test_blesta_tickets_into_the_other_system(project: Any, memory: Any, sandbox: BlestaSandbox) -> None:
     project.system("blesta", **sandbox.systems()["blesta"], timeout=2.0)
     project.system("desk", plugin="memory", vendor="desk")
     project.job("clients", kind="client", source="blesta", targets=["desk"])
@@ -447,6 +414,17 @@ def test_domains_created_where_a_package_allows_and_expiry_updated(project: Any,
     assert of(project.cli("sync", "--all", "--json"), "domains")["unchanged"] == 1 and writes(blesta) == []
 
 
+def test_a_domain_job_into_blesta_without_a_domain_package_is_a_config_error(project: Any, billing: Any,
+                                                                             blesta: BlestaSandbox) -> None:
+    """Config validation asks ``operations(options)``: no ``domain_pricing_id``, no domain creates."""
+    settings = {k: v for k, v in blesta.systems()["blesta"].items() if k != "domain_pricing_id"}
+    project.system("blesta", **settings, timeout=2.0)
+    project.job("domains", kind="domain", source="billing", targets=["blesta"])
+    result = project.cli("plan", "domains", "--json")
+    assert result.exit_code == 2 and "cannot create domain records" in result.output, result.output
+    assert sum(blesta.calls.values()) == 0
+
+
 # -- two-way --------------------------------------------------------------------------------
 
 def test_two_way_clients_settle_without_bouncing(project: Any, memory: Any, sandbox: BlestaSandbox) -> None:
@@ -466,6 +444,116 @@ def test_two_way_clients_settle_without_bouncing(project: Any, memory: Any, sand
     assert of(second, "clients")["updated"] == 0 and writes(sandbox) == [] and crm.write_count() == writes_before
 
 
+def test_two_way_lossy_values_neither_bounce_back_nor_degrade_either_side(project: Any, memory: Any,
+                                                                          blesta: BlestaSandbox,
+                                                                          connect: Any) -> None:
+    """Values one side keeps lossily (stored()) are what hostsync wrote, not changes: nothing flows
+    back, neither side loses its better value, a second run writes nothing, and real changes still
+    travel alone."""
+    project.system("crm", plugin="memory", vendor="crm")
+    crm = memory.vendor("crm")
+    for kind, job in (("client", "clients"), ("ticket", "tickets")):
+        project.job(job, kind=kind, source="crm", targets=["blesta"], direction="two-way")
+    # the other side holds what Blesta has no word for: a closed client, a customer_reply ticket,
+    # a state as a code in lower case (Germany's subdivisions are not read yet), a department in
+    # other letters
+    c1 = crm.put("client", client(1, status="closed", state="be", country="DE"))
+    c1t = crm.put("ticket", ticket(status="customer_reply", priority="urgent", department="technical support"),
+                  {"client": c1})
+    # Blesta holds what the other side reads lossily: a fraud client, an emergency ticket
+    api = connect(blesta)
+    b2 = api.create("client", _record("client", client(2, country="FR", state=None)))
+    bt = api.create("ticket", _record("ticket", ticket(subject="Server on fire", status="open"), {"client": b2}))
+    blesta.blesta.t["clients"][int(b2)]["status"] = "fraud"
+    blesta.blesta.t["tickets"][int(bt)]["priority"] = "emergency"
+
+    first = project.cli("sync", "--all", "--json")
+    assert first.exit_code == 0, first.output
+    assert {job: (c["created"], c["failed"]) for job, c in counts(first).items()} == {
+        "clients": (2, 0), "tickets": (2, 0)}
+    mine = clients_of(blesta)["c1@example.org"]
+    assert blesta.blesta.t["clients"][mine["client_id"]]["status"] == "inactive" and mine["state"] == "BE"
+    (t1,) = [t for t in blesta.blesta.t["tickets"].values() if t["summary"] == "Mail bounces"]
+    assert (t1["status"], t1["priority"], t1["department_id"]) == ("open", "critical", 1)
+    theirs = {r["fields"]["email"]: r for r in crm.records("client").values()}
+    assert theirs["c2@example.org"]["fields"]["status"] == "closed"
+    fire = next(r for r in crm.records("ticket").values() if r["fields"]["subject"] == "Server on fire")
+    assert fire["fields"]["priority"] == "urgent"
+
+    def untouched() -> None:
+        """Neither side lost its own, better value."""
+        assert crm.records("client")[c1]["fields"]["status"] == "closed"
+        assert crm.records("client")[c1]["fields"]["state"] == "be"
+        assert crm.records("ticket")[c1t]["fields"]["status"] == "customer_reply"
+        assert crm.records("ticket")[c1t]["fields"]["department"] == "technical support"
+        assert blesta.blesta.t["clients"][int(b2)]["status"] == "fraud"
+        assert blesta.blesta.t["tickets"][int(bt)]["priority"] == "emergency"
+
+    untouched()
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    second = project.cli("sync", "--all", "--json")
+    assert second.exit_code == 0, second.output
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts(second).values()), second.output
+    assert writes(blesta) == [] and crm.write_count() == crm_writes
+    untouched()
+
+    # real changes on both sides travel, and only they
+    crm.edit("client", c1, city="Potsdam")
+    blesta.blesta.t["contacts"][blesta.blesta.t["clients"][int(b2)]["contact_id"]]["city"] = "Lyon"
+    crm.edit("ticket", c1t, messages=ticket()["messages"] + [
+        {"author": "c1@example.org", "body": "Still bouncing.", "created_at": "2026-03-03T08:00:00Z"}])
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    third = project.cli("sync", "--all", "--json")
+    assert third.exit_code == 0, third.output
+    assert sorted(writes(blesta)) == ["contacts/edit", f"{SM}/addReply"]
+    assert crm.write_count() == crm_writes + 1
+    assert mine["city"] == "Potsdam" and crm.records("client")[next(
+        k for k, r in crm.records("client").items() if r["fields"]["email"] == "c2@example.org")]["fields"]["city"] == "Lyon"
+    assert _conversation(blesta, t1["id"])[-1] == ("client", "Still bouncing.") and t1["status"] == "open"
+    untouched()
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    fourth = project.cli("sync", "--all", "--json")
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts(fourth).values()), fourth.output
+    assert writes(blesta) == [] and crm.write_count() == crm_writes
+    untouched()
+
+
+def test_two_way_invoices_and_domains_blesta_keeps_lossily_stay_as_they_are(project: Any, memory: Any,
+                                                                            blesta: BlestaSandbox) -> None:
+    """A refunded invoice (void in Blesta), one with nothing due (Blesta closes it: paid), an expired and
+    a transferred domain (canceled in Blesta): written once, then nothing moves either way."""
+    project.system("crm", plugin="memory", vendor="crm")
+    crm = memory.vendor("crm")
+    for kind, job in (("client", "clients"), ("invoice", "invoices"), ("domain", "domains")):
+        project.job(job, kind=kind, source="crm", targets=["blesta"], direction="two-way")
+    c1 = crm.put("client", client(1))
+    refunded = crm.put("invoice", invoice(number="INV-1", status="refunded"), {"client": c1})
+    free = crm.put("invoice", invoice(number="INV-2", status="unpaid", total="0.00", lines=[
+        {"description": "Free month", "quantity": "1", "unit_price": "0", "taxed": False}]), {"client": c1})
+    expired = crm.put("domain", {"name": "old-shop.de", "status": "expired", "registered_on": "2020-01-01",
+                                 "expires_on": "2025-01-01"}, {"client": c1})
+    moved = crm.put("domain", {"name": "moved-away.de", "status": "transferred", "registered_on": "2021-01-01",
+                               "expires_on": "2026-01-01"}, {"client": c1})
+    first = project.cli("sync", "--all", "--json")
+    assert first.exit_code == 0, first.output
+    assert sorted(i["status"] for i in blesta.blesta.t["invoices"].values()) == ["active", "void"]
+    assert all(i["date_closed"] for i in blesta.blesta.t["invoices"].values() if i["status"] == "active")
+    assert sorted(s["status"] for s in blesta.blesta.t["services"].values()) == ["canceled", "canceled"]
+    kept = {(kind, rid): crm.records(kind)[rid]["fields"]["status"]
+            for kind, rid in (("invoice", refunded), ("invoice", free), ("domain", expired), ("domain", moved))}
+    assert kept == {("invoice", refunded): "refunded", ("invoice", free): "unpaid",
+                    ("domain", expired): "expired", ("domain", moved): "transferred"}
+    blesta.reset_calls()
+    crm_writes = crm.write_count()
+    second = project.cli("sync", "--all", "--json")
+    assert all(c["created"] == c["updated"] == c["failed"] == 0 for c in counts(second).values()), second.output
+    assert writes(blesta) == [] and crm.write_count() == crm_writes
+    assert {key: crm.records(key[0])[key[1]]["fields"]["status"] for key in kept} == kept
+
+
 def _record(kind: str, fields: dict[str, Any], refs: dict[str, Any] | None = None) -> Any:
     from hostsync import Record
 
@@ -474,8 +562,7 @@ def _record(kind: str, fields: dict[str, Any], refs: dict[str, Any] | None = Non
 
 # -- Blesta into Blesta (the shape of a WHMCS <-> Blesta migration) ---------------------------
 
-def test_one_blesta_mirrors_into_another_and_then_rests(project: Any, sandbox: BlestaSandbox, start_sandbox: Any,
-                                                        list_parts: None) -> None:
+def test_one_blesta_mirrors_into_another_and_then_rests(project: Any, sandbox: BlestaSandbox, start_sandbox: Any) -> None:
     from .conftest import SAMPLE
 
     target = start_sandbox("blesta")

@@ -222,3 +222,74 @@ def test_missing_messages_by_body_each_used_once() -> None:
     wanted = [{"body": "Hello"}, {"body": "Thanks"}, {"body": "Thanks"}, {"body": " Hello\r\n"}, {"body": "New"}]
     assert [msg["body"] for msg in m.missing_messages(current, wanted)] == ["Thanks", " Hello\r\n", "New"]
     assert m.missing_messages(current, current) == []
+
+
+# -- what Blesta keeps (Connector.stored) -------------------------------------------------------
+
+DE_STATES = {"Berlin": "BE", "Bayern": "BY"}
+
+
+@pytest.mark.parametrize("given, kept", [
+    ({"status": "closed"}, {"status": "inactive"}),
+    ({"status": None}, {"status": "active"}),
+    ({"status": "inactive", "city": "Köln"}, {"status": "inactive", "city": "Köln"}),
+    ({"state": "BE", "country": "DE"}, {"state": "Berlin", "country": "DE"}),
+    ({"state": "bayern", "country": "DE"}, {"state": "Bayern", "country": "DE"}),
+    ({"state": "Atlantis", "country": "DE"}, {"state": None, "country": "DE"}),
+    ({"state": None, "country": "DE"}, {"state": None, "country": "DE"}),
+], ids=["closed", "no-status", "others-untouched", "code", "case", "unknown", "none"])
+def test_client_stored(given: dict[str, Any], kept: dict[str, Any]) -> None:
+    assert m.client_stored(given, DE_STATES) == kept
+
+
+def test_client_state_is_left_alone_until_the_subdivisions_are_known() -> None:
+    assert m.client_stored({"state": "BE", "country": "DE"}, None)["state"] == "BE"
+    assert m.client_stored({"state": "Atlantis", "country": "DE"}, DE_STATES, "reject")["state"] == "Atlantis"
+    assert m.client_stored({"state": "ny", "country": None}, {})["state"] == "NY"  # no table: the code as given
+
+
+LINES = [{"description": "Hosting", "quantity": "2", "unit_price": "5.00"}]
+
+
+@pytest.mark.parametrize("given, kept", [
+    ({"status": "refunded"}, {"status": "cancelled"}),
+    ({"status": None, "lines": LINES}, {"status": "unpaid", "lines": LINES}),
+    ({"status": "unpaid", "lines": [{**LINES[0], "unit_price": "0.00"}]},
+     {"status": "paid", "lines": [{**LINES[0], "unit_price": "0.00"}]}),
+    ({"status": "unpaid", "lines": []}, {"status": "paid", "lines": []}),
+    ({"status": "unpaid"}, {"status": "unpaid"}),
+    ({"status": "draft", "lines": []}, {"status": "draft", "lines": []}),
+    ({"lines": [{"description": "X", "quantity": None, "unit_price": None}]},
+     {"lines": [{"description": "X", "quantity": "1", "unit_price": "0.00"}]}),
+    ({"lines": [{"description": "X"}]}, {"lines": [{"description": "X"}]}),
+    ({"currency": None}, {"currency": "EUR"}),
+], ids=["refunded", "no-status", "zero-total", "no-lines", "total-unknown", "draft", "line-defaults",
+        "parts-only", "currency"])
+def test_invoice_stored(given: dict[str, Any], kept: dict[str, Any]) -> None:
+    assert m.invoice_stored(given, "EUR") == kept
+
+
+@pytest.mark.parametrize("given, kept", [("expired", "cancelled"), ("transferred", "cancelled"), (None, "active"),
+                                         ("cancelled", "cancelled"), ("suspended", "suspended"),
+                                         ("pending", "pending")])
+def test_domain_stored(given: str | None, kept: str) -> None:
+    assert m.domain_stored({"status": given, "name": "example.org"}) == {"status": kept, "name": "example.org"}
+
+
+@pytest.mark.parametrize("given, kept", [
+    ({"status": "customer_reply"}, {"status": "open"}),
+    ({"status": None, "priority": None}, {"status": "open", "priority": "low"}),
+    ({"status": "answered", "priority": "urgent"}, {"status": "answered", "priority": "urgent"}),
+    ({"subject": "Help", "messages": [{"body": "Hi"}, {"body": None}, {"body": " "}]},
+     {"subject": "Help", "messages": [{"body": "Hi"}]}),
+    ({"subject": "Help", "messages": []}, {"subject": "Help", "messages": [{"body": "Help"}]}),
+    ({"messages": [{"body": None}]}, {"messages": [{"body": "-"}]}),
+], ids=["customer_reply", "defaults", "kept", "empty-bodies", "no-messages", "nothing-at-all"])
+def test_ticket_stored(given: dict[str, Any], kept: dict[str, Any]) -> None:
+    assert m.ticket_stored(given) == kept
+
+
+def test_ticket_department_as_blesta_names_it() -> None:
+    shown = {"billing": "Billing"}.get
+    assert m.ticket_stored({"department": "billing"}, lambda name: shown(name, name)) == {"department": "Billing"}
+    assert m.ticket_stored({"department": "billing"}) == {"department": "billing"}  # no table: as given
