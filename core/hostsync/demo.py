@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import click
 
+from . import logs
 from .cli.config_cmd import to_toml
 from .cli.sync_cmd import ProgressLine, describe_action, print_results, summary_line
 from .config import load_config
@@ -133,11 +134,12 @@ def _changes(rt: Runtime) -> list[str]:
 
 
 def _calls(boxes: dict[str, Sandbox]) -> list[str]:
+    """Calls each sandbox answered (the WHMCS one serves billing and wbTeamPro), busiest operations first."""
     lines = []
     for box in boxes.values():
-        reads = sum(n for op, n in box.calls.items())
-        lines.append(f"{box.name}: {reads} calls ({', '.join(f'{op} {n}' for op, n in box.calls.most_common(6))}"
-                     f"{', ...' if len(box.calls) > 6 else ''})")
+        top = ", ".join(f"{op} {n}" for op, n in box.calls.most_common(5))
+        more = ", ..." if len(box.calls) > 5 else ""
+        lines.append(f"{box.name} ({', '.join(box.plugins)}): {sum(box.calls.values())} calls ({top}{more})")
     return lines
 
 
@@ -151,9 +153,17 @@ def run_demo(plugins: Plugins, folder: str | None = None, echo: Callable[..., No
     boxes = start_sandboxes(plugins)
     try:
         config_path = home / "hostsync.toml"
-        config_path.write_text("# Written by `hostsync demo`: the sandboxes it started on loopback.\n"
-                               + to_toml(demo_config(boxes)))
+        data = demo_config(boxes)
+        config_path.write_text(to_toml(data))
+        if "teampro" in data["systems"]:  # somewhere to tie tickets of clients without a project
+            with Runtime(load_config(config_path, plugins), plugins) as rt:
+                queue = rt.connector("teampro").create("project", Record(
+                    "project", None, {"name": "Support queue", "status": "active",
+                                      "description": "Tickets of clients without a project of their own."}))
+            data["systems"]["teampro"]["unassigned_project"] = int(queue)
+        config_path.write_text("# Written by `hostsync demo`: the sandboxes it started on loopback.\n" + to_toml(data))
         config = load_config(config_path, plugins)
+        logs.setup(config.log_level, 0, config.secret_values)
         names = order_jobs(config, config.jobs)
         echo(f"hostsync demo in {home}", bold=True)
         for box in boxes.values():

@@ -131,7 +131,7 @@ class Sandbox:
     # -- to implement -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Empty the state."""
+        """Empty the state: the vendor as freshly installed and configured, without customer data."""
         raise NotImplementedError
 
     def sample(self, seed: int) -> dict[str, Any]:

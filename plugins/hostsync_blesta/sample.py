@@ -93,12 +93,10 @@ def _at(days: float, hours: float = 0) -> str:
     return (BASE + timedelta(days=days, hours=hours)).strftime(STAMP)
 
 
-def sample_data(seed: int) -> dict[str, Any]:
-    """A realistic company, the same for the same ``seed``."""
-    rng = random.Random(seed)
-    people = PEOPLE[:]
-    rng.shuffle(people)
-    data: dict[str, Any] = {
+def company_setup() -> dict[str, Any]:
+    """A configured Blesta with no customers yet: the company, its client groups, currencies, states,
+    packages, staff and Support Manager departments (what an empty sandbox holds)."""
+    return {
         "config": {"company_id": 1, "timezone": "UTC", "tax_rate": None, "inv_start": 1000, "client_start": 1500,
                    "empty_list": "[]"},
         "currencies": ["USD", "EUR", "GBP"],
@@ -120,6 +118,14 @@ def sample_data(seed: int) -> dict[str, Any]:
         "users": [], "clients": [], "contacts": [], "numbers": [], "invoices": [], "transactions": [],
         "services": [], "tickets": [], "replies": [],
     }
+
+
+def sample_data(seed: int) -> dict[str, Any]:
+    """A realistic company, the same for the same ``seed``."""
+    rng = random.Random(seed)
+    people = PEOPLE[:]
+    rng.shuffle(people)
+    data = company_setup()
     for index, (first, last, company, country, state, city, postcode, street, phone) in enumerate(people, start=1):
         email = f"{_ascii(first)}.{_ascii(last)}@example.{('com', 'de', 'fr', 'jp')[index % 4]}".lower()
         data["users"].append({"id": index, "username": email, "password": "", "date_added": _at(index)})

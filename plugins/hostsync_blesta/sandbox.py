@@ -23,7 +23,7 @@ from hostsync.sandbox import Request, Response, Sandbox
 
 from . import phpform
 from .emulator import Blesta, Crash, Invalid
-from .sample import sample_data
+from .sample import company_setup, sample_data
 
 REQUIRED = object()
 
@@ -141,8 +141,9 @@ class BlestaSandbox(Sandbox):
     # -- Sandbox --------------------------------------------------------------------------------
 
     def reset(self) -> None:
+        """A configured company with no customers (as a fresh, set-up install): see ``company_setup``."""
         with self.lock:
-            self.blesta.reset()
+            self.blesta.load(company_setup())
             self.credentials = {self.USER: self.KEY}
 
     def sample(self, seed: int) -> dict[str, Any]:
