@@ -433,25 +433,31 @@ def normalise_fields(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 # --- hashing ---------------------------------------------------------------------------------
 
 def project(record: Record, names: Iterable[str] | None = None) -> dict[str, Any]:
-    """The record's fields and references restricted to ``names`` (``None`` = all).
+    """The record's fields and references restricted to ``names`` (``None`` = all), in field order.
 
     ``names`` may restrict list items with a dotted name: ``"lines.description"`` keeps only that
     part of each line, ``"lines"`` keeps whole lines.
     """
-    kind = KINDS[record.kind]
-    if names is None:
-        return {name: record.value(name) for name in kind.names}
-    wanted = set(names)
+    fields, refs = record.fields, record.refs
     out: dict[str, Any] = {}
-    for spec in kind.fields:
-        value = record.value(spec.name)
-        if spec.name in wanted:
-            out[spec.name] = value
-        elif spec.type == "list":
-            parts = [item.name for item in spec.items if f"{spec.name}.{item.name}" in wanted]
-            if parts:
-                out[spec.name] = [{part: item.get(part) for part in parts} for item in value or []]
+    for name, parts in _projection(record.kind, None if names is None else frozenset(names)):
+        value = fields[name] if name in fields else refs.get(name)
+        out[name] = value if parts is None else [{part: item.get(part) for part in parts} for item in value or []]
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _projection(kind: str, names: frozenset[str] | None) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    """(field, list-item parts or None for the whole value) for ``project``, worked out once per field set."""
+    plan: list[tuple[str, tuple[str, ...] | None]] = []
+    for spec in KINDS[kind].fields:
+        if names is None or spec.name in names:
+            plan.append((spec.name, None))
+        elif spec.type == "list":
+            parts = tuple(item.name for item in spec.items if f"{spec.name}.{item.name}" in names)
+            if parts:
+                plan.append((spec.name, parts))
+    return tuple(plan)
 
 
 def content_hash(values: Mapping[str, Any]) -> str:

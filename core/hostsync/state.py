@@ -243,7 +243,7 @@ class State:
                     + ", ".join(f"{c} = excluded.{c}" for c in _LINK_COLUMNS[4:]))
 
     def save_links(self, links: Iterable[Link]) -> None:
-        rows = [tuple(link._row()[c] for c in self._LINK_COLUMNS) for link in links]
+        rows = [tuple(row[c] for c in self._LINK_COLUMNS) for row in (link._row() for link in links)]
         if rows:
             self.db.conn.executemany(self._UPSERT_LINK, rows)
 

@@ -32,7 +32,7 @@ from .runtime import Runtime
 
 log = logging.getLogger("hostsync.engine")
 
-CHUNK = 256
+CHUNK = 500
 FULL_SCAN_INTERVAL = timedelta(hours=24)
 
 
@@ -77,6 +77,8 @@ class JobRun:
         self.window = CHUNK * 2
         self.conflicts: dict[tuple[str, str], dict[str, Any]] = {}
         self.stored_failed: set[str] = set()
+        self.seen_ids: dict[str, set[str]] = defaultdict(set)
+        self.key_fields: dict[tuple[str, str, bool], frozenset[str]] = {}
         #: two-way pairs linked without a common past, to settle once both sides are read: (a id, b id)
         self.unsettled: list[tuple[str, str]] = []
         if job.two_way:
@@ -88,7 +90,8 @@ class JobRun:
 
     def run(self) -> Tally:
         """Read, plan and apply the whole job."""
-        self.state.seen_reset()
+        if self.job.deletes == "mirror":
+            self.state.seen_reset()
         self._recover()
         if self.job.two_way:
             self._two_way()
@@ -112,7 +115,7 @@ class JobRun:
             if not ids or self.rt.held(system) or self.rt.held(peer) or "get" not in self.rt.ops(system, self.kind):
                 continue
             log.info("job %s: reconciling %d unconfirmed create(s) from %s in %s", self.job.name, len(ids), system, peer)
-            self.state.seen_add(self.kind, system, ids)  # the scan need not plan them again
+            self._seen(system, ids)  # the scan need not plan them again
             self.sync_ids(system, ids, peer)
 
     def sync_ids(self, system: str, ids: list[str], peer: str) -> None:
@@ -362,6 +365,17 @@ class JobRun:
             self.rt.progress(self.job.name, self.read)
         self.complete[system] = True
 
+    def _seen(self, system: str, ids: list[str]) -> set[str]:
+        """Note ids read in this run; return those not read before in it (a vendor's paging can
+        repeat a record, and a record waiting for retry is listed too). With mirrored deletes the
+        state keeps them, for finding what is gone; otherwise a set of ids is enough."""
+        if self.job.deletes == "mirror":
+            return self.state.seen_add(self.kind, system, ids)
+        seen = self.seen_ids[system]
+        fresh = {i for i in ids if i not in seen}
+        seen.update(fresh)
+        return fresh
+
     def _full_scan_due(self, system: str) -> bool:
         """With mirrored deletes, an incremental source is still scanned fully once a day to see deletes."""
         if self.job.deletes != "mirror":
@@ -396,7 +410,7 @@ class JobRun:
 
     def _expand(self, chunk: list[Record], system: str, peers: list[str]) -> list[Record]:
         """Prepare a chunk; fetch whole records only for stubs whose version token changed."""
-        fresh = self.state.seen_add(self.kind, system, [r.id for r in chunk if r.id is not None])
+        fresh = self._seen(system, [r.id for r in chunk if r.id is not None])
         unique: dict[str, Record] = {}
         for record in chunk:
             if record.id is None or (record.id in fresh and record.id not in unique):
@@ -476,7 +490,7 @@ class JobRun:
                 continue
             if refs.after:
                 base.reason = "after " + ", ".join(refs.after)
-            base.peer_hash = self._stored_hash(out, record if not hash_in_peer else out, peer, fields)
+            base.peer_hash = self._stored_hash(out, record if not hash_in_peer else out, peer, fields, digest)
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
                 base.changes = changed_fields(link.values(), values)
@@ -491,11 +505,13 @@ class JobRun:
         actions.extend(self._adopt_or_create(lookups, system, peer, fields))
         return actions
 
-    def _stored_hash(self, out: Record, hashed: Record, peer: str, fields: frozenset[str]) -> str:
-        """The hash ``peer`` will show for ``out`` once written (its references as hashed)."""
+    def _stored_hash(self, out: Record, hashed: Record, peer: str, fields: frozenset[str], digest: str) -> str:
+        """The hash ``peer`` will show for ``out`` once written (its references as hashed); ``digest``
+        is the hash of ``hashed`` itself, which it is when the vendor keeps everything as given."""
         stored = self._stored(peer, out)
-        return content_hash(project(hashed if stored is out else Record(self.kind, out.id, stored.fields, hashed.refs),
-                                    fields))
+        if stored is out:
+            return digest
+        return content_hash(project(Record(self.kind, out.id, stored.fields, hashed.refs), fields))
 
     def _unchanged(self, system: str) -> None:
         """Count an unchanged pair once: in a two-way job, from the source's side only."""
@@ -518,11 +534,18 @@ class JobRun:
         :param settable: only fields ``peer`` sets as given (looking for a record we created, whose
             read-only fields, such as a total the vendor computes, may differ from ours).
         """
-        ops = self.rt.ops(peer, self.kind)
-        carried = (ops.writable(self.kind) if settable else ops.carried(self.kind)) & \
-            self.rt.ops(system, self.kind).carried(self.kind)
+        carried = self._key_fields(system, peer, settable)
         key = {name: record.value(name) for name in names if name in carried}
         return key if any(v is not None for v in key.values()) else {}
+
+    def _key_fields(self, system: str, peer: str, settable: bool) -> frozenset[str]:
+        """Fields a lookup in ``peer`` may use (worked out once per pair and run)."""
+        cache_key = (system, peer, settable)
+        if cache_key not in self.key_fields:
+            ops = self.rt.ops(peer, self.kind)
+            self.key_fields[cache_key] = (ops.writable(self.kind) if settable else ops.carried(self.kind)) & \
+                self.rt.ops(system, self.kind).carried(self.kind)
+        return self.key_fields[cache_key]
 
     def _adopt_or_create(self, lookups: list[Action], system: str, peer: str, fields: frozenset[str]) -> list[Action]:
         """Adopt records the target already has (by shared id, or by the job's match fields), else create."""
@@ -547,7 +570,8 @@ class JobRun:
         out: list[Action] = []
         for i, action in enumerate(lookups):
             if i not in futures:
-                out.append(replace(action, op="create"))
+                action.op = "create"
+                out.append(action)
                 continue
             try:
                 found = futures[i].result()
@@ -559,7 +583,8 @@ class JobRun:
             if isinstance(chosen, str):
                 out.append(replace(action, op="defer", reason=chosen))
             elif chosen is None:
-                out.append(replace(action, op="create"))
+                action.op = "create"
+                out.append(action)
             else:
                 out.append(self._adoption(action, chosen, fields, peer))
         return out
