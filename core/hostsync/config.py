@@ -282,7 +282,9 @@ class _Loader:
                                 f"unknown system {other!r} (known: {_choices(sorted(systems))})")
         jobs_raw = self.table("jobs", raw.get("jobs", {}))
         jobs = {name: self.job(name, value, systems) for name, value in jobs_raw.items()}
-        return Config(self.path, base / Path(self.interpolate("hostsync.state", state)), log_level,
+        # a relative state path lives in systemd's StateDirectory= when there is one, else beside the config
+        state_base = Path(self.env["STATE_DIRECTORY"].split(":")[0]) if self.env.get("STATE_DIRECTORY") else base
+        return Config(self.path, state_base / Path(self.interpolate("hostsync.state", state)), log_level,
                       base / plugins_dir if plugins_dir else None, systems, jobs)
 
     def system(self, name: str, value: Any) -> SystemConfig:

@@ -76,6 +76,20 @@ def demo_config(boxes: dict[str, Sandbox]) -> dict[str, Any]:
     return {"hostsync": {"state": "hostsync.db", "log_level": "warning"}, "systems": systems, "jobs": jobs}
 
 
+def write_config(path: Path, data: dict[str, Any], plugins: Plugins) -> Path:
+    """Write the demo config; where wbTeamPro runs, first make it a project for tickets whose client
+    has none (through its API, as staff would), so every WHMCS ticket can be tied to one."""
+    path.write_text(to_toml(data))
+    if "teampro" in data["systems"] and "unassigned_project" not in data["systems"]["teampro"]:
+        with Runtime(load_config(path, plugins), plugins) as rt:
+            queue = rt.connector("teampro").create("project", Record(
+                "project", None, {"name": "Support queue", "status": "active",
+                                  "description": "Tickets of clients without a project of their own."}))
+        data["systems"]["teampro"]["unassigned_project"] = int(queue)
+    path.write_text("# Written by `hostsync demo` for the sandboxes it started on loopback.\n" + to_toml(data))
+    return path
+
+
 def save_sandboxes(folder: Path, boxes: dict[str, Sandbox]) -> None:
     """What ``hostsync sandbox --from FOLDER`` needs to serve the same data on the same ports."""
     data = {name: {"port": int(box.url.rsplit(":", 1)[1]), "state": box.dump()} for name, box in boxes.items()}
@@ -152,16 +166,7 @@ def run_demo(plugins: Plugins, folder: str | None = None, echo: Callable[..., No
         raise click.UsageError(f"{home} already holds a demo; give a new folder with --dir")
     boxes = start_sandboxes(plugins)
     try:
-        config_path = home / "hostsync.toml"
-        data = demo_config(boxes)
-        config_path.write_text(to_toml(data))
-        if "teampro" in data["systems"]:  # somewhere to tie tickets of clients without a project
-            with Runtime(load_config(config_path, plugins), plugins) as rt:
-                queue = rt.connector("teampro").create("project", Record(
-                    "project", None, {"name": "Support queue", "status": "active",
-                                      "description": "Tickets of clients without a project of their own."}))
-            data["systems"]["teampro"]["unassigned_project"] = int(queue)
-        config_path.write_text("# Written by `hostsync demo`: the sandboxes it started on loopback.\n" + to_toml(data))
+        config_path = write_config(home / "hostsync.toml", demo_config(boxes), plugins)
         config = load_config(config_path, plugins)
         logs.setup(config.log_level, 0, config.secret_values)
         names = order_jobs(config, config.jobs)

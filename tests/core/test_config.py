@@ -198,3 +198,16 @@ def test_defaults_are_filled_in(tmp_path):
     assert data["jobs"]["j"] == {"kind": "client", "source": "billing", "targets": ["panel"], "every": "1h30m",
                                  "match": ["email"], "deletes": "ignore", "direction": "one-way", "overlap": "5m"}
     assert data["systems"]["billing"]["concurrency"] == 4
+
+
+def test_a_relative_state_path_lives_in_systemds_state_directory(tmp_path):
+    from hostsync.config import load_config
+    from hostsync.plugins import load_plugins
+
+    path = tmp_path / "etc" / "hostsync.toml"
+    path.parent.mkdir()
+    path.write_text("[hostsync]\nstate = 'hostsync.db'\n" + BASE)
+    plugins = load_plugins(PLUGINS_DIR, env=ENV)
+    assert load_config(path, plugins, env=ENV).state_path == tmp_path / "etc" / "hostsync.db"
+    under_systemd = load_config(path, plugins, env={**ENV, "STATE_DIRECTORY": "/var/lib/hostsync"})
+    assert under_systemd.state_path == Path("/var/lib/hostsync/hostsync.db")

@@ -204,3 +204,45 @@ def test_auth_errors_from_a_vendor_are_never_retried(project, systems):
         result = sync_job(rt, "clients")
     assert result.status == "failed" and sleeps == []
     assert panel.calls == {"find": 1}
+
+
+def ticket(subject: str) -> dict:
+    return {"subject": subject, "status": "open", "priority": "low",
+            "messages": [{"author": "c1@example.org", "body": "It is broken.", "created_at": "2026-03-01T10:00:00Z"}]}
+
+
+def test_records_sharing_an_identity_are_never_confused_after_a_lost_reply(project, memory):
+    """Two tickets of one client with one subject: a lost reply on one create must not adopt the other."""
+    billing, panel = memory.vendor("billing"), memory.vendor("panel")
+    project.system("billing", plugin="memory", vendor="billing")
+    # each create is applied at once but answered late, so a lookup after the lost reply meets the
+    # other creates' tickets before their answers arrive
+    project.system("panel", plugin="memory", vendor="panel", reply_delay=0.3)
+    project.job("clients", kind="client", source="billing", targets=["panel"])
+    project.job("tickets", kind="ticket", source="billing", targets=["panel"])
+    cid = billing.put("client", client(1))
+    for _ in range(3):
+        billing.put("ticket", ticket("Mail bounces"), {"client": cid})
+    project.cli("sync", "clients")
+    panel.fail("create", "lose", times=2)
+    result = project.cli("sync", "tickets", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(panel.records("ticket")) == 3
+    links = project.cli("links", "tickets", "--json").json()
+    assert len({link["b_id"] if link["a_system"] == "billing" else link["a_id"] for link in links}) == 3
+
+
+def test_a_failed_lookup_after_a_lost_reply_keeps_the_intent(project, systems):
+    billing, panel = systems
+    billing.put("client", client(1))
+    panel.fail("create", "lose")
+    panel.fail("find", lambda: None)  # looking for an existing client before creating works...
+    panel.fail("find", lambda: (_ for _ in ()).throw(Transient("HTTP 503")), times=20)  # ...then not
+    sleeps: list[float] = []
+    with runtime(project, sleeps) as rt:
+        assert sync_job(rt, "clients").counts["failed"] == 1
+    with project.state() as state:
+        assert state.count_intents() == 1  # the create may have landed: it must be looked for again
+    panel.faults.clear()
+    assert project.cli("sync", "clients", "--json").json()[0]["counts"]["created"] == 1
+    assert len(panel.records("client")) == 1

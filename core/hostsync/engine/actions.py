@@ -77,6 +77,8 @@ class Outcome:
     link: bool | None = None
     #: for ``lookup`` outcomes: what ``find`` returned, for the engine thread to choose from
     candidates: list[Record] = field(default_factory=list)
+    #: a create the vendor certainly did not carry out (refused, or never reached it)
+    created_nothing: bool = False
 
 
 @dataclass

@@ -79,6 +79,9 @@ class JobRun:
         self.stored_failed: set[str] = set()
         self.seen_ids: dict[str, set[str]] = defaultdict(set)
         self.key_fields: dict[tuple[str, str, bool], frozenset[str]] = {}
+        #: (target, identity key) -> the source id whose create holds it; creates waiting for it
+        self.creating: dict[tuple[str, str], str | None] = {}
+        self.waiting: dict[tuple[str, str], list[Action]] = defaultdict(list)
         #: two-way pairs linked without a common past, to settle once both sides are read: (a id, b id)
         self.unsettled: list[tuple[str, str]] = []
         if job.two_way:
@@ -608,8 +611,8 @@ class JobRun:
         if len(free) == 1:
             self.claimed[peer].add(free[0].id or "")
             return free[0]
-        if not free:
-            return None if not exact else f"every {self.kind} in {peer} matching {_show(key)} is linked to another record"
+        if not free:  # each is another record's: this one is not there yet
+            return None
         return f"{len(free)} records in {peer} match {_show(key)}; not adopting or creating any (merge them first)"
 
     def _adoption(self, action: Action, found: Record, fields: frozenset[str], peer: str) -> Action:
@@ -650,12 +653,33 @@ class JobRun:
             if action.op in WRITES:
                 if self.rt.stop.is_set():
                     continue  # never sent; the next run reads the record again
-                self.inflight.add(self.rt.pool(action.target).submit(self._execute, action))
+                self._submit(action)
             else:
                 self._settle_now(self._offline(action))
             if len(self.inflight) >= self.window:
                 self._drain()
         self._drain(block=False)
+
+    def _submit(self, action: Action, delay: float = 0.0) -> None:
+        """Send an action to its target's workers. Creates that a lookup could confuse (same identity
+        key, same target) go one at a time, so a lookup after a lost reply never meets a record
+        another create of this run is still making."""
+        if action.op in ("create", "reconcile") and action.key:
+            slot = (action.target, _show(action.key))
+            if slot in self.creating and self.creating[slot] != action.source_id:
+                self.waiting[slot].append(action)
+                return
+            self.creating[slot] = action.source_id
+        self.inflight.add(self.rt.pool(action.target).submit(self._execute, action, delay))
+
+    def _release(self, action: Action) -> None:
+        """A create has settled for good: let the next one with its key go."""
+        slot = (action.target, _show(action.key or {}))
+        if self.creating.get(slot) != action.source_id:
+            return
+        del self.creating[slot]
+        if self.waiting.get(slot):
+            self._submit(self.waiting[slot].pop(0))
 
     def _offline(self, action: Action) -> Outcome:
         """Outcomes that need no vendor call: deferrals, conflicts, relinks."""
@@ -684,8 +708,14 @@ class JobRun:
                     new_id = caller.call(target, connector.create, kind, action.record, write=True, retry_applied=False)
                 except Transient as exc:
                     if not exc.may_have_applied:
-                        raise
-                    return self._lookup(action, exc)
+                        return Outcome(action, "failed", reason=_reason(exc), error=exc, created_nothing=True)
+                    try:
+                        return self._lookup(action, exc)
+                    except (ConnectorError, SystemHeld) as lookup:
+                        return Outcome(action, "failed", error=exc, reason=f"{_reason(exc)}; looking for what "
+                                       f"may have been created failed too: {_reason(lookup)}")
+                except (Rejected, AuthError, SystemHeld) as exc:  # refused: nothing was made
+                    return Outcome(action, "failed", reason=_reason(exc), error=exc, created_nothing=True)
                 return Outcome(action, "created", str(new_id))
             if action.op == "adopt":
                 if action.changes:
@@ -740,12 +770,17 @@ class JobRun:
                 return
 
     def _settle(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:  # records made or taken here are no one else's to adopt
+            if outcome.result in ("created", "adopted") and outcome.target_id:
+                self.claimed[outcome.action.target].add(outcome.target_id)
         final = []
         for outcome in outcomes:
             if outcome.result == "lookup":
                 outcome = self._after_lookup(outcome)
             if outcome is not None and outcome.result != "stopped":
                 final.append(outcome)
+            if outcome is not None and outcome.action.key:
+                self._release(outcome.action)
         if final:
             batch = _Batch()
             with self.state.atomic():
@@ -765,7 +800,7 @@ class JobRun:
                 return self._offline(adopted)
             if adopted.changes:
                 self.inflight.add(self.rt.pool(action.target).submit(self._execute, adopted))
-                return None
+                return None  # its key stays taken until the update settles
             return Outcome(action, "created", chosen.id)
         if isinstance(chosen, str):
             return Outcome(action, "failed", reason=chosen)
@@ -780,7 +815,7 @@ class JobRun:
             delay = 0.0
         retry = replace(action, op="create", attempt=attempt)
         self.inflight.add(self.rt.pool(action.target).submit(self._execute, retry, delay))
-        return None
+        return None  # its key stays taken until the retry settles
 
     def _settle_now(self, outcome: Outcome) -> None:
         if self.dry_run:
@@ -822,7 +857,7 @@ class JobRun:
         elif result in ("failed", "deferred"):
             if outcome.link is False and action.link:
                 state.delete_link(action.link)
-            if action.op in ("create", "reconcile") and _not_applied(outcome.error):
+            if outcome.created_nothing:  # the vendor refused the create: nothing to reconcile later
                 batch.dropped.append((action.source, action.target, action.source_id or ""))
             if action.source_id and action.op != "delete":
                 state.add_pending(self.job.name, action.source, action.source_id, outcome.reason or result)
@@ -903,12 +938,6 @@ class _Batch:
             state.delete_intents(kind, source, target, group)
         state.add_events(self.events)
 
-
-def _not_applied(error: BaseException | None) -> bool:
-    """Whether a failed create certainly changed nothing (so its intent can go)."""
-    if isinstance(error, Transient):
-        return not error.may_have_applied
-    return isinstance(error, (Rejected, AuthError, SystemHeld))
 
 
 def _grouped(done: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:

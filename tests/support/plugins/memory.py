@@ -220,6 +220,7 @@ class MemoryConnector(Connector):
         Setting("store", help="JSON file holding the vendor's data (shared across processes)."),
         Setting("password", secret=True, default="right"),
         Setting("write_latency", "float", default=0.0, help="Seconds each write takes."),
+        Setting("reply_delay", "float", default=0.0, help="Seconds between applying a write and answering."),
         Setting("read_latency", "float", default=0.0, help="Seconds each listed record takes to read."),
         Setting("stubs", "bool", default=False, help="List summary stubs (partial records with a version)."),
     )
@@ -254,8 +255,14 @@ class MemoryConnector(Connector):
     def find(self, kind: str, key: Mapping[str, Any]) -> list[Record]:
         return self.vendor.find(kind, key, self.password)
 
+    def _answer(self, result: str) -> str:
+        if self.options.get("reply_delay"):
+            time.sleep(self.options["reply_delay"])
+        return result
+
     def create(self, kind: str, record: Record) -> str:
-        return self.vendor.write("create", kind, None, record, self.password, self.options.get("write_latency") or 0.0)
+        return self._answer(self.vendor.write("create", kind, None, record, self.password,
+                                              self.options.get("write_latency") or 0.0))
 
     def update(self, kind: str, id: str, record: Record) -> None:
         self.vendor.write("update", kind, id, record, self.password, self.options.get("write_latency") or 0.0)
