@@ -39,7 +39,7 @@ BROKEN = [
      "systems.my system: system names may hold letters, digits, '_', '.' and '-'"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ncolour = 'red'\n",
      "systems.x.colour: unknown key for plugin 'memory' (known: concurrency, password, password_file, plugin, "
-     "rate_limit, read_latency, shares_ids_with, store, stubs, vendor, write_latency)"),
+     "rate_limit, read_latency, reply_delay, shares_ids_with, store, stubs, vendor, write_latency)"),
     ("[systems.x]\nplugin = 'memory'\n", "systems.x.vendor: missing required key"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 3\n", "systems.x.vendor: expected a string, got a number"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\nwrite_latency = 'fast'\n",
