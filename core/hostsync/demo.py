@@ -100,12 +100,17 @@ def load_snapshot(folder: Path) -> dict[str, Any]:
     return json.loads((folder / SNAPSHOT).read_text())
 
 
-def _sync_all(rt: Runtime, names: list[str], progress: ProgressLine) -> list[Any]:
+def _sync_all(rt: Runtime, names: list[str], boxes: dict[str, Sandbox]) -> tuple[list[Any], list[str]]:
+    """Run every job, print the summary; return the results and the calls each sandbox answered."""
+    for box in boxes.values():
+        box.reset_calls()
+    progress = ProgressLine(rt.state, sys.stderr.isatty())
     results = []
     for name in names:
         results.append(sync_job(rt, name))
         progress.done()
-    return results
+    print_results(results)
+    return results, _calls(boxes)
 
 
 def _changes(rt: Runtime) -> list[str]:
@@ -188,22 +193,14 @@ def run_demo(plugins: Plugins, folder: str | None = None, echo: Callable[..., No
                     echo(f"      ... and {len(plan.actions) - 2} more")
 
             _heading("2. Sync")
-            for box in boxes.values():
-                box.reset_calls()
-            first = _sync_all(rt, names, ProgressLine(rt.state, sys.stderr.isatty()))
-            print_results(first)
-            first_calls = _calls(boxes)
+            first, first_calls = _sync_all(rt, names, boxes)
 
             _heading("3. Staff change a few records in WHMCS")
             for line in _changes(rt):
                 echo(f"  {line}")
 
             _heading("4. Sync again: only the changes travel")
-            for box in boxes.values():
-                box.reset_calls()
-            second = _sync_all(rt, names, ProgressLine(rt.state, sys.stderr.isatty()))
-            print_results(second)
-            second_calls = _calls(boxes)
+            second, second_calls = _sync_all(rt, names, boxes)
 
         _heading("Calls to each system")
         echo("  first sync:")

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 from hostsync.errors import Rejected
 from hostsync.model import Record, parse_datetime
+from hostsync_whmcs.mapping import ident, text  # the addon answers with WHMCS's conventions
 
 PROJECT = {"name": "project_name", "client": "client_userid", "status": "project_status",
            "start_on": "date_start", "due_on": "date_finish", "description": "project_details"}
@@ -93,18 +94,6 @@ class Members:
             return int(name)
         raise Rejected(f"member {name!r} has no wbTeamPro admin id: add it to the members setting",
                        {"member": "unknown"})
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    value = str(value).strip()
-    return value or None
-
-
-def ident(value: Any) -> str | None:
-    value = text(value)
-    return None if value in (None, "0") else value
 
 
 def day(value: Any) -> str | None:

@@ -5,24 +5,11 @@ from __future__ import annotations
 import pytest
 
 from hostsync_wbteampro.connector import TeamProConnector
-from hostsync_whmcs.sandbox import WhmcsSandbox
+
+# wbTeamPro lives on a WHMCS host: the WHMCS sandbox serves its API, with the same fixtures
+from ..whmcs.conftest import running_sandbox, sandbox  # noqa: F401
 
 MEMBERS = {"1": "api@example.net", "2": "jane@example.net"}
-
-
-@pytest.fixture(scope="session")
-def running_sandbox():
-    with WhmcsSandbox() as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(running_sandbox):
-    running_sandbox.reset()
-    running_sandbox.load(running_sandbox.sample(1))
-    running_sandbox.clear_faults()
-    running_sandbox.reset_calls()
-    return running_sandbox
 
 
 @pytest.fixture
