@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -51,3 +57,22 @@ def test_the_demo_runs_and_every_system_ends_as_expected(tmp_path):
     finally:
         for box in boxes.values():
             box.stop()
+
+
+def test_the_demo_sandboxes_come_back_for_the_commands_the_demo_prints(tmp_path):
+    folder = tmp_path / "demo"
+    assert CliRunner().invoke(cli, ["demo", "--dir", str(folder)]).exit_code == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTSYNC_")}
+    served = subprocess.Popen([sys.executable, "-m", "hostsync", "sandbox", "--from", str(folder)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert served.stderr.readline() == "Serving; press Ctrl-C to stop.\n"
+        plan = subprocess.run([sys.executable, "-m", "hostsync", "--config", str(folder / "hostsync.toml"),
+                               "plan", "clients", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert plan.returncode == 0, plan.stderr
+        counts = json.loads(plan.stdout)["counts"]
+        assert counts["unchanged"] > 0 and counts["created"] == counts["updated"] == counts["failed"] == 0
+    finally:
+        served.send_signal(signal.SIGTERM)
+        served.communicate(timeout=20)
+    assert served.returncode == 0
