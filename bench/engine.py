@@ -1,8 +1,8 @@
 """Engine benchmark: initial sync, no-op re-sync and 1 % changed, at 10k and 100k records, plus the
 write phase against a target with 20 ms latency per write and ``concurrency = 8``.
 
-    python bench/engine.py              # 10k and 100k
-    python bench/engine.py --sizes 10000
+    python bench/engine.py              # 10k and 100k, best of 3 runs each
+    python bench/engine.py --sizes 10000 --repeat 1
 
 Each size runs in a fresh process so peak RSS is its own. The connectors generate records on the fly
 and store nothing but counters, so what is measured is hostsync (engine, state file, hashing), not
@@ -126,19 +126,27 @@ def run(path: Path, plugins: Any) -> dict[str, Any]:
             "write_phase": Target.last - Target.first, "rss_mb": peak_rss_mb()}
 
 
-def one_size(records: int) -> list[dict[str, Any]]:
-    """Initial, no-op and 1 %-changed syncs of ``records`` clients (run in its own process)."""
+PHASES = ("initial sync", "no-op re-sync", "1% changed")
+
+
+def one_size(records: int, repeat: int) -> list[dict[str, Any]]:
+    """Initial, no-op and 1 %-changed syncs of ``records`` clients, ``repeat`` times from scratch
+    (in its own process); the fastest of each phase is kept, as the least disturbed by the machine."""
     plugins = load_plugins(env={"HOSTSYNC_LOAD_PLUGINS": ""}, extra=[("bench", sys.modules[__name__])])
-    out = []
-    with tempfile.TemporaryDirectory() as folder:
-        path = config(Path(folder), records)
-        for phase in ("initial sync", "no-op re-sync", "1% changed"):
-            if phase == "1% changed":
-                CHANGED.update(range(0, records, 100))
-            figures = run(path, plugins)
-            expected = {"initial sync": records, "no-op re-sync": 0, "1% changed": len(CHANGED)}[phase]
-            out.append({"records": records, "phase": phase, **figures, "expected_writes": expected})
-    return out
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(repeat):
+        CHANGED.clear()
+        with tempfile.TemporaryDirectory() as folder:
+            path = config(Path(folder), records)
+            for phase in PHASES:
+                if phase == "1% changed":
+                    CHANGED.update(range(0, records, 100))
+                figures = run(path, plugins)
+                expected = {"initial sync": records, "no-op re-sync": 0, "1% changed": len(CHANGED)}[phase]
+                row = {"records": records, "phase": phase, **figures, "expected_writes": expected}
+                if phase not in best or row["seconds"] < best[phase]["seconds"]:
+                    best[phase] = row
+    return [best[phase] for phase in PHASES]
 
 
 def latency(records: int = 2000) -> dict[str, Any]:
@@ -151,11 +159,12 @@ def latency(records: int = 2000) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest of each phase is shown")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--latency-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_size(args.child)))
+        print(json.dumps(one_size(args.child, args.repeat)))
         return
     if args.latency_child:
         print(json.dumps(latency()))
@@ -163,7 +172,8 @@ def main() -> None:
 
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        child = subprocess.run([sys.executable, __file__, "--child", str(size)], capture_output=True, text=True, check=True)
+        child = subprocess.run([sys.executable, __file__, "--child", str(size), "--repeat", str(args.repeat)],
+                               capture_output=True, text=True, check=True)
         rows.extend(json.loads(child.stdout))
     print(f"{'records':>8} {'phase':<14} {'seconds':>8} {'records/s':>10} {'µs/record':>10} {'writes':>7} "
           f"{'expected':>8} {'peak RSS':>9}")

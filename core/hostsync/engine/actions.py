@@ -1,8 +1,8 @@
 """What a run plans (:class:`Action`), what applying it gave (:class:`Outcome`) and the run's tally.
 
-Outcome results are the :data:`COUNTERS`, plus two internal ones: ``lookup`` (a worker found
-candidates after a lost reply; the engine thread decides) and ``stopped`` (never sent because the
-run was asked to stop; not counted, the next run picks the record up again).
+Outcome results are the :data:`COUNTERS`, plus internal ones: ``lookup`` (a worker found candidates
+after a lost reply), ``found`` (a worker found records a new one may be) — the engine thread decides
+— and ``stopped`` (never sent because the run was asked to stop; the next run picks it up again).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from ..state import Link
 COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred", "conflicts", "failed")
 
 #: Plan actions: create, update, delete, adopt (link to an existing record, then update if it
-#: differs), reconcile (a create whose outcome is unknown: find it, else create), defer, conflict.
-WRITES = ("create", "update", "delete", "adopt", "reconcile")
+#: differs), reconcile (a create whose outcome is unknown: find it, else create), lookup (look for
+#: an existing record, create when there is none), defer, conflict.
+WRITES = ("create", "update", "delete", "adopt", "reconcile", "lookup")
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Action:
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str | None = None
     key: dict[str, Any] | None = None
+    #: for a lookup: the fields a record already in the target is adopted by
+    match: dict[str, Any] | None = None
     version: str | None = None
     #: the conflict this action settles (closed when it succeeds)
     conflict_id: int | None = None

@@ -551,29 +551,27 @@ class JobRun:
         return self.key_fields[cache_key]
 
     def _adopt_or_create(self, lookups: list[Action], system: str, peer: str, fields: frozenset[str]) -> list[Action]:
-        """Adopt records the target already has (by shared id, or by the job's match fields), else create."""
-        if not lookups:
-            return []
-        connector = self.rt.connector(peer)
+        """Adopt records the target already has (by shared id, or by the job's match fields), else create.
+
+        In a sync each becomes one ``lookup`` task: the worker looks, creates at once when nothing
+        is there, and hands any candidates to the engine thread to choose from. A plan looks now.
+        """
         shared = self.rt.shares_ids(system, peer) and "get" in self.rt.ops(peer, self.kind)
         can_find = "find" in self.rt.ops(peer, self.kind)
-        futures: dict[int, Future[Any]] = {}
-        matches: dict[int, dict[str, Any]] = {}
-        for i, action in enumerate(lookups):
+        for action in lookups:
             assert action.record is not None
             # looked up by what the target will show once written (a total it computes, say)
             action.key = self._key(self._stored(peer, action.record), self.identity, system, peer, settable=True) or \
                 self._key(action.record, self.natural, system, peer)
-            match = matches[i] = self._key(action.record, self.natural, system, peer)
-            if shared:
-                futures[i] = self.rt.pool(peer).submit(self.rt.caller.call, peer, connector.get, self.kind,
-                                                       action.source_id)
-            elif match and can_find:
-                futures[i] = self.rt.pool(peer).submit(self.rt.caller.call, peer, connector.find, self.kind, match)
+            match = self._key(action.record, self.natural, system, peer)
+            action.match = {"id": action.source_id} if shared else match if can_find else None
+            action.op = "lookup" if action.match else "create"
+        if not self.dry_run:
+            return lookups
+        futures = {i: self.rt.pool(peer).submit(self._look, a) for i, a in enumerate(lookups) if a.op == "lookup"}
         out: list[Action] = []
         for i, action in enumerate(lookups):
             if i not in futures:
-                action.op = "create"
                 out.append(action)
                 continue
             try:
@@ -581,16 +579,26 @@ class JobRun:
             except (ConnectorError, SystemHeld) as exc:
                 out.append(replace(action, op="fail", reason=f"cannot look for an existing {self.kind} in {peer}: {exc}"))
                 continue
-            candidates = [found] if isinstance(found, Record) else list(found or [])
-            chosen = self._choose(candidates, matches[i], peer, system, exact=not shared)
-            if isinstance(chosen, str):
-                out.append(replace(action, op="defer", reason=chosen))
-            elif chosen is None:
-                action.op = "create"
-                out.append(action)
-            else:
-                out.append(self._adoption(action, chosen, fields, peer))
+            out.append(self._decide(action, found, fields))
         return out
+
+    def _look(self, action: Action) -> list[Record]:
+        """Records in the target that may be ``action``'s record (in a worker)."""
+        connector = self.rt.connector(action.target)
+        if action.match == {"id": action.source_id} and self.rt.shares_ids(action.source, action.target):
+            found = self.rt.caller.call(action.target, connector.get, self.kind, action.source_id)
+            return [found] if found is not None else []
+        return list(self.rt.caller.call(action.target, connector.find, self.kind, action.match) or [])
+
+    def _decide(self, action: Action, candidates: list[Record], fields: frozenset[str]) -> Action:
+        """Adopt the one free candidate, create when there is none, defer when several match."""
+        shared = action.match == {"id": action.source_id} and self.rt.shares_ids(action.source, action.target)
+        chosen = self._choose(candidates, action.match or {}, action.target, action.source, exact=not shared)
+        if isinstance(chosen, str):
+            return replace(action, op="defer", reason=chosen)
+        if chosen is None:
+            return replace(action, op="create")
+        return self._adoption(action, chosen, fields, action.target)
 
     def _choose(self, candidates: list[Record], key: dict[str, Any], peer: str, system: str,
                 exact: bool = True) -> Record | str | None:
@@ -634,7 +642,7 @@ class JobRun:
     def _emit_plan(self, action: Action) -> None:
         counter = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
                    "reconcile": "created", "defer": "deferred", "conflict": "conflicts", "relink": "unchanged",
-                   "read": "failed", "fail": "failed", "settle": "adopted"}[action.op]
+                   "read": "failed", "fail": "failed", "settle": "adopted", "lookup": "created"}[action.op]
         self.tally.add(counter)
         if self.on_action:
             self.on_action(action)
@@ -645,7 +653,7 @@ class JobRun:
                 self._emit_plan(action)
             return
         intents = [Intent(self.kind, a.source, a.source_id or "", a.target, self.job.name, a.key or {}, now())
-                   for a in actions if a.op == "create"]
+                   for a in actions if a.op in ("create", "lookup")]
         if intents:
             with self.state.atomic():
                 self.state.add_intents(intents, self.run_id)
@@ -664,7 +672,7 @@ class JobRun:
         """Send an action to its target's workers. Creates that a lookup could confuse (same identity
         key, same target) go one at a time, so a lookup after a lost reply never meets a record
         another create of this run is still making."""
-        if action.op in ("create", "reconcile") and action.key:
+        if action.op in ("create", "reconcile", "lookup") and action.key:
             slot = (action.target, _show(action.key))
             if slot in self.creating and self.creating[slot] != action.source_id:
                 self.waiting[slot].append(action)
@@ -703,6 +711,15 @@ class JobRun:
             caller.wait(delay)
             if action.op == "reconcile":
                 return self._lookup(action)
+            if action.op == "lookup":
+                try:
+                    candidates = self._look(action)
+                except (ConnectorError, SystemHeld) as exc:
+                    return Outcome(action, "failed", error=exc, created_nothing=True,
+                                   reason=f"cannot look for an existing {kind} in {target}: {_reason(exc)}")
+                if candidates:
+                    return Outcome(action, "found", candidates=candidates)
+                action = replace(action, op="create")  # nothing there: create it now, in this worker
             if action.op == "create":
                 try:
                     new_id = caller.call(target, connector.create, kind, action.record, write=True, retry_applied=False)
@@ -777,6 +794,8 @@ class JobRun:
         for outcome in outcomes:
             if outcome.result == "lookup":
                 outcome = self._after_lookup(outcome)
+            elif outcome.result == "found":
+                outcome = self._after_found(outcome)
             if outcome is not None and outcome.result != "stopped":
                 final.append(outcome)
             if outcome is not None and outcome.action.key:
@@ -788,6 +807,18 @@ class JobRun:
                     self._record(outcome, batch)
                 batch.flush(self.state, self.job.name, self.kind)
         self.rt.persist_holds()
+
+    def _after_found(self, outcome: Outcome) -> Outcome | None:
+        """Candidates found for a record with no link: adopt one, or create after all (its key stays held)."""
+        decided = self._decide(outcome.action, outcome.candidates, outcome.action.fields or frozenset())
+        if decided.op in ("defer", "settle"):
+            result = self._offline(decided)
+            result.created_nothing = decided.op == "defer"
+            return result
+        if decided.op == "adopt" and not decided.changes:
+            return Outcome(decided, "adopted", decided.target_id)
+        self.inflight.add(self.rt.pool(decided.target).submit(self._execute, decided))
+        return None
 
     def _after_lookup(self, outcome: Outcome) -> Outcome | None:
         """Adopt the one unlinked record found, or send the create (again) after a pause."""
