@@ -1,6 +1,6 @@
 """Prints what reading each kind costs against the sandbox, and invoice listing throughput on loopback.
 
-Run: ``python -m tests.plugins.blesta.measure [EXTRA_INVOICES]`` (not collected by pytest).
+Run: ``python bench/blesta.py [EXTRA_INVOICES]``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Latency and throughput of the ISPConfig plugin: `python tests/plugins/ispconfig/measure.py` (repo root).
+"""Latency and throughput of the ISPConfig plugin: `python bench/ispconfig.py` (repo root).
 
 Prints the WSDL load time, median call latencies against the Python sandbox and PHP's SoapServer
 over SOAP and JSON, and a `hostsync sync` of 500 new clients from the in-memory vendor.
@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hostsync.plugins import _import_file  # noqa: E402
