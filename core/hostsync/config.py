@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping
 from .connector import Connector, Setting
 from .errors import ConfigError
 from .model import KINDS
-from .plugins import CORE_SYSTEM_KEYS, Plugins
+from .plugins import CORE_SYSTEM_KEYS, Plugins, load_plugins
 
 SEARCH_PATHS = (Path("hostsync.toml"), Path("/etc/hostsync/hostsync.toml"))
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -505,3 +505,13 @@ def plugins_dir_of(path: Path) -> Path | None:
     head = read_toml(path).get("hostsync", {})
     value = head.get("plugins_dir") if isinstance(head, dict) else None
     return path.resolve().parent / value if isinstance(value, str) else None
+
+
+def plugins_for(path: Path | None, plugins_dir: Path | None = None, loaded: Plugins | None = None) -> Plugins:
+    """The plugins a config runs with: ``plugins_dir`` (``--plugins-dir``), else the config's own
+    ``plugins_dir``, else only the installed ones (``loaded``, when they are loaded already)."""
+    if plugins_dir is None and path is not None:
+        plugins_dir = plugins_dir_of(path)
+    if plugins_dir is None and loaded is not None:
+        return loaded
+    return load_plugins(plugins_dir)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import logs
-from .config import Config, load_config, plugins_dir_of
+from .config import Config, load_config, plugins_for
 from .engine import Runtime, make_gates, sync_job
 from .engine.calls import Gate
 from .errors import ConfigError, PluginError
-from .plugins import Plugins, load_plugins
+from .plugins import Plugins
 from .scheduler import Scheduler
 from .systemd import Notifier, watchdog_interval
 
@@ -45,11 +45,7 @@ class Daemon:
         self.scheduler = Scheduler(self._run_job)
 
     def _load(self) -> tuple[Plugins, Config]:
-        plugins_dir = self.plugins_dir_option or plugins_dir_of(self.config_path)
-        if plugins_dir is None and self._entry_point_plugins is not None:
-            plugins = self._entry_point_plugins
-        else:
-            plugins = load_plugins(plugins_dir)
+        plugins = plugins_for(self.config_path, self.plugins_dir_option, self._entry_point_plugins)
         config = load_config(self.config_path, plugins)
         logs.setup(config.log_level, self.verbosity, config.secret_values)
         return plugins, config

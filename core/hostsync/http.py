@@ -80,10 +80,11 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # garbage: as if there were no header
         return None
-    return max(0.0, parsed.timestamp() - time.time())
+    return max(0.0, moment.timestamp() - time.time())
 
 
 def check_status(response: httpx.Response, what: str, *, write: bool = False) -> None:

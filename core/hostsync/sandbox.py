@@ -24,7 +24,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Mapping
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -301,8 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-        self.send_response(response.status, HTTPStatus(response.status).phrase
-                           if response.status in HTTPStatus._value2member_map_ else "Status")
+        self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))

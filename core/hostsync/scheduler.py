@@ -76,6 +76,3 @@ class Scheduler:
     def shutdown(self, wait: bool = True) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
-
-    def next_runs(self) -> dict[str, str]:
-        return {job.id: str(job.next_run_time) for job in self.scheduler.get_jobs()}

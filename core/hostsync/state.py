@@ -318,9 +318,6 @@ class State:
         self.db["cursors"].upsert({"job": job, "system": system, "value": value.isoformat(), "updated_at": now()},
                                   pk=("job", "system"))
 
-    def clear_cursors(self, job: str) -> None:
-        self.db.execute("DELETE FROM cursors WHERE job = ?", [job])
-
     # -- intents ------------------------------------------------------------------------------
 
     def add_intents(self, intents: Iterable[Intent], run_id: int | None) -> None:

@@ -16,8 +16,6 @@ then drive it through the real CLI (in-process) and inspect its state::
 from __future__ import annotations
 
 import json
-import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -87,13 +85,6 @@ class HostsyncProject:
                                env={**self.env, **(env or {})}, catch_exceptions=False)
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
-    def command(self, *args: str) -> list[str]:
-        """The argv to run the same command in a subprocess."""
-        return ["hostsync", "--config", str(self.config_path), *args]
-
-    def shell(self, *args: str) -> str:
-        return shlex.join(self.command(*args))
-
     def state(self) -> State:
         """The state store, read-only (close it, or use it as a context manager)."""
         return State.open_readonly(self.state_path)
@@ -109,7 +100,7 @@ def hostsync_project(tmp_path: Path) -> Iterator[HostsyncProject]:
 def start_sandbox() -> Iterator[Callable[..., Sandbox]]:
     """Start a registered sandbox by vendor name on loopback; stopped after the test."""
     started: list[Sandbox] = []
-    registry = load_plugins(env={k: v for k, v in os.environ.items()}).sandboxes
+    registry = load_plugins().sandboxes
 
     def start(name: str, seed: int | None = None) -> Sandbox:
         if name not in registry:

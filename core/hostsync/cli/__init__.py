@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .. import __version__, logs
-from ..config import Config, find_config, load_config, plugins_dir_of
+from ..config import Config, find_config, load_config, plugins_for
 from ..errors import ConfigError, HostsyncError, PluginError
 from ..plugins import Plugins, load_plugins
 
@@ -39,13 +39,11 @@ class App:
 
     @cached_property
     def plugins(self) -> Plugins:
-        plugins_dir = self.plugins_dir_option
-        if plugins_dir is None and (self.config_option or os.environ.get("HOSTSYNC_CONFIG")
-                                    or Path("hostsync.toml").exists() or Path("/etc/hostsync/hostsync.toml").exists()):
-            plugins_dir = plugins_dir_of(self.config_path)
-        if plugins_dir is None and self._entry_point_plugins is not None:
-            return self._entry_point_plugins
-        return load_plugins(plugins_dir)
+        try:
+            path: Path | None = self.config_path
+        except ConfigError:  # `hostsync plugins` and `sandbox` need no config
+            path = None
+        return plugins_for(path, self.plugins_dir_option, self._entry_point_plugins)
 
     @cached_property
     def config(self) -> Config:

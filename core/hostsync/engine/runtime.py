@@ -63,9 +63,7 @@ class Runtime:
             cls = self.plugins.connectors[system.plugin]
             try:
                 self._connectors[name] = cls(name, {**system.options, "concurrency": system.concurrency})
-            except ConfigError:
-                raise
-            except ConnectorError:
+            except (ConfigError, ConnectorError):
                 raise
             except Exception as exc:
                 raise ConfigError(f"plugin {system.plugin!r} could not start: {type(exc).__name__}: {exc}",
