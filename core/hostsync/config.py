@@ -30,6 +30,12 @@ CONFLICT_POLICIES = ("manual", "source-wins", "target-wins", "newest-wins")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_SIZE = re.compile(r"^(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "KB": 1000, "MB": 1000 ** 2,
+               "GB": 1000 ** 3}
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 60.0
+DEFAULT_MAX_REPLY_SIZE = 32 * 1024 ** 2
 _RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
                "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
 
@@ -58,6 +64,25 @@ class SystemConfig:
     concurrency: int
     rate_limit: RateLimit | None
     shares_ids_with: str | None = None
+    #: seconds a request may wait for the next byte (connect, send, each read)
+    timeout: float = DEFAULT_TIMEOUT
+    #: seconds a whole request may take, connect to last byte of the reply
+    deadline: float = DEFAULT_DEADLINE
+    #: bytes a reply may have; a longer one is refused while it streams
+    max_reply_size: int = DEFAULT_MAX_REPLY_SIZE
+    verify_tls: bool = True
+    #: seconds after a write of unknown outcome before a lookup may conclude it did not land
+    #: (``None``: twice the ``timeout``)
+    settle_delay: float | None = None
+
+    @property
+    def settle_seconds(self) -> float:
+        return self.settle_delay if self.settle_delay is not None else 2 * self.timeout
+
+    def connector_options(self) -> dict[str, Any]:
+        """What the connector is constructed with: its own settings plus the core's transport keys."""
+        return {**self.options, "concurrency": self.concurrency, "timeout": self.timeout,
+                "deadline": self.deadline, "max_reply_size": self.max_reply_size, "verify_tls": self.verify_tls}
 
     def redacted(self) -> dict[str, Any]:
         """The settings as ``config show`` prints them: secrets as ``***``."""
@@ -66,6 +91,8 @@ class SystemConfig:
             out["rate_limit"] = self.rate_limit.text
         if self.shares_ids_with:
             out["shares_ids_with"] = self.shares_ids_with
+        out.update(timeout=self.timeout, deadline=self.deadline, max_reply_size=format_size(self.max_reply_size),
+                   settle_delay=format_duration(self.settle_seconds), verify_tls=self.verify_tls)
         for key, value in self.options.items():
             out[key] = "***" if key in self.secret_keys else _redact_nested(value, self.secret_keys, key)
         return out
@@ -206,6 +233,24 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
+def parse_size(value: Any) -> int:
+    """``1048576``, ``"512KiB"``, ``"32MiB"``, ``"1GB"`` -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value.strip())
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    raise ValueError(f"bad size {value!r} (use bytes, or e.g. 512KiB, 32MiB, 1GiB)")
+
+
+def format_size(size: int) -> str:
+    for unit in ("GiB", "MiB", "KiB"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}"
+    return str(size)
+
+
 def parse_rate(text: Any) -> RateLimit:
     """``"60/min"``, ``"5/s"``, ``"1000/hour"`` -> :class:`RateLimit`."""
     if isinstance(text, str) and "/" in text:
@@ -310,9 +355,35 @@ class _Loader:
         shares = table.get("shares_ids_with")
         if shares is not None and (not isinstance(shares, str) or shares == name):
             raise self.fail(f"{key}.shares_ids_with", "expected the name of another system")
+        timeout = self.seconds(f"{key}.timeout", table.get("timeout", DEFAULT_TIMEOUT), 0.01, 3600)
+        deadline = self.seconds(f"{key}.deadline", table.get("deadline", max(DEFAULT_DEADLINE, timeout)), 0.01, 86400)
+        if deadline < timeout:
+            raise self.fail(f"{key}.deadline", f"must be at least the timeout ({timeout:g} s)")
+        settle = table.get("settle_delay")
+        if settle is not None:
+            settle = self.seconds(f"{key}.settle_delay", settle, 0, 86400)
+        try:
+            max_reply = parse_size(table.get("max_reply_size", DEFAULT_MAX_REPLY_SIZE))
+        except ValueError as exc:
+            raise self.fail(f"{key}.max_reply_size", str(exc)) from None
+        verify = table.get("verify_tls", True)
+        if not isinstance(verify, bool):
+            raise self.fail(f"{key}.verify_tls", f"expected true or false, got {_type_name(verify)}")
         rest = {k: v for k, v in table.items() if k not in CORE_SYSTEM_KEYS}
         options, secrets = self.settings(key, rest, connector.settings, connector, CORE_SYSTEM_KEYS)
-        return SystemConfig(name, plugin, options, secrets, concurrency, rate, shares)
+        return SystemConfig(name, plugin, options, secrets, concurrency, rate, shares, float(timeout),
+                            float(deadline), max_reply, verify, None if settle is None else float(settle))
+
+    def seconds(self, key: str, value: Any, low: float, high: float) -> float:
+        """A number of seconds from ``low`` to ``high``, or a duration string (``"90s"``, ``"2m"``)."""
+        if isinstance(value, str):
+            try:
+                value = parse_duration(value)
+            except ValueError as exc:
+                raise self.fail(key, str(exc)) from None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            raise self.fail(key, f"expected seconds from {low:g} to {high:g}, got {value!r}")
+        return float(value)
 
     def settings(self, key: str, table: dict[str, Any], specs: tuple[Setting, ...] | Any,
                  connector: type[Connector], core: tuple[str, ...] = ()) -> tuple[dict[str, Any], frozenset[str]]:

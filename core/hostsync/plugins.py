@@ -35,7 +35,8 @@ ENTRY_POINT_GROUP = "hostsync"
 DEFAULT_PLUGINS = ("hostsync.transforms",)
 SETTING_TYPES = ("str", "url", "int", "float", "bool", "list", "table")
 #: Keys of ``[systems.X]`` the core owns; a connector may not declare settings with these names.
-CORE_SYSTEM_KEYS = ("plugin", "concurrency", "rate_limit", "shares_ids_with")
+CORE_SYSTEM_KEYS = ("plugin", "concurrency", "rate_limit", "shares_ids_with", "timeout", "deadline",
+                    "max_reply_size", "settle_delay", "verify_tls")
 
 
 @dataclass

@@ -67,8 +67,6 @@ class BlestaConnector(Connector):
         Setting("key", required=True, secret=True, help="API key"),
         Setting("auth", default="basic", choices=("basic", "header"),
                 help="basic: HTTP Basic; header: BLESTA-API-USER/BLESTA-API-KEY headers (Blesta >= 5.11)"),
-        Setting("verify_tls", "bool", default=True),
-        Setting("timeout", "float", default=30.0, help="seconds per request"),
         Setting("company_id", "int", default=1, help="the company the API key belongs to"),
         Setting("timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
                 "calendar dates are midnight there"),

@@ -67,8 +67,6 @@ class IspconfigConnector(Connector):
         Setting("password", secret=True, required=True, help="The remote user's password."),
         Setting("transport", default="soap", choices=("soap", "json"),
                 help="soap: remote/index.php; json: remote/json.php."),
-        Setting("verify_tls", "bool", default=True, help="Check the panel's TLS certificate."),
-        Setting("timeout", "float", default=30.0, help="Seconds to wait for each call."),
         Setting("client_defaults", "table", default={}, fields=CLIENT_DEFAULT_SETTINGS,
                 help="Values ISPConfig needs for new clients that canonical data lacks."),
         Setting("site_defaults", "table", default={}, fields=SITE_DEFAULT_SETTINGS,

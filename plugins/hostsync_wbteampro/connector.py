@@ -57,8 +57,6 @@ class TeamProConnector(Connector):
         Setting("task_statuses", "table", help="canonical task status -> your wbTeamPro action status name"),
         Setting("members", "table", help="WHMCS admin id -> member name (e-mail or login) for time entries"),
         Setting("page_size", "int", default=50, help="rows per list call"),
-        Setting("verify_tls", "bool", default=True, help="verify the server's TLS certificate"),
-        Setting("timeout", "float", default=30.0, help="seconds to wait for an answer"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:

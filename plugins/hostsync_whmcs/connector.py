@@ -54,8 +54,6 @@ class WhmcsConnector(Connector):
         Setting("payment_method", help="gateway module for domain orders (default: the first WHMCS lists)"),
         Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
         Setting("page_size", "int", default=100, help="rows per list call (limitnum)"),
-        Setting("verify_tls", "bool", default=True, help="verify the server's TLS certificate"),
-        Setting("timeout", "float", default=30.0, help="seconds to wait for an answer"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:

@@ -38,8 +38,19 @@ BROKEN = [
     ("[systems.'my system']\nplugin = 'memory'\nvendor = 'v'\n",
      "systems.my system: system names may hold letters, digits, '_', '.' and '-'"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ncolour = 'red'\n",
-     "systems.x.colour: unknown key for plugin 'memory' (known: concurrency, password, password_file, plugin, "
-     "rate_limit, read_latency, reply_delay, shares_ids_with, store, stubs, vendor, write_latency)"),
+     "systems.x.colour: unknown key for plugin 'memory' (known: concurrency, deadline, max_reply_size, "
+     "password, password_file, plugin, rate_limit, read_latency, reply_delay, settle_delay, shares_ids_with, store, "
+     "stubs, timeout, vendor, verify_tls, write_latency)"),
+    ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ntimeout = -5\n",
+     "systems.x.timeout: expected seconds from 0.01 to 3600, got -5"),
+    ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ntimeout = 30\ndeadline = 10\n",
+     "systems.x.deadline: must be at least the timeout (30 s)"),
+    ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\nmax_reply_size = '12 parsecs'\n",
+     "systems.x.max_reply_size: bad size '12 parsecs' (use bytes, or e.g. 512KiB, 32MiB, 1GiB)"),
+    ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\nverify_tls = 'no'\n",
+     "systems.x.verify_tls: expected true or false, got a string"),
+    ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\nsettle_delay = 'soon'\n",
+     "systems.x.settle_delay: bad duration 'soon' (use e.g. 30s, 15m, 1h, 1h30m, 1d)"),
     ("[systems.x]\nplugin = 'memory'\n", "systems.x.vendor: missing required key"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 3\n", "systems.x.vendor: expected a string, got a number"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\nwrite_latency = 'fast'\n",

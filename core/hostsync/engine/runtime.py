@@ -62,7 +62,7 @@ class Runtime:
             system = self.system(name)
             cls = self.plugins.connectors[system.plugin]
             try:
-                self._connectors[name] = cls(name, {**system.options, "concurrency": system.concurrency})
+                self._connectors[name] = cls(name, system.connector_options())
             except (ConfigError, ConnectorError):
                 raise
             except Exception as exc:
