@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from hostsync.config import load_config
-from hostsync.plugins import load_plugins
+from hostsync.plugins import CORE_SYSTEM_KEYS, load_plugins
 from hostsync_wbteampro.connector import TeamProConnector
 from hostsync_whmcs.connector import WhmcsConnector
 from hostsync_whmcs.sandbox import WhmcsSandbox
@@ -39,6 +39,7 @@ def test_example_snippets_load_and_name_only_real_settings(tmp_path):
     known = {s.name for c in (WhmcsConnector, TeamProConnector) for s in c.settings}
     known |= {f"{s.name}_file" for c in (WhmcsConnector, TeamProConnector) for s in c.settings if s.secret}
     known |= {"kind", "source", "targets", "every"}  # the commented job examples
+    known |= set(CORE_SYSTEM_KEYS)
     assert commented and commented <= known
 
 
