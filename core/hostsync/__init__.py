@@ -8,7 +8,7 @@ What a plugin author needs is importable from here::
 
 __version__ = "0.1.0"
 
-from .connector import Connector, Operations, Setting  # noqa: E402
+from .connector import ORIGIN, Connector, Operations, Setting  # noqa: E402
 from .errors import (  # noqa: E402
     AuthError,
     ConfigError,
@@ -23,7 +23,7 @@ from .hookspecs import hookimpl  # noqa: E402
 from .model import KINDS, Record  # noqa: E402
 
 __all__ = [
-    "__version__", "hookimpl", "Connector", "Operations", "Setting", "Record", "KINDS",
+    "__version__", "hookimpl", "Connector", "Operations", "Setting", "Record", "KINDS", "ORIGIN",
     "AuthError", "ConfigError", "ConnectorError", "NotFound", "ProtocolError", "RateLimited",
     "Rejected", "Transient",
 ]

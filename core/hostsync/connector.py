@@ -26,6 +26,9 @@ from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 from .model import KINDS, Record
 
 OPERATIONS = ("list", "get", "find", "create", "update", "delete", "since")
+#: The key ``find`` is given to look a record up by its origin marker: ``find(kind, {ORIGIN: marker})``.
+#: Markers are printable ASCII, at most 64 characters (``hs:<source system>:<source id>``).
+ORIGIN = "origin"
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,22 @@ class Operations:
         engine compares and writes only the fields both systems of a job carry, so a field a vendor
         cannot store never looks changed.
     :param read_only: fields it reads but cannot set (e.g. an invoice number the vendor assigns).
+    :param origin: the connector keeps an *origin marker* for this kind (see :data:`ORIGIN`): a
+        short opaque string the engine gives on create (``record.origin``), which the connector
+        stores where the vendor keeps it for us (a custom field, an API field, a tag) and reads back
+        into ``Record.origin``; ``find(kind, {ORIGIN: marker})`` returns the records carrying it.
+        The engine then looks records up by it first: exact identity, not a guess by name.
     """
 
     ops: frozenset[str]
     fields: frozenset[str] | None = None
     read_only: frozenset[str] = field(default_factory=frozenset)
+    origin: bool = False
 
     @classmethod
-    def of(cls, *ops: str, fields: Iterable[str] | None = None, read_only: Iterable[str] = ()) -> "Operations":
-        return cls(frozenset(ops), None if fields is None else frozenset(fields), frozenset(read_only))
+    def of(cls, *ops: str, fields: Iterable[str] | None = None, read_only: Iterable[str] = (),
+           origin: bool = False) -> "Operations":
+        return cls(frozenset(ops), None if fields is None else frozenset(fields), frozenset(read_only), origin)
 
     def __contains__(self, op: str) -> bool:
         return op in self.ops

@@ -39,6 +39,10 @@ class Record:
     :param version: a cheap change token (a modification time, a hash of a list row). With
         ``partial=True`` the record is only a stub from a summary list: the engine compares the
         token with the one it stored and fetches the whole record with ``get`` only when it differs.
+    :param origin: the *origin marker*: the identity of the source record hostsync stored in this
+        record when it created it (only for kinds whose :class:`~hostsync.connector.Operations`
+        declare ``origin``). On ``create`` the engine sets it and the connector writes it where the
+        vendor keeps it; on reads the connector fills it in from there (``None``: no marker).
     """
 
     kind: str
@@ -48,6 +52,7 @@ class Record:
     updated_at: datetime | None = None
     version: str | None = None
     partial: bool = False
+    origin: str | None = None
 
     def value(self, name: str) -> Any:
         """A field or reference by name."""
@@ -421,7 +426,7 @@ def normalise(record: Record) -> Record:
     out_refs = {name: (None if record.refs.get(name) in (None, "") else str(record.refs[name]))
                 for name in refs}
     return Record(record.kind, None if record.id is None else str(record.id), fields, out_refs,
-                  record.updated_at, record.version)
+                  record.updated_at, record.version, origin=record.origin or None)
 
 
 def normalise_fields(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
