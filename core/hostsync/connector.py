@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .model import KINDS, Record
 
@@ -122,6 +122,8 @@ class Connector:
     default_concurrency: ClassVar[int] = 4
     #: One line for ``hostsync plugins``.
     description: ClassVar[str] = ""
+    #: Set by the engine: holds every call to this system for the given seconds (see :meth:`pause`).
+    pacer: Callable[[float], None] | None = None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         """:param system: the configured system's name.
@@ -174,6 +176,16 @@ class Connector:
 
     def close(self) -> None:
         """Release sessions and connections. Called once at the end of every run."""
+
+    def pause(self, seconds: float) -> None:
+        """Tell the core to start no call to this system for ``seconds``, from any worker.
+
+        For a vendor that says so on a reply that succeeded (``X-RateLimit-Remaining: 0`` with the
+        seconds until the window resets): the next calls wait instead of earning a 429. A refused
+        call says it by raising ``RateLimited(retry_after)`` instead.
+        """
+        if self.pacer is not None:
+            self.pacer(seconds)
 
     def stored(self, kind: str, record: Record) -> Record:
         """What reading ``record`` back would give after writing it (default: the record itself).

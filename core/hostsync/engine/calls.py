@@ -68,6 +68,15 @@ class Gate:
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.held: str | None = None
         self.auth_failures = 0
+        #: monotonic time before which no call starts (the vendor asked for a pause)
+        self.paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Start no call before ``seconds`` from now (the longest pause asked for wins)."""
+        self.paused_until = max(self.paused_until, time.monotonic() + max(0.0, seconds))
+
+    def pause_left(self) -> float:
+        return max(0.0, self.paused_until - time.monotonic())
 
 
 @dataclass
@@ -128,6 +137,7 @@ class Caller:
                 raise SystemHeld(system, gate.held)
             try:
                 with gate.slots:
+                    self.wait(gate.pause_left())
                     if gate.bucket:
                         self.wait(gate.bucket.reserve())
                     if gate.held:

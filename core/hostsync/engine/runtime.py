@@ -62,12 +62,14 @@ class Runtime:
             system = self.system(name)
             cls = self.plugins.connectors[system.plugin]
             try:
-                self._connectors[name] = cls(name, system.connector_options())
+                connector = cls(name, system.connector_options())
             except (ConfigError, ConnectorError):
                 raise
             except Exception as exc:
                 raise ConfigError(f"plugin {system.plugin!r} could not start: {type(exc).__name__}: {exc}",
                                   file=str(self.config.path), key=f"systems.{name}") from exc
+            connector.pacer = self.gates[name].pause
+            self._connectors[name] = connector
         return self._connectors[name]
 
     def ops(self, system: str, kind: str) -> Operations:
