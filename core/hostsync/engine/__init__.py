@@ -2,7 +2,7 @@
 
 ``sync_job`` runs a job (or, with ``dry_run``, plans it) and records the run; ``resolve_conflict``
 settles a two-way conflict by an operator's choice; ``check_systems`` proves credentials and
-releases held systems. See :mod:`hostsync.engine.job` for how one run works.
+releases held systems. See :mod:`hostsync.engine.run` for how one run works.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..model import KIND_ORDER
 from .actions import COUNTERS, Action
 from .calls import RetryPolicy, Stopped, SystemHeld
 from .holds import hold
-from .job import JobRun
+from .run import JobRun
 from .runtime import Runtime, make_gates
 
 __all__ = ["Runtime", "JobResult", "sync_job", "order_jobs", "resolve_conflict", "check_systems", "CheckResult",
@@ -89,7 +89,7 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
     finally:
         try:
-            run._drain(everything=True)
+            run.drain()
         except Exception:  # settling after a failure is best effort; the next run reconciles
             log.exception("job %s: settling in-flight writes failed", name)
         rt.persist_holds()
