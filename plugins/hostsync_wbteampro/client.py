@@ -6,10 +6,10 @@ JSON string), with the admin ``username`` and the md5 of the password. This clie
 a form body with the ``method`` override, so credentials never appear in a URL or an access log.
 
 wbTeamPro bans the caller's IP after three failed logins (in WHMCS's banned-IP table, which locks
-the host out of WHMCS too), and every request carries the credentials. So the first refused login
-latches: this client raises :class:`AuthError` for every later call without sending it, and the
-engine holds the system until ``hostsync check`` passes with corrected credentials. Until a login
-has been accepted, calls go one at a time, so parallel workers cannot fail three logins at once.
+the host out of WHMCS too), and every request carries the credentials. The core keeps that from
+happening: until a system's credentials have been accepted it sends one call at a time, and the
+first :class:`AuthError` holds the system (no further call, in this run or later ones) until
+``hostsync check`` passes with corrected credentials.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from typing import Any, Iterator, Mapping
 
@@ -40,9 +39,6 @@ class TeamProClient:
         self._password = hashlib.md5(str(options["password"]).encode("utf-8")).hexdigest()
         self._secrets = sorted({str(options["password"]), self._password}, key=len, reverse=True)
         self.http = build_client(options, base_url=str(options["url"]).rstrip("/"))
-        self._refused: str | None = None
-        self._proven = False  # a login was accepted: calls may now run in parallel
-        self._probe = threading.Lock()  # until then, one call at a time, so a wrong password fails once
 
     def close(self) -> None:
         self.http.close()
@@ -52,27 +48,13 @@ class TeamProClient:
         """Run one operation on a resource chain (``"projects.100"``); return ``response``."""
         write = method != "get"
         what = f"wbTeamPro {method.upper()} {chain}" + (f" ({about})" if about else "")
-        if self._proven:
-            return self._send(chain, method, params, what, write)
-        with self._probe:
-            return self._send(chain, method, params, what, write)
-
-    def _send(self, chain: str, method: str, params: Mapping[str, Any] | None, what: str,
-              write: bool) -> dict[str, Any]:
-        if self._refused:
-            raise AuthError(f"{what}: not sent, the login was refused before ({self._refused}); wbTeamPro "
-                            f"bans an IP after 3 failed logins")
         form = {"action": f"v1.{chain}.json", "method": method, "username": self._username,
                 "password": self._password, "params": json.dumps(dict(params or {}), ensure_ascii=False)}
         started = time.monotonic()
         with transport_errors(what, write=write):
             response = self.http.post(ENDPOINT, data=form)
         log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
-        try:
-            return self._answer(response, what, write)
-        except AuthError as exc:
-            self._refused = self._refused or str(exc).split(": ", 1)[-1]
-            raise
+        return self._answer(response, what, write)
 
     def pages(self, resource: str, params: Mapping[str, Any] | None = None, *, limit: int = 50,
               key: str | None = None) -> Iterator[dict[str, Any]]:
@@ -108,7 +90,6 @@ class TeamProClient:
         except (TypeError, ValueError):
             raise ProtocolError(f"{what}: unreadable request.code") from None
         message = self._scrub(str(request.get("message") or ""))
-        self._proven = self._proven or code not in (401, 403)
         if code == 200 and status < 400:
             result = body.get("response")
             if not isinstance(result, dict):

@@ -23,8 +23,9 @@ def stores(project, memory, tmp_path):
     project.system("billing", plugin="memory", vendor="billing", store=str(billing_store))
     # A panel that numbers invoices itself: nothing but the stored intent can tell that an invoice
     # whose create was killed in flight is already there.
+    # (settle_delay 0: this vendor lives in the killed process, so nothing it was sent lands later)
     project.system("panel", plugin="memlite", vendor="panel", store=str(panel_store), write_latency=0.04,
-                   concurrency=3)
+                   concurrency=3, settle_delay=0)
     project.job("clients", kind="client", source="billing", targets=["panel"])
     project.job("invoices", kind="invoice", source="billing", targets=["panel"])
     billing = memory.MemoryVendor("billing", billing_store)

@@ -19,7 +19,6 @@ from ..locks import JobLocked
 from ..model import KIND_ORDER
 from .actions import COUNTERS, Action
 from .calls import RetryPolicy, Stopped, SystemHeld
-from .holds import hold
 from .run import JobRun
 from .runtime import Runtime, make_gates
 
@@ -162,13 +161,17 @@ def check_systems(rt: Runtime, names: Iterable[str], force: bool = False) -> lis
                                        "checking again would repeat the refused login; fix the credentials, or "
                                        "pass --force to check anyway"))
             continue
+        if rt.stop.is_set():
+            break
+        rt.gates[name].held = None  # checked on purpose: its one call may go (the stored hold stays until it passes)
         try:
-            rt.connector(name).check()
+            rt.caller.call(name, rt.connector(name).check, retry=False)  # the gate proves the credentials
         except AuthError as exc:
-            hold(rt.state, rt.system(name), str(exc))
-            rt.gates[name].held = str(exc)
+            rt.persist_holds()  # the gate took the hold
             results.append(CheckResult(name, False, f"{exc} (system held)"))
             continue
+        except Stopped:
+            break
         except (ConnectorError, ConfigError) as exc:
             results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
             continue

@@ -2,25 +2,38 @@
 
 The engine thread stores an intent before each create, hands writes to per-system worker pools
 (:meth:`Applier.execute` runs in a worker and only calls vendors), and settles finished ones as
-they come back. Where a worker found candidates (a lookup before a create, or after a lost reply)
-the engine thread chooses among them, so two workers never adopt the same record.
+they come back. Where a worker found candidates (a lookup before a create, or of a create whose
+outcome was unknown) the engine thread chooses among them, so two workers never adopt the same
+record, and it checks every id a create returns before it becomes a link.
+
+A create whose outcome is unknown (its reply was lost, timed out or was a 5xx; see
+:mod:`.calls`) is never sent again in the same run: its intent stays, marked with the time, and it
+is looked up once the target's settle delay has passed, at the end of this run when that is soon
+(:data:`SHORT_WAIT`), else by a later run, which creates it again only if the lookup finds nothing.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+import re
 from collections import defaultdict
 from dataclasses import replace
 
 from ..errors import AuthError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from ..model import Record
-from ..state import Intent, now
+from ..state import Intent
 from .actions import WRITES, Action, Outcome
 from .calls import Stopped, SystemHeld
 from .context import RunContext, log
 from .plan import Planner, show
 from .read import CHUNK
 from .settle import Settler
+
+#: The longest the end of a run waits for creates of unknown outcome to have had time to land;
+#: those that need longer are looked up by a later run.
+SHORT_WAIT = 10.0
+#: The longest id the engine stores as a link.
+MAX_ID = 255
 
 
 class Applier:
@@ -37,6 +50,8 @@ class Applier:
         #: (target, identity key) -> the source id whose create holds it; creates waiting for it
         self.creating: dict[tuple[str, str], str | None] = {}
         self.waiting: dict[tuple[str, str], list[Action]] = defaultdict(list)
+        #: creates whose outcome is unknown, to look up at the end of the run if they settle soon
+        self.unknown: list[Action] = []
 
     # -- the engine thread --------------------------------------------------------------------
 
@@ -47,7 +62,8 @@ class Applier:
             for action in actions:
                 self.settler.planned(action)
             return
-        intents = [Intent(self.kind, a.source, a.source_id or "", a.target, ctx.job.name, a.key or {}, now())
+        at = ctx.clock().isoformat()
+        intents = [Intent(self.kind, a.source, a.source_id or "", a.target, ctx.job.name, a.key or {}, at)
                    for a in actions if a.op in ("create", "lookup")]
         if intents:
             with ctx.state.atomic():
@@ -58,25 +74,35 @@ class Applier:
                     continue  # never sent; the next run reads the record again
                 self._submit(action)
             else:
+                if action.op == "wait":  # its key stays taken: a lookup must not meet what it may make
+                    self.unknown.append(action)
+                    self._hold(action)
                 self.settler.now(self._offline(action))
             if len(self.inflight) >= self.window:
                 self.drain()
         self.drain(block=False)
 
-    def _submit(self, action: Action, delay: float = 0.0) -> None:
+    def _submit(self, action: Action) -> None:
         """Send an action to its target's workers. Creates that a lookup could confuse (same identity
-        key, same target) go one at a time, so a lookup after a lost reply never meets a record
-        another create of this run is still making."""
-        if action.op in ("create", "reconcile", "lookup") and action.key:
-            slot = (action.target, show(action.key))
-            if slot in self.creating and self.creating[slot] != action.source_id:
-                self.waiting[slot].append(action)
-                return
-            self.creating[slot] = action.source_id
-        self._send(action, delay)
+        key, same target) go one at a time, and one whose outcome is unknown keeps its key until it
+        is found, so a lookup never meets a record another create of this run may have made."""
+        if action.op in ("create", "reconcile", "lookup") and action.key and not self._hold(action):
+            self.waiting[(action.target, show(action.key))].append(action)
+            return
+        self._send(action)
 
-    def _send(self, action: Action, delay: float = 0.0) -> None:
-        self.inflight.add(self.rt.pool(action.target).submit(self.execute, action, delay))
+    def _hold(self, action: Action) -> bool:
+        """Take the identity key of ``action`` (a create, or one that may still land); false if
+        another record's create holds it."""
+        if not action.key:
+            return True
+        slot = (action.target, show(action.key))
+        if self.creating.setdefault(slot, action.source_id) != action.source_id:
+            return False
+        return True
+
+    def _send(self, action: Action) -> None:
+        self.inflight.add(self.rt.pool(action.target).submit(self.execute, action))
 
     def _release(self, action: Action) -> None:
         """A create has settled for good: let the next one with its key go."""
@@ -99,6 +125,8 @@ class Applier:
             return Outcome(action, "created" if action.ours else "adopted", action.target_id)
         if action.op == "conflict":
             return Outcome(action, "conflicts", action.target_id, reason=action.reason)
+        if action.op == "wait":
+            return Outcome(action, "unknown", reason=action.reason)
         raise ValueError(action.op)
 
     def drain(self, block: bool = True, everything: bool = False) -> None:
@@ -113,22 +141,85 @@ class Applier:
             if not everything:
                 return
 
+    def finish(self) -> None:
+        """The end of a run: look up its creates of unknown outcome once they have had time to land,
+        if that is soon (found ones are linked; the others wait for a later run, never sent again
+        here), which lets the creates waiting for their key go, and so on; then report the creates
+        that still wait behind one and were never sent."""
+        ctx = self.ctx
+        if ctx.dry_run:
+            return
+        try:
+            while self.unknown and not ctx.stopping:
+                now = ctx.clock()
+                due = [(ctx.settled_at(a.unknown_at or "", a.target) - now).total_seconds() for a in self.unknown]
+                soon = [a for a, left in zip(self.unknown, due) if left <= SHORT_WAIT]
+                self.unknown = []
+                if not soon:
+                    break
+                self.rt.caller.wait(max(left for left in due if left <= SHORT_WAIT))
+                for action in soon:
+                    self._submit(replace(action, op="reconcile", resend=False,
+                                         reason="its create's outcome was unknown"))
+                self.drain(everything=True)  # found ones let creates with their key go; those may end unknown
+        except Stopped:
+            pass
+        unsent = [a for group in self.waiting.values() for a in group]
+        self.waiting.clear()
+        self.settler.record([Outcome(a, "stopped" if ctx.stopping else "deferred", created_nothing=True,
+                                     reason=f"waits for an earlier create in {a.target} with the same "
+                                     f"{show(a.key or {})}, whose outcome is unknown") for a in unsent])
+
     def _settle(self, outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:  # records made or taken here are no one else's to adopt
+        checked = self._checked(outcomes)
+        for outcome in checked:  # records made or taken here are no one else's to adopt
             if outcome.result in ("created", "adopted") and outcome.target_id:
                 self.ctx.claimed[outcome.action.target].add(outcome.target_id)
         final = []
-        for outcome in outcomes:
+        for outcome in checked:
             if outcome.result == "lookup":
                 outcome = self._after_lookup(outcome)
             elif outcome.result == "found":
                 outcome = self._after_found(outcome)
-            if outcome is not None and outcome.result != "stopped":
+            if outcome is None:
+                continue
+            if outcome.result == "unknown" and outcome.action.op in ("create", "lookup"):
+                outcome.action.unknown_at = self.ctx.clock().isoformat()
+                self.unknown.append(outcome.action)
+            if outcome.result != "stopped" or outcome.created_nothing:
                 final.append(outcome)
-            if outcome is not None and outcome.action.key:
+            if outcome.action.key and outcome.result != "unknown":  # an unknown create keeps its key
                 self._release(outcome.action)
         self.settler.record(final)
         self.rt.persist_holds()
+
+    def _checked(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Outcomes with each new id a create returned checked: one linked to another record of the
+        kind, or given to another record in this run, fails that record (its intent stays, so a
+        later run looks for what was made)."""
+        made: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for outcome in outcomes:
+            if outcome.result == "created" and outcome.action.op == "create":
+                made[(outcome.action.target, outcome.action.source)].append(outcome.target_id or "")
+        if not made:
+            return outcomes
+        linked = {(target, source): self.ctx.state.links(self.kind, target, ids, source)
+                  for (target, source), ids in made.items()}
+        given: set[tuple[str, str]] = set()
+        out = []
+        for outcome in outcomes:
+            action, new_id = outcome.action, outcome.target_id or ""
+            if outcome.result == "created" and action.op == "create":
+                link = linked[(action.target, action.source)].get(new_id)
+                if link is not None and link.peer_id != action.source_id:
+                    outcome = self._invalid_id(action, new_id, f"it is already linked to {self.kind} {link.peer_id} "
+                                               f"of {action.source}")
+                elif new_id in self.ctx.claimed[action.target] or (action.target, new_id) in given:
+                    outcome = self._invalid_id(action, new_id, f"another {self.kind} of this run was given it")
+                else:
+                    given.add((action.target, new_id))
+            out.append(outcome)
+        return out
 
     def _after_found(self, outcome: Outcome) -> Outcome | None:
         """Candidates found for a record with no link: adopt one, or create after all (its key stays held)."""
@@ -143,7 +234,9 @@ class Applier:
         return None
 
     def _after_lookup(self, outcome: Outcome) -> Outcome | None:
-        """Adopt the one unlinked record found, or send the create (again) after a pause."""
+        """A create whose outcome was unknown, looked for after its settle delay: adopt the one
+        unlinked record found; when there is none, create it again (in a later run than the one
+        that sent it), or leave it for the next run (in the same one)."""
         action = outcome.action
         chosen = self.planner.choose(outcome.candidates, action.key or {}, action.target, action.source)
         if isinstance(chosen, Record):
@@ -158,26 +251,21 @@ class Applier:
             return Outcome(action, "created", chosen.id)
         if isinstance(chosen, str):
             return Outcome(action, "failed", reason=chosen)
-        attempt = action.attempt + 1
+        if not action.resend:
+            return Outcome(action, "unknown", reason=f"its create's outcome is unknown and nothing was found in "
+                           f"{action.target} after the settle delay; looked for again by the next run")
         if self.ctx.stopping:
             return None
-        if outcome.error is not None:
-            delay = self.rt.caller.policy.delay(attempt, outcome.error, self.rt.caller.rng)
-            if delay is None:
-                return Outcome(action, "failed", reason=reason(outcome.error), error=outcome.error)
-        else:
-            delay = 0.0
-        self._send(replace(action, op="create", attempt=attempt), delay)
-        return None  # its key stays taken until the retry settles
+        self._send(replace(action, op="create"))
+        return None  # its key stays taken until the create settles
 
     # -- the workers --------------------------------------------------------------------------
 
-    def execute(self, action: Action, delay: float = 0.0) -> Outcome:
+    def execute(self, action: Action) -> Outcome:
         """Apply one action (in a worker thread: vendor calls only, no state)."""
         caller, connector = self.rt.caller, self.rt.connector(action.target)
         target, kind = action.target, self.kind
         try:
-            caller.wait(delay)
             if action.op == "reconcile":
                 return self._lookup(action)
             if action.op == "lookup":
@@ -190,19 +278,7 @@ class Applier:
                     return Outcome(action, "found", candidates=candidates)
                 action = replace(action, op="create")  # nothing there: create it now, in this worker
             if action.op == "create":
-                try:
-                    new_id = caller.call(target, connector.create, kind, action.record, write=True, retry_applied=False)
-                except Transient as exc:
-                    if not exc.may_have_applied:
-                        return Outcome(action, "failed", reason=reason(exc), error=exc, created_nothing=True)
-                    try:
-                        return self._lookup(action, exc)
-                    except (ConnectorError, SystemHeld) as lookup:
-                        return Outcome(action, "failed", error=exc, reason=f"{reason(exc)}; looking for what "
-                                       f"may have been created failed too: {reason(lookup)}")
-                except (Rejected, AuthError, SystemHeld) as exc:  # refused: nothing was made
-                    return Outcome(action, "failed", reason=reason(exc), error=exc, created_nothing=True)
-                return Outcome(action, "created", str(new_id))
+                return self._create(action)
             if action.op == "adopt":
                 if action.changes:
                     caller.call(target, connector.update, kind, action.target_id, action.record, write=True)
@@ -220,8 +296,8 @@ class Applier:
         except NotFound as exc:
             return Outcome(action, "failed", reason=f"{kind} {action.target_id} no longer exists in {target}; "
                            "its link is removed and it will be created again on the next run", error=exc, link=False)
-        except Stopped:
-            return Outcome(action, "stopped")
+        except Stopped:  # never sent (a create's intent goes; a reconcile's stays for the next run)
+            return Outcome(action, "stopped", created_nothing=action.op in ("create", "lookup"))
         except SystemHeld as exc:
             return Outcome(action, "failed", reason=str(exc), error=exc)
         except (AuthError, Rejected, Transient, ProtocolError) as exc:
@@ -230,18 +306,62 @@ class Applier:
             log.exception("job %s: plugin error on %s %s", self.ctx.job.name, kind, action.source_id)
             return Outcome(action, "failed", reason=f"plugin error: {type(exc).__name__}: {exc}", error=exc)
 
-    def _lookup(self, action: Action, exc: Exception | None = None) -> Outcome:
-        """After a lost reply or a crash: find what may have been created (the engine thread decides)."""
+    def _create(self, action: Action) -> Outcome:
+        """Send a create. Its outcome is unknown unless the vendor proved it did nothing (refused
+        it, or was never reached) or answered with an id that can be a link."""
+        connector = self.rt.connector(action.target)
+        try:
+            new_id = self.rt.caller.call(action.target, connector.create, self.kind, action.record, write=True,
+                                         retry_applied=False)
+        except Transient as exc:
+            if exc.may_have_applied:
+                return Outcome(action, "unknown", reason=reason(exc), error=exc)
+            return Outcome(action, "failed", reason=reason(exc), error=exc, created_nothing=True)
+        except (Rejected, AuthError, SystemHeld) as exc:  # refused: nothing was made
+            return Outcome(action, "failed", reason=reason(exc), error=exc, created_nothing=True)
+        except Stopped:  # never sent
+            return Outcome(action, "stopped", created_nothing=True)
+        except Exception as exc:  # an unreadable answer, a plugin bug: it may have been made all the same
+            if not isinstance(exc, ConnectorError):
+                log.exception("job %s: plugin error creating %s %s", self.ctx.job.name, self.kind, action.source_id)
+            return Outcome(action, "unknown", reason=f"{type(exc).__name__}: {reason(exc)}", error=exc)
+        problem = self._id_problem(new_id, connector.id_pattern)
+        if problem:
+            return self._invalid_id(action, new_id, problem)
+        return Outcome(action, "created", new_id)
+
+    def _invalid_id(self, action: Action, new_id: object, problem: str) -> Outcome:
+        """The record fails and is not linked; its intent stays, so a later run looks for what was made."""
+        shown = repr(new_id)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return Outcome(action, "failed", reason=f"plugin returned an invalid id {shown} for the new {self.kind} "
+                       f"in {action.target}: {problem}; not linked")
+
+    @staticmethod
+    def _id_problem(new_id: object, pattern: str | None) -> str | None:
+        """What makes ``new_id`` unfit to be a link, or ``None``."""
+        if not isinstance(new_id, str):
+            return f"expected a string, got {type(new_id).__name__}"
+        if not new_id or not new_id.isprintable():
+            return "an id is a non-empty string of printable characters"
+        if len(new_id) > MAX_ID:
+            return f"longer than {MAX_ID} characters"
+        if pattern and not re.fullmatch(pattern, new_id):
+            return f"the plugin's ids match {pattern}"
+        return None
+
+    def _lookup(self, action: Action) -> Outcome:
+        """Find what a create whose outcome was unknown may have made (the engine thread decides)."""
         connector = self.rt.connector(action.target)
         if self.rt.shares_ids(action.source, action.target) and "get" in self.rt.ops(action.target, self.kind):
             found = self.rt.caller.call(action.target, connector.get, self.kind, action.source_id)
-            return Outcome(action, "lookup", error=exc, candidates=[found] if found else [])
+            return Outcome(action, "lookup", candidates=[found] if found else [])
         if not action.key:
             why = (f"an earlier create of {self.kind} {action.source_id} in {action.target} may have "
                    "succeeded and no identifying fields can tell; not creating it again")
-            return Outcome(action, "failed", reason=why, error=exc)
+            return Outcome(action, "failed", reason=why)
         found = self.rt.caller.call(action.target, connector.find, self.kind, action.key)
-        return Outcome(action, "lookup", error=exc, candidates=list(found or []))
+        return Outcome(action, "lookup", candidates=list(found or []))
 
 
 def reason(exc: BaseException) -> str:

@@ -72,6 +72,7 @@ class Planner:
         written = {name.split(".", 1)[0] for name in fields}  # list fields travel whole
         translated = self.refs.translate(records, system, peer, ref_names)
         hash_in_peer = self._hash_space(system, peer) == peer
+        sent_here = self._sent_here(system, peer)
         actions: list[Action] = []
         lookups: list[Action] = []
         touched: list[Link] = []
@@ -86,7 +87,7 @@ class Planner:
             digest = content_hash(values)
             link = links.get(rid)
             if link is not None and link.hash == digest and not force and not refs.missing:
-                ctx.unchanged(system)
+                ctx.unchanged(system, rid)
                 if link.version != record.version and not ctx.dry_run:
                     link.version = record.version
                     touched.append(link)
@@ -103,15 +104,33 @@ class Planner:
                 base.link, base.target_id = link, link.peer_id
                 base.changes = changed_fields(link.values(), values)
                 actions.append(base)
-            elif rid in intents:
-                actions.append(replace(base, op="reconcile", key=intents[rid].key,
-                                       reason="an earlier create may have reached the target"))
+            elif rid in intents:  # an earlier create's outcome is unknown: never sent again blindly
+                intent = intents[rid]
+                due = ctx.settled_at(intent.since, peer)
+                if ctx.clock() >= due:
+                    actions.append(replace(base, op="reconcile", key=intent.key,
+                                           reason="an earlier create may have reached the target"))
+                else:
+                    actions.append(replace(base, op="wait", key=intent.key, unknown_at=intent.since,
+                                           reason=f"the outcome of an earlier create is unknown; it is looked "
+                                           f"for in {peer} from {due.isoformat(timespec='seconds')}"))
+            elif any(all(record.value(k) == v for k, v in key.items()) for key in sent_here):
+                actions.append(replace(base, op="defer", reason=f"it may be hostsync's own copy of a {peer} "
+                                       f"{self.kind} whose create's outcome is unknown; decided once that is known"))
             else:
                 lookups.append(base)
         if touched:
             state.save_links(touched)  # new version tokens of unchanged records
         actions.extend(self._adopt_or_create(lookups, system, peer, fields))
         return actions
+
+    def _sent_here(self, system: str, peer: str) -> list[dict[str, Any]]:
+        """In a two-way job, the identity keys of ``peer`` records whose create in ``system`` has an
+        unknown outcome: a new record of ``system`` matching one may be that create's work, and is
+        not copied back (an empty key matches every record)."""
+        if not self.ctx.job.two_way:
+            return []
+        return [intent.key for intent in self.ctx.state.intents(self.kind, peer, system).values()]
 
     def _stored_hash(self, out: Record, hashed: Record, peer: str, fields: frozenset[str], digest: str) -> str:
         """The hash ``peer`` will show for ``out`` once written (its references as hashed); ``digest``

@@ -1,13 +1,16 @@
 """Step 1, reading the source: records waiting for a retry, the listing, stubs, normalising.
 
 The reader yields normalised records in chunks. A record that cannot be read or normalised fails
-alone (reported through ``report`` and queued for retry). What the cursors may advance to is
-collected here as :class:`Progress`; :mod:`.settle` stores it once the run is done.
+alone (reported through ``report``, by id, and queued for retry): a connector hands the engine a
+stub where its own read of a record failed (``Connector.detail``), and the engine fetches it with
+``get``, retried, in the source's workers. A listing page is retried in place by the connector
+(``Connector.fetch``); a listing that fails anyway ends the read, and the cursor stays. What the
+cursors may advance to is collected here as :class:`Progress`; :mod:`.settle` stores it once the
+run is done.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -18,8 +21,6 @@ from ..model import InvalidValue, Record, normalise
 from .actions import Action, Outcome
 from .calls import SystemHeld
 from .context import RunContext
-
-log = logging.getLogger("hostsync.engine")
 
 CHUNK = 500
 FULL_SCAN_INTERVAL = timedelta(hours=24)
@@ -35,8 +36,11 @@ class Progress:
     max_updated: dict[str, datetime] = field(default_factory=dict)
     #: systems read by a full scan (not since a cursor)
     scanned_full: set[str] = field(default_factory=set)
-    #: system -> records that could not be read
+    #: system -> records that could not be read or normalised
     failed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: system -> when each record that could not be read (fetched) was last changed, where known
+    #: (``None``: unknown): the cursor must not pass them
+    unread: dict[str, list[datetime | None]] = field(default_factory=lambda: defaultdict(list))
     #: records listed so far (for the progress line)
     read: int = 0
 
@@ -44,14 +48,12 @@ class Progress:
 class Reader:
     """Reads one system's records of the job's kind for a run."""
 
-    def __init__(self, ctx: RunContext, report: Callable[[Outcome], None], drain: Callable[[], None]) -> None:
-        """:param report: records an outcome at once (a record that cannot be read).
-        :param drain: settles the writes in flight (before a listing is read again)."""
+    def __init__(self, ctx: RunContext, report: Callable[[Outcome], None]) -> None:
+        """:param report: records an outcome at once (a record that cannot be read)."""
         self.ctx = ctx
         self.rt = ctx.rt
         self.kind = ctx.kind
         self.report = report
-        self.drain = drain
         self.progress = Progress()
         self.seen_ids: dict[str, set[str]] = defaultdict(set)
         self.transforms = [(name, [ctx.rt.plugins.transforms[t] for t in names])
@@ -80,45 +82,35 @@ class Reader:
         if since is None:
             progress.scanned_full.add(system)
         if "get" in ops:
-            for record_id in ctx.state.pending(ctx.job.name, system):
+            waiting = ctx.state.pending(ctx.job.name, system)
+            ctx.retrying[system].update(waiting)
+            for record_id in waiting:
                 if ctx.stopping:
                     return
                 try:
                     record = self.rt.caller.call(system, connector.get, self.kind, record_id)
                 except (Rejected, ProtocolError, Transient) as exc:
-                    self.failed(system, record_id, exc)
+                    self.failed(system, record_id, exc, unread=True)
                     continue
                 if record is None:  # gone meanwhile: nothing left to retry
                     if not ctx.dry_run:
                         ctx.state.clear_pending(ctx.job.name, system, [record_id])
                     continue
                 yield record
-        attempt = 0
-        while True:
-            try:
-                for record in connector.list(self.kind, since=since):
-                    if ctx.stopping:
-                        return
-                    progress.read += 1
-                    if self.rt.progress and progress.read % 100 == 0:
-                        self.rt.progress(ctx.job.name, progress.read)
-                    newest = progress.max_updated.get(system)
-                    if record.updated_at and (newest is None or record.updated_at > newest):
-                        progress.max_updated[system] = record.updated_at
-                    yield record
-                break
-            except AuthError as exc:
-                self.rt.caller.note_auth_failure(system, exc)
-                raise
-            except Transient as exc:
-                # Restart the listing after a pause: links settle first, so records read twice are unchanged.
-                attempt += 1
-                delay = self.rt.caller.policy.delay(attempt, exc, self.rt.caller.rng)
-                if delay is None:
-                    raise
-                log.warning("job %s: reading %s failed (%s); reading again in %.1fs", ctx.job.name, system, exc, delay)
-                self.drain()
-                self.rt.caller.wait(delay)
+        try:
+            for record in connector.list(self.kind, since=since):
+                if ctx.stopping:
+                    return
+                progress.read += 1
+                if self.rt.progress and progress.read % 100 == 0:
+                    self.rt.progress(ctx.job.name, progress.read)
+                newest = progress.max_updated.get(system)
+                if record.updated_at and (newest is None or record.updated_at > newest):
+                    progress.max_updated[system] = record.updated_at
+                yield record
+        except AuthError as exc:  # a connector that reads without fetch(): hold the system all the same
+            self.rt.caller.note_auth_failure(system, exc)
+            raise
         if self.rt.progress:
             self.rt.progress(ctx.job.name, progress.read)
         progress.complete[system] = True
@@ -160,10 +152,17 @@ class Reader:
             self.failed(system, raw.id, exc)
             return None
 
-    def failed(self, system: str, record_id: str | None, exc: Exception) -> None:
-        """Report a record of ``system`` that could not be read (it is retried next run)."""
+    def failed(self, system: str, record_id: str | None, exc: Exception, *, unread: bool = False,
+               updated_at: datetime | None = None) -> None:
+        """Report a record of ``system`` that could not be read (it is retried next run).
+
+        :param unread: it could not be fetched at all (not just normalised): the cursor stays
+            before ``updated_at``, or where it is when that is unknown.
+        """
         reason = f"cannot read {self.kind} {record_id} from {system}: {exc}"
         self.progress.failed[system] += 1
+        if unread:
+            self.progress.unread[system].append(updated_at)
         action = Action("read", self.kind, system, record_id, system, reason=reason)
         self.report(Outcome(action, "failed", reason=reason))
 
@@ -180,10 +179,11 @@ class Reader:
         fetch: list[Record] = []
         if stubs:
             links = {peer: state.links(self.kind, system, [r.id for r in stubs if r.id], peer) for peer in peers}
-            for stub in stubs:
-                same = all((link := links[p].get(stub.id or "")) and link.version == stub.version for p in peers)
+            for stub in stubs:  # a stub without a version token is always fetched
+                same = stub.version is not None and all(
+                    (link := links[p].get(stub.id or "")) and link.version == stub.version for p in peers)
                 if same:
-                    self.ctx.unchanged(system)
+                    self.ctx.unchanged(system, stub.id)
                 else:
                     fetch.append(stub)
         full = {id(r): r for r in chunk if not r.partial}
@@ -195,10 +195,11 @@ class Reader:
                 try:
                     record = future.result()
                 except (Rejected, ProtocolError, Transient, SystemHeld, AuthError) as exc:
-                    self.failed(system, stub.id, exc)
+                    self.failed(system, stub.id, exc, unread=True, updated_at=stub.updated_at)
                     continue
                 if record is not None:
                     record.version = record.version or stub.version
+                    record.updated_at = record.updated_at or stub.updated_at
                     full[id(stub)] = record
         out = []
         for raw in chunk:

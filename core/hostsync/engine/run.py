@@ -6,8 +6,10 @@ outcomes as they arrive. Crash safety rests on three rules:
 
 * an *intent* is committed before a create is sent, and removed in the same transaction that stores
   the link; a leftover intent is resolved with ``find`` before anything is created again;
-* a create whose reply was lost is looked up before it is retried;
-* a cursor advances only after every record it covers is settled (written, or queued for retry).
+* a create whose outcome is unknown (a lost reply, a 5xx, a crash) is never sent again until a
+  lookup made after the target's settle delay finds nothing, and never in the run that sent it;
+* a cursor advances only after every record it covers is settled (written, or queued for retry),
+  and never past a record that could not be read.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class JobRun:
         self.settler = Settler(ctx)
         self.planner = Planner(ctx, RefTranslator(ctx, self._sync_dependency))
         self.applier = Applier(ctx, self.planner, self.settler)
-        self.reader = Reader(ctx, report=self.settler.now, drain=self.drain)
+        self.reader = Reader(ctx, report=self.settler.now)
         self.two_way = TwoWay(ctx, self.reader, self.planner, self.applier)
 
     @property
@@ -51,15 +53,16 @@ class JobRun:
         ctx = self.ctx
         if ctx.job.deletes == "mirror":
             ctx.state.seen_reset()
-        self._recover()
+        self._recover()                      # creates earlier runs left unknown, once they had time to land
         if ctx.job.two_way:
-            self.two_way.run()
+            self.two_way.run()               # read, plan and apply both sides; conflicts by policy
         else:
-            self._one_way()
+            self._one_way()                  # read, plan (references translated) and apply, chunk by chunk
         self.drain()
-        if not ctx.stopping:
+        if not ctx.stopping:                 # what a full scan no longer saw
             self.applier.dispatch(self.planner.deletes(self.reader.progress))
             self.drain()
+        self.applier.finish()                # this run's creates of unknown outcome, if they settle soon
         self.settler.cursors(self.reader.progress)
         return ctx.tally
 
@@ -75,15 +78,19 @@ class JobRun:
                     self.applier.dispatch(planner.plan(chunk, source, target, fields[target]))
 
     def _recover(self) -> None:
-        """Settle creates an earlier run left unconfirmed (it died between sending and recording them)
-        before reading anything, so their records are known as linked when the scan meets them."""
+        """Settle creates earlier runs left unconfirmed (their outcome was unknown, or the run died
+        between sending and recording them) before reading anything, once they have had time to
+        land, so their records are known as linked when the scan meets them. Those that may still
+        land wait: the scan plans them as such."""
         ctx = self.ctx
+        now = ctx.clock()
         for system, peer in ctx.pairs():
-            ids = sorted(ctx.state.intents(ctx.kind, system, peer))
-            linked = ctx.state.links(ctx.kind, system, ids, peer)
+            intents = ctx.state.intents(ctx.kind, system, peer)
+            linked = ctx.state.links(ctx.kind, system, sorted(intents), peer)
             if linked and not ctx.dry_run:  # recorded after all; the intent is stale
                 ctx.state.delete_intents(ctx.kind, system, peer, linked)
-            ids = [i for i in ids if i not in linked]
+            ids = sorted(i for i, intent in intents.items()
+                         if i not in linked and ctx.settled_at(intent.since, peer) <= now)
             if not ids or ctx.rt.held(system) or ctx.rt.held(peer) or "get" not in ctx.rt.ops(system, ctx.kind):
                 continue
             log.info("job %s: reconciling %d unconfirmed create(s) from %s in %s", ctx.job.name, len(ids), system, peer)

@@ -22,7 +22,7 @@ from .read import Progress
 #: The counter a planned action shows as in a plan.
 PLANNED = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
            "reconcile": "created", "defer": "deferred", "conflict": "conflicts", "relink": "unchanged",
-           "read": "failed", "fail": "failed", "settle": "adopted", "lookup": "created"}
+           "read": "failed", "fail": "failed", "settle": "adopted", "lookup": "created", "wait": "unknown"}
 
 
 class Settler:
@@ -67,6 +67,11 @@ class Settler:
         ctx = self.ctx
         action, result = outcome.action, outcome.result
         state = ctx.state
+        if result == "stopped":  # never sent: no intent to keep, nothing to count
+            batch.dropped.append((action.source, action.target, action.source_id or ""))
+            return
+        if action.op == "reconcile" and not action.resend:
+            ctx.tally.add("unknown", -1)  # a create of this run, counted as unknown when it was sent
         ctx.tally.add(result)
         if result in ("created", "updated", "adopted") or (result == "unchanged" and action.op == "relink"):
             batch.links.append(self._link(action, outcome.target_id))
@@ -84,6 +89,9 @@ class Settler:
             conflict_id = state.add_conflict(ctx.job.name, self.kind, action.link, action.values or {},
                                              action.theirs or {}, action.hash or "", action.theirs_hash)
             outcome.reason = f"{outcome.reason} (conflict #{conflict_id})"
+        elif result == "unknown":  # its intent stays: looked up once the create had time to land
+            if action.op in ("create", "lookup"):  # just sent: the settle delay counts from now
+                batch.unknown.append((action.source, action.target, action.source_id or "", action.unknown_at or ""))
         elif result in ("failed", "deferred"):
             if outcome.link is False and action.link:
                 state.delete_link(action.link)
@@ -117,11 +125,17 @@ class Settler:
                 ctx.state.set_cursor(ctx.job.name, f"{system}#full", datetime.now(timezone.utc))
             if "since" not in ctx.rt.ops(system, self.kind) or system not in progress.max_updated:
                 continue
-            if progress.failed[system] and "get" not in ctx.rt.ops(system, self.kind):
-                log.warning("job %s: not advancing the %s cursor: records failed and %s cannot fetch them "
-                            "one by one", ctx.job.name, system, system)
+            if (progress.failed[system] or ctx.tally.counts.get("unknown")) and "get" not in ctx.rt.ops(system, self.kind):
+                log.warning("job %s: not advancing the %s cursor: records are not settled and %s cannot fetch "
+                            "them one by one", ctx.job.name, system, system)
                 continue
-            ctx.state.set_cursor(ctx.job.name, system, progress.max_updated[system])
+            unread = progress.unread.get(system, [])
+            if None in unread:  # a record that could not be read, changed who knows when
+                log.warning("job %s: not advancing the %s cursor: %d record(s) could not be read",
+                            ctx.job.name, system, len(unread))
+                continue
+            # never past a record that could not be read: the next run lists it again
+            ctx.state.set_cursor(ctx.job.name, system, min([progress.max_updated[system], *unread]))  # type: ignore[type-var]
 
 
 class _Batch:
@@ -131,6 +145,7 @@ class _Batch:
         self.links: list[Link] = []
         self.done: list[tuple[str, str, str]] = []  # (source, target, source id) now linked
         self.dropped: list[tuple[str, str, str]] = []  # creates that certainly did not happen
+        self.unknown: list[tuple[str, str, str, str]] = []  # creates of unknown outcome, and since when
         self.events: list[dict[str, Any]] = []
 
     def flush(self, state: State, job: str, kind: str) -> None:
@@ -140,6 +155,8 @@ class _Batch:
             state.clear_pending(job, source, group)
         for (source, target), group in _grouped(self.dropped).items():
             state.delete_intents(kind, source, target, group)
+        for source, target, record_id, at in self.unknown:
+            state.mark_unknown(kind, source, target, [record_id], at)
         state.add_events(self.events)
 
 
