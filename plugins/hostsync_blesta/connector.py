@@ -101,7 +101,7 @@ class BlestaConnector(Connector):
             raise ConfigError(f"unknown time zone {opts['timezone']!r} (an IANA name such as Europe/Berlin)",
                               key=f"systems.{system}.timezone") from None
         self.company_id = int(opts["company_id"])
-        self.api = BlestaClient(opts)  # pool sized by the core's options["concurrency"]
+        self.api = BlestaClient(opts, fetch=self.fetch)  # pool sized by the core's options["concurrency"]
         self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}
         self.kinds = dict(self.operations(opts))
         self._lock = threading.Lock()
@@ -205,7 +205,9 @@ class BlestaConnector(Connector):
         args = {"order_by": {"id_code": "ASC"}, "filters": {"company_id": self.company_id}}
         for row in self.api.pages("clients", "getList", args, count={"filters": {"company_id": self.company_id}},
                                   context="list clients"):
-            yield self._client_from_row(row)
+            record = self.detail("client", str(row.get("id")), lambda: self._client_from_row(row))
+            if record is not None:
+                yield record
 
     def _client_from_row(self, row: Mapping[str, Any]) -> Record:
         numbers = self._numbers(row.get("contact_id"), f"read client {row.get('id')}")
@@ -360,9 +362,9 @@ class BlestaConnector(Connector):
     def _list_invoice(self) -> Iterator[Record]:
         # Rows carry no lines and no modification time, so each invoice is read whole.
         for row in self._invoice_rows({}):
-            invoice = self._invoice(str(row["id"]), f"read invoice {row['id']}")
-            if invoice is not None:
-                yield m.invoice_record(invoice, self.tz)
+            record = self.detail("invoice", str(row["id"]), lambda: self._get_invoice(str(row["id"])))
+            if record is not None:
+                yield record
 
     def _invoice_rows(self, extra: Mapping[str, Any], filters: Mapping[str, Any] | None = None) -> Iterator[dict]:
         args = {**extra, "status": "all", "order_by": {"id": "ASC"}}
@@ -533,7 +535,7 @@ class BlestaConnector(Connector):
 
     def _list_domain(self) -> Iterator[Record]:
         for row in self._service_rows({}):
-            record = self._domain_from_row(row)
+            record = self.detail("domain", str(row["id"]), lambda: self._domain_from_row(row))
             if record is not None:
                 yield record
 

@@ -153,7 +153,8 @@ class IspconfigConnector(Connector):
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
         selector: Any = mapping.site_filter({}) if kind == "site" else -1
-        rows = self._rows(self._call(f"{_TABLES[kind]}_get", selector, what=f"list {kind}s"), f"list {kind}s")
+        answer = self.fetch(lambda: self._call(f"{_TABLES[kind]}_get", selector, what=f"list {kind}s"))
+        rows = self._rows(answer, f"list {kind}s")
         for row in rows:
             yield self._record(kind, row)
 

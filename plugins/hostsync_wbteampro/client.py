@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
@@ -34,7 +34,10 @@ class TeamProClient:
     """A thread-safe wbTeamPro API client for one configured system (its connection pool is sized
     by the core's ``concurrency`` option)."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], fetch: Callable[..., Any] | None = None) -> None:
+        """:param fetch: runs each page request of :meth:`pages` (the connector's ``fetch``, so the
+            core retries a failed page in place); default: a plain call."""
+        self.fetch = fetch or (lambda function, *args: function(*args))
         self._username = str(options["username"])
         self._password = hashlib.md5(str(options["password"]).encode("utf-8")).hexdigest()
         self._secrets = sorted({str(options["password"]), self._password}, key=len, reverse=True)
@@ -62,7 +65,7 @@ class TeamProClient:
         shows ``pages: 0`` with one row): reading stops at an empty page or at ``data.total``."""
         page, seen = 1, 0
         while True:
-            answer = self.call(resource, "get", {**(params or {}), "limit": limit, "page": page})
+            answer = self.fetch(self.call, resource, "get", {**(params or {}), "limit": limit, "page": page})
             rows = answer.get(key or resource.rsplit(".", 1)[-1]) or []
             if not isinstance(rows, list):
                 raise ProtocolError(f"wbTeamPro GET {resource}: expected a list of rows, got {type(rows).__name__}")

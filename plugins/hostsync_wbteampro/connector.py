@@ -74,7 +74,7 @@ class TeamProConnector(Connector):
             raise ConfigError(str(exc), key=f"systems.{system}.project_statuses/task_statuses") from None
         self.members = m.Members(options.get("members"))
         self.page_size = int(options.get("page_size") or 50)
-        self.api = TeamProClient(options)
+        self.api = TeamProClient(options, fetch=self.fetch)
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
 import httpx
@@ -40,7 +40,10 @@ class WhmcsClient:
     """A thread-safe WHMCS API client for one configured system (its connection pool is sized by
     the core's ``concurrency`` option)."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], fetch: Callable[..., Any] | None = None) -> None:
+        """:param fetch: runs each page request of :meth:`pages` (the connector's ``fetch``, so the
+            core retries a failed page in place); default: a plain call."""
+        self.fetch = fetch or (lambda function, *args: function(*args))
         if options.get("identifier"):
             self._auth = {"identifier": options["identifier"], "secret": options["secret"]}
         else:
@@ -83,7 +86,7 @@ class WhmcsClient:
         """
         start = 0
         while True:
-            data = self.call(action, {**(params or {}), "limitstart": start, "limitnum": limit})
+            data = self.fetch(self.call, action, {**(params or {}), "limitstart": start, "limitnum": limit})
             rows = nested(data.get(list_key), row_key)
             yield from rows
             start += len(rows)

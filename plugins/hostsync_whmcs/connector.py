@@ -71,7 +71,7 @@ class WhmcsConnector(Connector):
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
-        self.api = WhmcsClient(options)
+        self.api = WhmcsClient(options, fetch=self.fetch)
         self._lock = threading.Lock()
         self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
@@ -169,7 +169,8 @@ class WhmcsConnector(Connector):
         WHMCS clock: anything logged later is read by the next incremental run."""
         stamps = self._log_head()
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
-            record = self.get("client", str(row.get("id")))
+            client_id = str(row.get("id"))
+            record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:
                 record.updated_at = stamps.get(record.id or "")
                 yield record
@@ -178,7 +179,7 @@ class WhmcsConnector(Connector):
         """Newest activity-log time per client, from the newest page(s) that name any client."""
         newest: dict[str, datetime] = {}
         for start in range(0, pages * self.page_size, self.page_size):
-            answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            answer = self.fetch(self.api.call, "GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
             entries = m.nested(answer.get("activity"), "entry")
             m.newest_activity(entries, self.tz, into=newest)
             if newest or len(entries) < self.page_size:
@@ -193,7 +194,7 @@ class WhmcsConnector(Connector):
             yield from self._all_clients()
             return
         for client_id, when in sorted(newest.items(), key=lambda item: item[1]):
-            record = self.get("client", client_id)
+            record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:
                 record.updated_at = when
                 yield record

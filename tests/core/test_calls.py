@@ -1,10 +1,19 @@
-"""The per-system gate: a pause a vendor asks for holds every later call to that system."""
+"""The per-system gate: a pause a vendor asks for holds every later call to that system; credentials
+are proven by one call before others go; a write the vendor may have acted on is unknown."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from hostsync import AuthError, Rejected, Transient
 from hostsync.engine.calls import Caller, Gate
+from hostsync.http import build_client
+from hostsync.sandbox import Fault
+
+from .test_http import Echo
 
 
 def test_a_pause_holds_the_next_call_to_that_system_only():
@@ -29,3 +38,86 @@ def test_the_longest_pause_wins_and_a_connector_reaches_it_through_its_pacer():
     connector.pause(10)
     connector.pause(2)
     assert 9 < gate.pause_left() <= 10
+
+
+# -- credentials are proven once per system ------------------------------------------------------
+
+def parallel(n: int, function) -> list:
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(function, range(n)))
+
+
+def outcome(call):
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - what each call ended with
+        return type(exc).__name__
+
+
+def test_until_a_call_is_accepted_one_at_a_time_and_the_first_refusal_holds_the_system():
+    gate = Gate(16, None)
+    caller = Caller({"vendor": gate}, threading.Event())
+    sent = []
+
+    def refused():
+        sent.append(1)
+        raise AuthError("login refused")
+
+    results = parallel(16, lambda _: outcome(lambda: caller.call("vendor", refused)))
+    assert len(sent) == 1 and sorted(results) == ["AuthError"] + ["SystemHeld"] * 15
+    assert gate.held == "login refused" and not gate.proven
+
+
+@pytest.mark.parametrize("first", ["accepted", "rejected"])
+def test_once_accepted_calls_run_in_parallel(first):
+    gate = Gate(4, None)
+    caller = Caller({"vendor": gate}, threading.Event())
+
+    def proof():
+        if first == "rejected":
+            raise Rejected("postcode is invalid")  # refused for what it is: the login was accepted
+
+    outcome(lambda: caller.call("vendor", proof))
+    assert gate.proven
+    together = threading.Barrier(4, timeout=10)  # breaks unless all four are in flight at once
+    assert parallel(4, lambda _: caller.call("vendor", together.wait)) is not None
+
+
+def test_a_request_inside_a_call_does_not_wait_for_the_gate_again():
+    gate = Gate(1, None)
+    caller = Caller({"vendor": gate}, threading.Event())
+    inner = lambda: caller.request("vendor", lambda: "page")  # noqa: E731 - a connector paging inside get()
+    assert caller.call("vendor", inner) == "page"
+
+
+# -- a write whose reply the vendor may have acted on is unknown -----------------------------------
+
+@pytest.mark.parametrize("status, body, unknown", [
+    (500, '{"result": "error", "message": "Internal error"}', True), (502, "<html>bad gateway</html>", True),
+    (503, "maintenance", False)])
+def test_a_failed_write_after_a_5xx_is_unknown_whatever_the_plugin_said(status, body, unknown):
+    with Echo() as vendor:
+        vendor.inject(Fault("applied_error", status=status, body=body))
+        http = build_client({}, base_url=vendor.url)
+
+        def create():  # a plugin that reads the error body and calls it a plain failure
+            response = http.post("/api")
+            raise Transient(f"HTTP {response.status_code}: {response.text}", may_have_applied=False)
+
+        caller = Caller({"vendor": Gate(1, None)}, threading.Event())
+        with pytest.raises(Transient) as raised:
+            caller.call("vendor", create, write=True, retry_applied=False, retry=False)
+    assert raised.value.may_have_applied is unknown and vendor.applied == 1
+
+
+def test_a_refusal_proves_nothing_was_applied_even_after_a_5xx():
+    with Echo() as vendor:
+        vendor.inject(Fault("error", status=500, body="<fault>invalid_data</fault>"))
+        http = build_client({}, base_url=vendor.url)
+
+        def create():  # a SOAP fault: the vendor's validation refused it
+            http.post("/api")
+            raise Rejected("invalid_data")
+
+        with pytest.raises(Rejected):
+            Caller({"vendor": Gate(1, None)}, threading.Event()).call("vendor", create, write=True)

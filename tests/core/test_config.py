@@ -38,9 +38,9 @@ BROKEN = [
     ("[systems.'my system']\nplugin = 'memory'\nvendor = 'v'\n",
      "systems.my system: system names may hold letters, digits, '_', '.' and '-'"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ncolour = 'red'\n",
-     "systems.x.colour: unknown key for plugin 'memory' (known: concurrency, deadline, max_reply_size, "
-     "password, password_file, plugin, rate_limit, read_latency, reply_delay, settle_delay, shares_ids_with, store, "
-     "stubs, timeout, vendor, verify_tls, write_latency)"),
+     "systems.x.colour: unknown key for plugin 'memory' (known: concurrency, deadline, details, max_reply_size, "
+     "page_size, password, password_file, plugin, rate_limit, read_latency, reply_delay, settle_delay, "
+     "shares_ids_with, store, stubs, timeout, vendor, verify_tls, write_latency)"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ntimeout = -5\n",
      "systems.x.timeout: expected seconds from 0.01 to 3600, got -5"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ntimeout = 30\ndeadline = 10\n",

@@ -1,4 +1,5 @@
-"""The HTTP helpers every connector shares: status and transport failures map to the taxonomy."""
+"""The HTTP helpers every connector shares: status and transport failures map to the taxonomy; every
+request keeps its deadline and reply size limit and notes whether the vendor may have acted on it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import httpx
 import pytest
 
 from hostsync import AuthError, ProtocolError, RateLimited, Transient
-from hostsync.http import build_client, check_status, describe_body, json_body, retry_after, transport_errors
+from hostsync.http import (DeadlineExceeded, ReplyTooLarge, build_client, check_status, describe_body, exchanges,
+                           json_body, retry_after, transport_errors)
+from hostsync.sandbox import Fault, Response, Sandbox
 
 
 def response(status: int, body: bytes = b"", **headers: str) -> httpx.Response:
@@ -70,10 +73,6 @@ def test_transport_failures_are_transient_and_say_whether_a_write_may_have_appli
 
 
 # -- the deadline, the reply size, and what became of each request --------------------------------
-
-from hostsync.http import DeadlineExceeded, ReplyTooLarge, exchanges  # noqa: E402
-from hostsync.sandbox import Fault, Response, Sandbox  # noqa: E402
-
 
 class Echo(Sandbox):
     """A vendor that answers every call with a small JSON object and counts what it applied."""
