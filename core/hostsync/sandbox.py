@@ -92,12 +92,15 @@ class Fault:
         * ``applied_error``: applies the call, then answers ``status``/``body`` (a 5xx after applying);
         * ``drip``: applies the call and answers it one byte every ``delay`` seconds;
         * ``oversized``: answers 200 with ``size`` bytes of filler, streamed, without a length.
+    :param about: only calls whose query string or body holds this text (``"clientid=3"``: the
+        calls about one record).
     :param times: how many matching calls fail (``None``: every one).
     :param probability: the fraction of matching calls that fail (seeded, reproducible).
     """
 
     kind: str
     match: str | None = None
+    about: str | None = None
     times: int | None = 1
     probability: float = 1.0
     status: int = 500
@@ -212,9 +215,12 @@ class Sandbox:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def _pick_fault(self, operation: str) -> Fault | None:
+    def _pick_fault(self, operation: str, request: Request) -> Fault | None:
         for fault in self.faults:
             if fault.match not in (None, operation):
+                continue
+            if fault.about is not None and fault.about not in request.raw_query and \
+                    fault.about not in request.body.decode("utf-8", "replace"):
                 continue
             if fault.times is not None and fault.times <= 0:
                 continue
@@ -253,7 +259,7 @@ class Sandbox:
         with self.lock:
             operation = self.operation(request)
             self.calls[operation] += 1
-            fault = self._pick_fault(operation)
+            fault = self._pick_fault(operation, request)
             entry: dict[str, Any] = {"operation": operation, "fault": fault.kind if fault else None}
             self.log.append(entry)
             if fault and fault.kind == "error":

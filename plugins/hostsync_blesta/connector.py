@@ -60,6 +60,7 @@ class BlestaConnector(Connector):
     description = "Blesta billing: clients, invoices, domains (services) and Support Manager tickets"
     kinds = KINDS_MAX
     default_concurrency = 4
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     settings = (
         Setting("url", "url", required=True, help="Blesta installation base, e.g. https://billing.example.com "
                 "(append /index.php where .htaccess is not used); the API is at {url}/api/"),

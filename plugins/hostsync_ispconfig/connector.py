@@ -73,6 +73,7 @@ class IspconfigConnector(Connector):
                 help="Values ISPConfig needs for new sites that canonical data lacks."),
     )
     default_concurrency = 4
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
 
     def __init__(self, system: str, options: Mapping[str, Any], *,
                  clock: Callable[[], float] | None = None) -> None:

@@ -39,6 +39,7 @@ class TeamProConnector(Connector):
     name = "wbteampro"
     description = "wbTeamPro (WHMCS addon): projects, tasks, time entries and ticket links."
     default_concurrency = 2
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
         "project": Operations.of("list", "get", "find", "create", "update", "delete"),
         "task": Operations.of("list", "get", "find", "create", "update", "delete"),

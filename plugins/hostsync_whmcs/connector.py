@@ -36,6 +36,7 @@ TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messa
 class WhmcsConnector(Connector):
     name = "whmcs"
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
         "client": Operations.of("list", "get", "find", "create", "update", "delete", "since"),
         "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),

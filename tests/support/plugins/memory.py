@@ -129,6 +129,7 @@ class MemoryVendor:
             self._save()
 
     def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        self.land()  # what is due has landed, whether or not anyone called
         with self.lock:
             self._refresh()
             return json.loads(json.dumps(self.data[kind]))
@@ -141,6 +142,7 @@ class MemoryVendor:
             self.faults.setdefault(op if record is None else (op, record), []).extend([error] * times)
 
     def write_count(self) -> int:
+        self.land()
         with self.lock:
             self._refresh()
             return len(self.writes)
