@@ -58,7 +58,8 @@ class Action:
     ours: bool = False
     #: for a create whose outcome is unknown: since when (ISO time; the settle delay counts from it)
     unknown_at: str | None = None
-    #: a reconcile that may create again when it finds nothing (false: this run sent the create)
+    #: a reconcile that may create again when it finds nothing (false: this run sent the create, and
+    #: counted it as unknown; so do the actions that follow from it)
     resend: bool = True
 
     def describe(self) -> dict[str, Any]:

@@ -174,11 +174,15 @@ class Planner:
     def _key(self, record: Record, names: Iterable[str], system: str, peer: str, settable: bool = False) -> dict[str, Any]:
         """Values of ``names`` that both systems carry (references as ``peer`` ids); {} if all are empty.
 
-        :param settable: only fields ``peer`` sets as given (looking for a record we created, whose
-            read-only fields, such as a total the vendor computes, may differ from ours).
+        :param settable: only fields ``peer`` sets as given, and that the record has (looking for a
+            record we created, whose read-only fields, such as a total the vendor computes, may
+            differ from ours, and whose fields we left empty it may fill in; an empty reference is
+            kept: it is what we wrote).
         """
         carried = self._key_fields(system, peer, settable)
-        key = {name: record.value(name) for name in names if name in carried}
+        refs = KINDS[self.kind].refs
+        key = {name: record.value(name) for name in names if name in carried
+               and not (settable and record.value(name) is None and name not in refs)}
         return key if any(v is not None for v in key.values()) else {}
 
     def _key_fields(self, system: str, peer: str, settable: bool) -> frozenset[str]:

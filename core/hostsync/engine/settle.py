@@ -70,8 +70,8 @@ class Settler:
         if result == "stopped":  # never sent: no intent to keep, nothing to count
             batch.dropped.append((action.source, action.target, action.source_id or ""))
             return
-        if action.op == "reconcile" and not action.resend:
-            ctx.tally.add("unknown", -1)  # a create of this run, counted as unknown when it was sent
+        if not action.resend:  # a create of this run looked up again: counted as unknown when it was sent
+            ctx.tally.add("unknown", -1)
         ctx.tally.add(result)
         if result in ("created", "updated", "adopted") or (result == "unchanged" and action.op == "relink"):
             batch.links.append(self._link(action, outcome.target_id))
