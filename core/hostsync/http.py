@@ -111,17 +111,21 @@ class Exchange:
 _local = threading.local()
 
 
-@contextmanager
-def exchanges() -> Iterator[list[Exchange]]:
-    """The requests this thread makes through :func:`build_client` clients inside the block."""
-    outer = getattr(_local, "ledger", None)
-    _local.ledger = ledger = []
-    try:
-        yield ledger
-    finally:
-        _local.ledger = outer
-        if outer is not None:
-            outer.extend(ledger)
+class exchanges:  # noqa: N801 - used like a function: ``with exchanges() as seen``
+    """The requests this thread makes through :func:`build_client` clients inside the block.
+
+    (A class rather than a generator: the engine enters one around every write.)
+    """
+
+    def __enter__(self) -> list[Exchange]:
+        self.outer = getattr(_local, "ledger", None)
+        _local.ledger = self.ledger = []
+        return self.ledger
+
+    def __exit__(self, *exc: object) -> None:
+        _local.ledger = self.outer
+        if self.outer is not None:
+            self.outer.extend(self.ledger)
 
 
 def _noted() -> Exchange:

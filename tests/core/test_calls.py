@@ -121,3 +121,22 @@ def test_a_refusal_proves_nothing_was_applied_even_after_a_5xx():
 
         with pytest.raises(Rejected):
             Caller({"vendor": Gate(1, None)}, threading.Event()).call("vendor", create, write=True)
+
+
+def test_changed_credentials_are_proven_again_by_a_gate_kept_across_runs(project, memory):
+    """The daemon keeps its gates across runs and reloads: a new password gets one call first."""
+    from hostsync.config import load_config
+    from hostsync.engine import Runtime, make_gates
+    from hostsync.plugins import load_plugins
+
+    from ..conftest import PLUGINS_DIR
+
+    project.system("panel", plugin="memory", vendor="panel")
+    plugins = load_plugins(PLUGINS_DIR)
+    gates = make_gates(load_config(project.write(), plugins))
+    with Runtime(load_config(project.config_path, plugins), plugins, gates=gates) as rt:
+        rt.caller.call("panel", rt.connector("panel").check)
+    assert gates["panel"].proven
+    project.system("panel", plugin="memory", vendor="panel", password="changed")
+    with Runtime(load_config(project.write(), plugins), plugins, gates=gates):
+        assert not gates["panel"].proven

@@ -9,8 +9,7 @@ import click
 
 from ..engine import Runtime, resolve_conflict
 from ..state import State
-from .output import echo_json, echo_table
-from .sync_cmd import summary_line
+from .output import echo_json, echo_table, summary_line
 
 
 def read_state(app: Any) -> State | None:

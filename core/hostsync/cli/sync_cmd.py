@@ -22,7 +22,7 @@ from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sy
 from ..engine.actions import Action
 
 from ..state import State
-from .output import echo_json, echo_table
+from .output import echo_json, echo_table, summary_line
 
 SUMMARY_ORDER = COUNTERS
 
@@ -97,10 +97,6 @@ def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = Fals
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
     line = ProgressLine(state, progress and sys.stderr.isatty())
     return Runtime(config, app.plugins, state=state, progress=line, close_state=True, stop=interrupt.stop)
-
-
-def summary_line(counts: dict[str, int]) -> str:
-    return ", ".join(f"{counts.get(name, 0)} {name}" for name in SUMMARY_ORDER)
 
 
 def _value(value: Any) -> str:

@@ -20,6 +20,7 @@ Every vendor call the engine makes goes through :meth:`Caller.call` (a listing's
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -80,8 +81,15 @@ class Gate:
         #: a call to the system has been accepted in this process: calls may now run in parallel
         self.proven = False
         self.probe = threading.Lock()
+        #: the configuration the proof holds for (kept in memory only: it holds secrets)
+        self.system: Any = None
         #: monotonic time before which no call starts (the vendor asked for a pause)
         self.paused_until = 0.0
+
+    def configured(self, system: Any) -> None:
+        """Calls go with ``system``'s configuration: changed credentials must be proven again."""
+        if system != self.system:
+            self.system, self.proven = system, False
 
     def pause(self, seconds: float) -> None:
         """Start no call before ``seconds`` from now (the longest pause asked for wins)."""
@@ -91,21 +99,8 @@ class Gate:
         return max(0.0, self.paused_until - time.monotonic())
 
 
-class _Probe:
-    """Holds a gate's probe while its credentials are unproven: one call at a time until then."""
-
-    def __init__(self, gate: Gate) -> None:
-        self.gate = gate
-        self.held = False
-
-    def __enter__(self) -> None:
-        if not self.gate.proven:
-            self.gate.probe.acquire()
-            self.held = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.held:
-            self.gate.probe.release()
+#: Entered instead of a gate's probe once its credentials are proven (until then, one call at a time).
+_PROVEN = contextlib.nullcontext()
 
 
 @dataclass
@@ -167,7 +162,7 @@ class Caller:
             if gate.held:
                 raise SystemHeld(system, gate.held)
             try:
-                with gate.slots, _Probe(gate):
+                with gate.slots, (_PROVEN if gate.proven else gate.probe):
                     self.wait(gate.pause_left())
                     if gate.bucket:
                         self.wait(gate.bucket.reserve())
@@ -204,6 +199,8 @@ class Caller:
         acted on is an unknown outcome, whatever the plugin made of the reply."""
         self._local.inside = True
         try:
+            if not write:
+                return function(*args)
             with exchanges() as seen:
                 return function(*args)
         except (AuthError, Rejected):

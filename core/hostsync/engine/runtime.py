@@ -49,7 +49,7 @@ class Runtime:
         self.stop = stop or threading.Event()
         self.gates = gates if gates is not None else make_gates(config)
         for name, system in config.systems.items():  # systems added by a reload
-            self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit))
+            self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit)).configured(system)
         self.caller = Caller(self.gates, self.stop, policy, sleep=sleep)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.progress = progress
