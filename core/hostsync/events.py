@@ -1,7 +1,7 @@
 """Events the engine emits to ``hostsync_event`` observers.
 
 Types: ``run.started``, ``run.finished``, ``record.<action>`` (``created``, ``updated``, ``deleted``,
-``adopted``, ``deferred``, ``conflict``, ``failed``) and ``system.held`` / ``system.released``.
+``adopted``, ``deferred``, ``conflict``, ``unknown``, ``failed``) and ``system.held`` / ``system.released``.
 Events carry ids and field names, never field values or secrets.
 """
 

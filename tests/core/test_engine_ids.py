@@ -7,15 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from .test_engine_failures import systems  # noqa: F401 - the fixture: billing -> panel clients
 from .test_engine_one_way import client
-
-
-@pytest.fixture
-def systems(project, memory):
-    project.system("billing", plugin="memory", vendor="billing")
-    project.system("panel", plugin="memory", vendor="panel", settle_delay=0)
-    project.job("clients", kind="client", source="billing", targets=["panel"])
-    return memory.vendor("billing"), memory.vendor("panel")
 
 
 def returning(monkeypatch, memory, answers: dict[str, object]) -> None:

@@ -145,3 +145,20 @@ def test_creates_sharing_an_identity_wait_behind_one_whose_outcome_is_unknown(pr
 def _events(project, run_id):
     with project.state() as state:
         return state.events(run_id)
+
+
+def test_in_a_two_way_job_what_an_unknown_create_made_is_not_copied_back(project, setup, memory):
+    billing, panel, time = setup
+    project.system("panel", plugin="memory", vendor="panel", settle_delay=60)
+    project.job("clients", kind="client", source="billing", targets=["panel"], direction="two-way")
+    billing.put("client", client(1))
+    panel.fail("create", "lose")  # made in the panel, but its id never came back
+    first = run(project, time)
+    assert first.counts["unknown"] == 1 and first.counts["deferred"] == 1  # the panel's copy waits
+    assert len(billing.records("client")) == 1 and len(panel.records("client")) == 1
+    time.t += 61
+    second = run(project, time)
+    assert second.counts["created"] == 1 and second.status == "ok"
+    assert len(billing.records("client")) == 1 and len(panel.records("client")) == 1
+    third = run(project, time)
+    assert third.counts["unchanged"] == 1 and third.counts["created"] == 0
