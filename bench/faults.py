@@ -285,8 +285,8 @@ def peak_rss(reply: int) -> dict[str, Any]:
         if reply:
             boxes["whmcs"].inject(Fault("oversized", match="GetClients", size=reply, times=None))
         # a wrapper process runs the sync and reports its child's peak RSS alone
-        wrapper = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-                   "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+        wrapper = ("import resource, subprocess, sys; "
+                   "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
                    "'max_reply_size' in p.stderr)")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTSYNC_")}
         out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "hostsync", "--config", str(path),

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from hostsync import Transient
+from hostsync import ProtocolError, Transient
 
 from .test_engine_one_way import client
 
 
 def boom() -> None:
     raise Transient("HTTP 500 from the server")
+
+
+def unreadable() -> None:
+    raise ProtocolError("expected JSON, got an HTML page")
 
 
 @pytest.fixture
@@ -101,3 +105,18 @@ def _failed_event(project, run_id: int) -> dict:
     with project.state() as state:
         [event] = [e for e in state.events(run_id) if e["outcome"] == "failed"]
         return event
+
+
+def test_a_record_that_keeps_failing_holds_the_cursor_back_once_then_the_retry_queue_carries_it(project, systems):
+    billing, panel = systems
+    ids = [billing.put("client", client(n)) for n in range(3)]
+    assert project.cli("sync", "clients").exit_code == 0
+    for rid in ids:
+        billing.edit("client", rid, city="Hamburg")
+    newest = max(row["updated_at"] for row in billing.records("client").values())
+    billing.fail("get", unreadable, times=100, record=ids[0])
+    for _ in range(2):
+        assert project.cli("sync", "clients").exit_code == 1
+    with project.state() as state:
+        assert state.cursor("clients", "billing").isoformat() == newest
+        assert state.pending("clients", "billing") == [ids[0]]

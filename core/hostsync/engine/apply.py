@@ -14,9 +14,9 @@ is looked up once the target's settle delay has passed, at the end of this run w
 
 from __future__ import annotations
 
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 import re
 from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 
 from ..errors import AuthError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
@@ -68,10 +68,12 @@ class Applier:
         if intents:
             with ctx.state.atomic():
                 ctx.state.add_intents(intents, ctx.run_id)
+        unsent = []
         for action in actions:
             if action.op in WRITES:
-                if ctx.stopping:
-                    continue  # never sent; the next run reads the record again
+                if ctx.stopping:  # never sent; the next run reads the record again
+                    unsent.append(self._unsent(action, "stopped"))
+                    continue
                 self._submit(action)
             else:
                 if action.op == "wait":  # its key stays taken: a lookup must not meet what it may make
@@ -80,7 +82,13 @@ class Applier:
                 self.settler.now(self._offline(action))
             if len(self.inflight) >= self.window:
                 self.drain()
+        self.settler.record(unsent)
         self.drain(block=False)
+
+    @staticmethod
+    def _unsent(action: Action, result: str, reason: str | None = None) -> Outcome:
+        """An action never sent: a create's intent goes with it, a reconcile's stays."""
+        return Outcome(action, result, reason=reason, created_nothing=action.op in ("create", "lookup"))
 
     def _submit(self, action: Action) -> None:
         """Send an action to its target's workers. Creates that a lookup could confuse (same identity
@@ -97,9 +105,7 @@ class Applier:
         if not action.key:
             return True
         slot = (action.target, show(action.key))
-        if self.creating.setdefault(slot, action.source_id) != action.source_id:
-            return False
-        return True
+        return self.creating.setdefault(slot, action.source_id) == action.source_id
 
     def _send(self, action: Action) -> None:
         self.inflight.add(self.rt.pool(action.target).submit(self.execute, action))
@@ -166,9 +172,9 @@ class Applier:
             pass
         unsent = [a for group in self.waiting.values() for a in group]
         self.waiting.clear()
-        self.settler.record([Outcome(a, "stopped" if ctx.stopping else "deferred", created_nothing=True,
-                                     reason=f"waits for an earlier create in {a.target} with the same "
-                                     f"{show(a.key or {})}, whose outcome is unknown") for a in unsent])
+        self.settler.record([self._unsent(a, "stopped" if ctx.stopping else "deferred",
+                                          f"waits for an earlier create in {a.target} with the same "
+                                          f"{show(a.key or {})}, whose outcome is unknown") for a in unsent])
 
     def _settle(self, outcomes: list[Outcome]) -> None:
         checked = self._checked(outcomes)

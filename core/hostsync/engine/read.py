@@ -157,11 +157,13 @@ class Reader:
         """Report a record of ``system`` that could not be read (it is retried next run).
 
         :param unread: it could not be fetched at all (not just normalised): the cursor stays
-            before ``updated_at``, or where it is when that is unknown.
+            before ``updated_at``, or where it is when that is unknown, unless the record was
+            already queued for a retry by an earlier run (the queue brings it back whatever the
+            cursor, and one record that keeps failing must not hold the cursor for ever).
         """
         reason = f"cannot read {self.kind} {record_id} from {system}: {exc}"
         self.progress.failed[system] += 1
-        if unread:
+        if unread and record_id not in self.ctx.retrying[system]:
             self.progress.unread[system].append(updated_at)
         action = Action("read", self.kind, system, record_id, system, reason=reason)
         self.report(Outcome(action, "failed", reason=reason))

@@ -67,8 +67,9 @@ class Settler:
         ctx = self.ctx
         action, result = outcome.action, outcome.result
         state = ctx.state
-        if result == "stopped":  # never sent: no intent to keep, nothing to count
-            batch.dropped.append((action.source, action.target, action.source_id or ""))
+        if result == "stopped":  # never sent, nothing to count (a create's intent goes: nothing was made)
+            if outcome.created_nothing:
+                batch.dropped.append((action.source, action.target, action.source_id or ""))
             return
         if not action.resend:  # a create of this run looked up again: counted as unknown when it was sent
             ctx.tally.add("unknown", -1)
