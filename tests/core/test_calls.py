@@ -61,6 +61,7 @@ def test_until_a_call_is_accepted_one_at_a_time_and_the_first_refusal_holds_the_
 
     def refused():
         sent.append(1)
+        threading.Event().wait(0.05)  # a login takes a while: time for the others to pile up behind it
         raise AuthError("login refused")
 
     results = parallel(16, lambda _: outcome(lambda: caller.call("vendor", refused)))
