@@ -9,6 +9,7 @@ resolved in ``$CREDENTIALS_DIRECTORY`` when systemd provides one), and are kept 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -36,6 +37,8 @@ _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3,
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 60.0
 DEFAULT_MAX_REPLY_SIZE = 32 * 1024 ** 2
+#: Keys of ``[hostsync]`` for the daemon's Prometheus metrics (see :mod:`hostsync.metrics`).
+METRICS_KEYS = ("metrics_textfile", "metrics_listen", "metrics_listen_public")
 _RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
                "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
 
@@ -148,6 +151,10 @@ class Config:
     plugins_dir: Path | None
     systems: dict[str, SystemConfig]
     jobs: dict[str, JobConfig]
+    #: ``[hostsync] metrics_textfile``: where the daemon writes its metrics for node_exporter.
+    metrics_textfile: Path | None = None
+    #: ``[hostsync] metrics_listen``: (host, port) the daemon serves ``/metrics`` on.
+    metrics_listen: tuple[str, int] | None = None
 
     @property
     def secret_values(self) -> frozenset[str]:
@@ -166,6 +173,10 @@ class Config:
         head: dict[str, Any] = {"state": str(self.state_path), "log_level": self.log_level}
         if self.plugins_dir:
             head["plugins_dir"] = str(self.plugins_dir)
+        if self.metrics_textfile:
+            head["metrics_textfile"] = str(self.metrics_textfile)
+        if self.metrics_listen:
+            head["metrics_listen"] = format_listen(self.metrics_listen)
         jobs = {}
         for job in self.jobs.values():
             entry: dict[str, Any] = {"kind": job.kind, "source": job.source, "targets": list(job.targets)}
@@ -260,6 +271,28 @@ def parse_rate(text: Any) -> RateLimit:
     raise ValueError(f"bad rate limit {text!r} (use e.g. 60/min, 5/s, 1000/hour)")
 
 
+def parse_listen(text: Any) -> tuple[str, int]:
+    """``"127.0.0.1:9477"``, ``"[::1]:9477"``, ``"localhost:9477"`` -> (IP address, port)."""
+    usage = f"bad address {text!r} (use HOST:PORT with an IP address, e.g. 127.0.0.1:9477 or [::1]:9477)"
+    if not isinstance(text, str) or ":" not in text:
+        raise ValueError(usage)
+    host, _, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    host = "127.0.0.1" if host == "localhost" else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(usage) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port in {text!r} (1 to 65535)")
+    return host, int(port)
+
+
+def format_listen(listen: tuple[str, int]) -> str:
+    host, port = listen
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _choices(values: Iterator[str] | Any) -> str:
     return ", ".join(str(v) for v in values)
 
@@ -306,7 +339,7 @@ class _Loader:
     def load(self, raw: dict[str, Any]) -> Config:
         self.unknown("", raw, ("hostsync", "systems", "jobs"))
         head = self.table("hostsync", raw.get("hostsync", {}))
-        self.unknown("hostsync", head, ("state", "log_level", "plugins_dir"))
+        self.unknown("hostsync", head, ("state", "log_level", "plugins_dir", *METRICS_KEYS))
         base = self.path.resolve().parent
         state = head.get("state", "hostsync.db")
         if not isinstance(state, str) or not state:
@@ -330,7 +363,30 @@ class _Loader:
         # a relative state path lives in systemd's StateDirectory= when there is one, else beside the config
         state_base = Path(self.env["STATE_DIRECTORY"].split(":")[0]) if self.env.get("STATE_DIRECTORY") else base
         return Config(self.path, state_base / Path(self.interpolate("hostsync.state", state)), log_level,
-                      base / plugins_dir if plugins_dir else None, systems, jobs)
+                      base / plugins_dir if plugins_dir else None, systems, jobs, *self.metrics(head, base))
+
+    def metrics(self, head: Mapping[str, Any], base: Path) -> tuple[Path | None, tuple[str, int] | None]:
+        """``metrics_textfile`` (a ``.prom`` file: node_exporter reads no other) and ``metrics_listen``
+        (``HOST:PORT``, loopback unless ``metrics_listen_public = true``)."""
+        textfile = head.get("metrics_textfile")
+        if textfile is not None:
+            textfile = self.interpolate("hostsync.metrics_textfile", textfile)
+            if not isinstance(textfile, str) or not textfile.endswith(".prom") or textfile == ".prom":
+                raise self.fail("hostsync.metrics_textfile", "expected a file path ending in .prom (node_exporter's "
+                                "textfile collector reads only *.prom files)")
+        public = head.get("metrics_listen_public", False)
+        if not isinstance(public, bool):
+            raise self.fail("hostsync.metrics_listen_public", "expected true or false")
+        listen = head.get("metrics_listen")
+        if listen is not None:
+            try:
+                listen = parse_listen(listen)
+            except ValueError as exc:
+                raise self.fail("hostsync.metrics_listen", str(exc)) from None
+            if not public and not ipaddress.ip_address(listen[0]).is_loopback:
+                raise self.fail("hostsync.metrics_listen", f"{listen[0]} is reachable from other machines; use "
+                                "127.0.0.1 or [::1], or set metrics_listen_public = true to mean it")
+        return (base / textfile if textfile else None), listen
 
     def system(self, name: str, value: Any) -> SystemConfig:
         key = f"systems.{name}"

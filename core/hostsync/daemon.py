@@ -3,7 +3,8 @@
 SIGTERM (and SIGINT) stop cleanly: running jobs finish the record in hand and start nothing new,
 then the process exits 0. SIGHUP reloads the configuration; an invalid new configuration is logged
 and the old one kept. READY, WATCHDOG (at half of ``WATCHDOG_USEC``), STATUS (the last run),
-RELOADING and STOPPING go to ``NOTIFY_SOCKET`` when systemd provides one.
+RELOADING and STOPPING go to ``NOTIFY_SOCKET`` when systemd provides one. Metrics (see
+:mod:`hostsync.metrics`) go to ``metrics_textfile`` after every run and are served on ``metrics_listen``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .config import Config, load_config, plugins_for
 from .engine import Runtime, make_gates, sync_job
 from .engine.calls import Gate
 from .errors import ConfigError, PluginError
+from .metrics import Exporter
 from .plugins import Plugins
 from .scheduler import Scheduler
 from .systemd import Notifier, watchdog_interval
@@ -42,6 +44,7 @@ class Daemon:
         self.gates: dict[str, Gate] = {}
         self.last_status = "no run yet"
         self.plugins, self.config = self._load()
+        self.metrics = Exporter(self.config)
         self.scheduler = Scheduler(self._run_job)
 
     def _load(self) -> tuple[Plugins, Config]:
@@ -69,6 +72,8 @@ class Daemon:
         except Exception:  # never let one run take the daemon down
             log.exception("job %s could not run", name)
             return
+        finally:
+            self.metrics.write()
         if result.status == "locked":
             log.info("job %s skipped: %s", name, result.error)
             return
@@ -97,6 +102,7 @@ class Daemon:
         with self.lock:
             self.plugins, self.config = plugins, config
             self.gates = {name: gate for name, gate in self.gates.items() if name in config.systems}
+            self.metrics.reconfigure(config)
         self.scheduler.apply(config)
         log.info("configuration reloaded from %s (%d jobs)", self.config_path, len(config.jobs))
         self.notifier.ready(f"reloaded; {len(config.jobs)} jobs. {self.last_status}")
@@ -111,6 +117,8 @@ class Daemon:
             previous[signum] = signal.signal(signum, handler)
         watchdog = watchdog_interval()
         try:
+            self.metrics.start()
+            self.metrics.write()
             self.gates = make_gates(self.config)
             self.scheduler.apply(self.config)
             self.scheduler.start()
@@ -136,4 +144,5 @@ class Daemon:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)  # type: ignore[arg-type]
+            self.metrics.close()
             self.notifier.close()

@@ -32,7 +32,7 @@ from .sandbox import Sandbox
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hostsync"
-DEFAULT_PLUGINS = ("hostsync.transforms",)
+DEFAULT_PLUGINS = ("hostsync.transforms", "hostsync.metrics")
 SETTING_TYPES = ("str", "url", "int", "float", "bool", "list", "table")
 #: Keys of ``[systems.X]`` the core owns; a connector may not declare settings with these names.
 CORE_SYSTEM_KEYS = ("plugin", "concurrency", "rate_limit", "shares_ids_with", "timeout", "deadline",

@@ -451,6 +451,36 @@ class State:
             row["fields"] = json.loads(row["fields"]) if row["fields"] else None
         return rows
 
+    def finished_through(self, after: int = 0) -> int:
+        """The highest run id at and below which every run has finished (its row no longer changes),
+        given that every run up to ``after`` had (so only later runs are looked at)."""
+        row = self._rows("SELECT (SELECT min(id) FROM runs WHERE id > ? AND status = 'running') AS running, "
+                         "(SELECT max(id) FROM runs) AS last", [after])[0]
+        if row["last"] is not None and row["last"] < after:  # another state file
+            return row["last"]
+        return (row["running"] - 1) if row["running"] is not None else (row["last"] or 0)
+
+    def run_totals(self, after: int = 0, through: int | None = None) -> list[dict[str, Any]]:
+        """Finished runs with ``after < id <= through``, summed per job and status: ``runs``, ``counts``
+        (records per action), ``first_started_at`` and ``last_finished_at``. For metrics. (``NOT INDEXED``:
+        grouping by job would otherwise walk the whole ``(job, id)`` index instead of the id range.)"""
+        where, params = "runs.status != 'running' AND runs.id > ?", [after]
+        if through is not None:
+            where += " AND runs.id <= ?"
+            params.append(through)
+        totals = {(r["job"], r["status"]): {**r, "counts": {}} for r in self._rows(
+            f"SELECT job, status, count(*) AS runs, min(started_at) AS first_started_at, "
+            f"max(finished_at) AS last_finished_at FROM runs NOT INDEXED WHERE {where} GROUP BY job, status", params)}
+        for row in self._rows(f"SELECT runs.job, runs.status, json_each.key AS action, sum(json_each.value) AS n "
+                              f"FROM runs NOT INDEXED, json_each(runs.counts) WHERE {where} GROUP BY 1, 2, 3", params):
+            totals[(row["job"], row["status"])]["counts"][row["action"]] = row["n"]
+        return list(totals.values())
+
+    def count_open_conflicts(self) -> dict[str, int]:
+        """Open conflicts per job."""
+        return {r["job"]: r["n"] for r in self._rows(
+            "SELECT job, count(*) AS n FROM conflicts WHERE status != 'applied' GROUP BY job")}
+
     def mark_interrupted_runs(self) -> None:
         """Runs left 'running' by a process that no longer exists (killed) are marked interrupted."""
         for row in self._rows("SELECT id, pid FROM runs WHERE status = 'running'"):

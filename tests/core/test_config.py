@@ -28,7 +28,7 @@ JOB = BASE + "[jobs.j]\nkind = 'client'\nsource = 'billing'\ntargets = ['panel']
 BROKEN = [
     ("[hostsync\nstate = 1", "invalid TOML: Expected ']' at the end of a table declaration (at line 1, column 10)"),
     ("[hostsyncc]\n", "hostsyncc: unknown key (known: hostsync, jobs, systems)"),
-    ("[hostsync]\nstat = 'x.db'\n", "hostsync.stat: unknown key (known: log_level, plugins_dir, state)"),
+    ("[hostsync]\nstat = 'x.db'\n", "hostsync.stat: unknown key (known: log_level, metrics_listen, metrics_listen_public, metrics_textfile, plugins_dir, state)"),
     ("[hostsync]\nlog_level = 'verbose'\n",
      "hostsync.log_level: unknown level 'verbose' (known: debug, info, warning, error)"),
     ("systems = 3\n", "systems: expected a table, got a number"),

@@ -91,9 +91,9 @@ def test_an_external_plugin_registers_exactly_like_a_built_in_one(tmp_path):
 def test_the_allow_list_restricts_installed_plugins(tmp_path):
     env = external_plugin(tmp_path, "acme", ACME)
     result = hostsync("plugins", "--json", env={**env, "HOSTSYNC_LOAD_PLUGINS": "acme, whmcs"})
-    assert sorted(p["name"] for p in json.loads(result.stdout)) == ["acme", "transforms", "whmcs"]
+    assert sorted(p["name"] for p in json.loads(result.stdout)) == ["acme", "metrics", "transforms", "whmcs"]
     none = hostsync("plugins", "--json", env={"HOSTSYNC_LOAD_PLUGINS": ""})
-    assert [p["name"] for p in json.loads(none.stdout)] == ["transforms"]
+    assert [p["name"] for p in json.loads(none.stdout)] == ["transforms", "metrics"]
     wrong = hostsync("plugins", env={"HOSTSYNC_LOAD_PLUGINS": "whmc"})
     assert wrong.returncode == 2
     assert wrong.stderr.startswith("error: HOSTSYNC_LOAD_PLUGINS names whmc, which is not installed (installed: ")
