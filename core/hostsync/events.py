@@ -8,13 +8,15 @@ Emitted from the engine thread:
   ``error``).
 * ``record.<result>`` (``job``, ``run_id``, ``system`` = the source, ``kind``, ``record_id``, ``target_id``;
   ``detail`` ``target``, ``action``, ``reason``, ``fields``) for ``created``, ``updated``, ``deleted``,
-  ``adopted``, ``deferred``, ``conflicts`` and ``failed``; ``record.failed`` also carries ``cause``,
-  :func:`failure_cause` of the error (absent: counted as ``unknown``).
+  ``adopted``, ``deferred``, ``conflicts`` and ``failed``; ``record.failed`` is to carry ``cause``,
+  :func:`failure_cause` of the error (not yet sent: counted as ``unknown`` until then).
 * ``record.drift`` (as ``record.*``; ``detail`` ``target``, ``fields``: the names of the fields that
   differ, ``repaired``: bool): a full scan found a linked target record changed since hostsync wrote it.
+  (Not emitted yet: comes with drift repair.)
 * ``system.held`` (``system``; ``detail`` ``reason``) / ``system.released`` (``system``).
 
-Emitted from the worker thread that made the call (so observers of these must be thread-safe):
+Emitted from the worker thread that made the call, so observers of these must be thread-safe (not
+emitted yet; :mod:`hostsync.metrics` already counts them):
 
 * ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method (``list``, ``get``, ``find``,
   ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it took, ``outcome``: ``ok`` or

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -326,14 +327,18 @@ def test_the_daemon_serves_the_same_families_on_loopback_and_writes_the_textfile
         assert value(over_http, "hostsync_job_runs_total", hostsync_job="clients", status="ok") >= 1
         assert value(over_http, "hostsync_job_records_total", hostsync_job="clients", action="created") == 1
         assert set(over_http) == set(parse(textfile.read_text())) == set(metrics(project)) == set(FAMILIES)
-        with socket.socket() as probe:  # the port is the daemon's, on loopback
-            assert probe.connect_ex(("127.0.0.1", port)) == 0
+        moved = tmp_path / "node-exporter" / "moved.prom"  # a reload takes a new textfile path
+        project.settings["metrics_textfile"] = str(moved)
+        project.write()
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: moved.exists())
+        assert set(parse(moved.read_text())) == set(FAMILIES)
     finally:
         code, err = stop(process)
         notify.close()
     assert code == 0, err
     assert f"serving metrics on http://127.0.0.1:{port}/metrics" in err
-    assert [p.name for p in textfile.parent.iterdir()] == ["hostsync.prom"]  # no temporary file left
+    assert sorted(p.name for p in textfile.parent.iterdir()) == ["hostsync.prom", "moved.prom"]  # no temp file
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
