@@ -51,11 +51,13 @@ def test_client_round_trip_create_get_update_delete(backend, connect):
     connector.update("client", new_id, Record("client", new_id, {"city": "Cambridge", "status": "inactive",
                                                                    "company": None}))
     got = connector.get("client", new_id)
-    assert got.fields["city"] == "Cambridge" and got.fields["status"] == "inactive"
+    # inactive is written as closed: ISPConfig stops a login only for a canceled client
+    assert got.fields["city"] == "Cambridge" and got.fields["status"] == "closed"
     assert got.fields["company"] is None and got.fields["last_name"] == "Lovelace"  # merged, not replaced
+    assert connector.stored("client", Record("client", new_id, {"status": "inactive"})).fields["status"] == "closed"
 
-    connector.update("client", new_id, Record("client", new_id, {"status": "closed"}))
-    assert connector.get("client", new_id).fields["status"] == "closed"
+    connector.update("client", new_id, Record("client", new_id, {"status": "active"}))
+    assert connector.get("client", new_id).fields["status"] == "active"
     connector.delete("client", new_id)
     assert connector.get("client", new_id) is None
 
@@ -377,18 +379,19 @@ def test_both_emulators_leave_a_cancelled_client_added_by_client_add_able_to_log
     assert _login(backend, client_id)["active"] == "1"
 
 
-@pytest.mark.parametrize("status, columns, active", [
-    ("active", ("n", "n"), "1"),
-    ("inactive", ("y", "n"), "1"),  # `locked` turns services off, not the login (func_client_lock)
-    ("closed", ("y", "y"), "0"),
+@pytest.mark.parametrize("status, columns, active, read_back", [
+    ("active", ("n", "n"), "1", "active"),
+    # `locked` alone turns services off, not the login (func_client_lock): inactive is written as closed
+    ("inactive", ("y", "y"), "0", "closed"),
+    ("closed", ("y", "y"), "0", "closed"),
 ])
-def test_a_new_client_gets_the_login_its_status_gives(backend, connect, status, columns, active):
+def test_a_new_client_gets_the_login_its_status_gives(backend, connect, status, columns, active, read_back):
     connector = connect(backend)
     new_id = connector.create("client", _client(status=status))
     row = next(r for r in backend.rows("client") if r["client_id"] == new_id)
     assert (row["locked"], row["canceled"]) == columns
     assert _login(backend, new_id)["active"] == active
-    assert connector.get("client", new_id).fields["status"] == status
+    assert connector.get("client", new_id).fields["status"] == read_back
     assert [r["email"] for r in backend.rows("client")].count("ada@lovelace.example") == 1
 
 

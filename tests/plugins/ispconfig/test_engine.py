@@ -90,7 +90,10 @@ def test_update_sends_one_client_update(setup):
     assert counts["updated"] == 1
     assert writes(sandbox) == {"client_update": 1}
     [row] = panel_clients(sandbox, "person1@billing.example")
-    assert (row["city"], row["locked"], row["canceled"]) == ("Hamburg", "y", "n")
+    assert (row["city"], row["locked"], row["canceled"]) == ("Hamburg", "y", "y")  # inactive: no login either
+    sandbox.reset_calls()
+    assert sync(project, "clients")["clients"]["counts"]["updated"] == 0  # read back as closed: no bounce
+    assert writes(sandbox) == {}
 
 
 def test_domain_and_site_carry_their_client_reference(setup):
