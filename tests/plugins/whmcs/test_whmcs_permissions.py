@@ -30,11 +30,14 @@ def test_without_getactivitylog_clients_are_read_by_full_scans_with_one_warning_
     else:
         sandbox.missing_actions.add("getactivitylog")  # Command Not Found
     project.job("clients", kind="client", source="billing", targets=["crm"])
-    first = project.cli("sync", "clients", "--json")
+    project.system("desk", plugin="memory", vendor="desk")
+    project.job("clients-to-desk", kind="client", source="billing", targets=["desk"])
+    first = project.cli("sync", "--all", "--json")  # two jobs read WHMCS clients in this run
     assert first.exit_code == 0, first.output
-    assert first.json()[0]["counts"]["created"] == 12 and len(crm.records("client")) == 12
+    assert [r["counts"]["created"] for r in first.json()] == [12, 12] and len(crm.records("client")) == 12
     (warning,) = warnings_about_the_log(first.stderr)
     assert "billing" in warning and "full scan" in warning and "GetActivityLog" in warning
+    assert sandbox.calls["GetActivityLog"] == 1  # asked once per run, not once per job or page
     sandbox.edit_client(3, city="Utrecht")
     sandbox.reset_calls()
     second = project.cli("sync", "clients", "--json")  # incremental by the job's cursor, if it had one
