@@ -136,7 +136,10 @@ class WhmcsConnector(Connector):
         for action in actions:
             params = PROBES.get(action)
             if action == "AddClient":  # an e-mail address WHMCS already has: refused as a duplicate
-                params = self._probe_email()
+                try:
+                    params = self._probe_email()
+                except ActionRefused:  # GetClients refused (and listed, where the jobs need it)
+                    params = None
                 if params is None:  # no client to take one from: not probed rather than risk a create
                     continue
             try:

@@ -49,6 +49,11 @@ def test_check_proves_the_credentials_and_every_action_without_changing_anything
     assert connector.check() is None  # every action of every kind, each probed harmlessly
     assert set(sandbox.calls) == {action for ops in ACTIONS.values() for actions in ops.values() for action in actions}
     assert sandbox.dump() == before
+    sandbox.reset_calls()
+    sandbox.deny_actions("GetClients", "AddClient")  # AddClient cannot be probed safely without a client's e-mail
+    with pytest.raises(Rejected, match=r"may not call: GetClients \(not allowed\); allow them") as refused:
+        connector.check({"client": frozenset({"create", "find"})})
+    assert "AddClient" not in str(refused.value) and "AddClient" not in sandbox.calls
     with pytest.raises(AuthError), WhmcsConnector("billing", {**options, "secret": "nope"}) as wrong:
         wrong.check()
 
