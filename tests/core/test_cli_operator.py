@@ -45,7 +45,7 @@ def test_an_unknown_job_name_is_a_usage_error_everywhere(project, systems, args)
     assert project.cli("sync", "clients").exit_code == 0  # so the state has runs to list
     result = project.cli(*args)
     assert result.exit_code == 2, result.output
-    assert "unknown job 'clents' (did you mean 'clients'?; known: clients, domains)" in result.stderr
+    assert "unknown job 'clents' (did you mean 'clients'? known: clients, domains)" in result.stderr
     assert result.stdout == ""
 
 
@@ -53,7 +53,7 @@ def test_an_unknown_job_name_is_a_usage_error_everywhere(project, systems, args)
 def test_an_unknown_system_name_is_a_usage_error_everywhere(project, systems, args):
     result = project.cli(*args)
     assert result.exit_code == 2
-    assert "unknown system 'panle' (did you mean 'panel'?; known: billing, panel)" in result.stderr
+    assert "unknown system 'panle' (did you mean 'panel'? known: billing, panel)" in result.stderr
 
 
 def test_a_job_removed_from_the_config_still_shows_its_history(project, systems):

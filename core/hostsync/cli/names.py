@@ -21,10 +21,10 @@ from ..config import find_config
 
 
 def unknown(what: str, name: str, known: Iterable[str], hint: str) -> click.BadParameter:
-    """``unknown job 'clents' (did you mean 'clients'?; known: clients, domains)``."""
+    """``unknown job 'clents' (did you mean 'clients'? known: clients, domains)``."""
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
-    guess = f"did you mean {close[0]!r}?; " if close else ""
+    guess = f"did you mean {close[0]!r}? " if close else ""
     return click.BadParameter(f"unknown {what} {name!r} ({guess}known: {', '.join(known) or 'none'})",
                               param_hint=hint)
 

@@ -79,7 +79,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
     def conflicts(app: Any, job: str | None, as_json: bool) -> None:
-        """List two-way conflicts waiting for an operator (changed on both sides since the last sync)."""
+        """List two-way conflicts waiting for an operator (changed on both sides), optionally of one JOB."""
         require_job(app, job, history=True)
         state = read_state(app)
         rows = state.open_conflicts(job) if state else []
