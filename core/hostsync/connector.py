@@ -134,8 +134,15 @@ class Connector:
 
     # -- operations (override the ones declared in ``kinds``) ---------------------------------
 
-    def check(self) -> None:
-        """Log in and prove the credentials and permissions; raise a typed error saying what is wrong."""
+    def check(self, kinds: Mapping[str, frozenset[str]] | None = None) -> str | None:
+        """Log in and prove the credentials and permissions; raise a typed error saying what is wrong.
+
+        :param kinds: kind -> the operations the configured jobs will ask of this system (``None``:
+            unknown), so the check can prove exactly what they need. Optional: a ``check(self)``
+            without it is still called.
+        :return: ``None``, or a short remark for the operator about a setup that works, but less
+            well than it could (shown by ``hostsync check``).
+        """
         raise NotImplementedError
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:

@@ -104,9 +104,24 @@ class Daemon:
             self.gates = {name: gate for name, gate in self.gates.items() if name in config.systems}
             self.metrics.reconfigure(config)
         self.scheduler.apply(config)
-        log.info("configuration reloaded from %s (%d jobs)", self.config_path, len(config.jobs))
-        self.notifier.ready(f"reloaded; {len(config.jobs)} jobs. {self.last_status}")
+        log.log(logging.INFO if self._scheduled() else logging.WARNING, "configuration reloaded from %s: %s",
+                self.config_path, self._schedule_summary())
+        self.notifier.ready(f"reloaded; {self._schedule_summary()}. {self.last_status}")
         return True
+
+    def _scheduled(self) -> list[str]:
+        return [name for name, job in self.config.jobs.items() if job.schedule != "manual"]
+
+    def _schedule_summary(self) -> str:
+        """What runs when, or plainly why nothing will (a daemon with nothing to do looks healthy)."""
+        scheduled, total = len(self._scheduled()), len(self.config.jobs)
+        if not total:
+            return "nothing is scheduled: the config has no [jobs.*] tables"
+        if not scheduled:
+            return (f"nothing is scheduled: none of its {total} job{'s' if total > 1 else ''} has `every` or "
+                    f"`cron` (such jobs run only by `hostsync sync`)")
+        manual = f", {total - scheduled} run only by `hostsync sync`" if scheduled < total else ""
+        return f"{scheduled} scheduled job{'s' if scheduled > 1 else ''}{manual}"
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -122,9 +137,9 @@ class Daemon:
             self.gates = make_gates(self.config)
             self.scheduler.apply(self.config)
             self.scheduler.start()
-            scheduled = sum(1 for job in self.config.jobs.values() if job.schedule != "manual")
-            log.info("daemon started with %d scheduled jobs (config %s)", scheduled, self.config_path)
-            self.notifier.ready(f"running {scheduled} scheduled jobs")
+            log.log(logging.INFO if self._scheduled() else logging.WARNING, "daemon started: %s (config %s)",
+                    self._schedule_summary(), self.config_path)
+            self.notifier.ready(f"running; {self._schedule_summary()}")
             next_ping = time.monotonic()
             while not self.stop.is_set():
                 if watchdog and time.monotonic() >= next_ping:

@@ -70,7 +70,8 @@ def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) 
     logger = logging.getLogger("hostsync")
     logger.setLevel(LEVELS[index].upper())
     _filter.update(secrets)
-    if not any(getattr(h, "_hostsync", False) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if getattr(h, "_hostsync", False)), None)
+    if handler is None:
         handler = _Stderr()
         under_journald = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
         handler.setFormatter(logging.Formatter(
@@ -78,11 +79,15 @@ def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) 
             else "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         handler.addFilter(_filter)
         logger.addHandler(handler)
-    # libraries that log request URLs or bodies stay quiet unless asked for
+    # libraries that log request URLs or bodies stay quiet unless asked for; what they do log
+    # (APScheduler's misfires and skipped runs, say) goes through the same handler and format
     for noisy in ("httpx", "httpcore", "zeep", "urllib3", "apscheduler"):
-        logging.getLogger(noisy).setLevel("DEBUG" if index == 0 and verbosity >= 2 else "WARNING")
-        if not any(f is _filter for f in logging.getLogger(noisy).filters):
-            logging.getLogger(noisy).addFilter(_filter)
+        library = logging.getLogger(noisy)
+        library.setLevel("DEBUG" if index == 0 and verbosity >= 2 else "WARNING")
+        if not any(f is _filter for f in library.filters):
+            library.addFilter(_filter)
+        if handler not in library.handlers:
+            library.addHandler(handler)
 
 
 def redact(text: str) -> str:

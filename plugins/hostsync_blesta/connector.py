@@ -28,6 +28,7 @@ from .client import BlestaClient, rows_of
 log = logging.getLogger("hostsync.blesta")
 
 TICKETS = "support_manager.support_manager_tickets"
+DEPARTMENTS = "support_manager.support_manager_departments"
 DOMAIN_SERVICE_FILTER = {"type": "domains"}
 #: contacts/getNumbers' own default order (work, home, mobile), sent because every argument is sent.
 NUMBER_ORDER = {"FIELD(location,'work','home','mobile')": "ASC"}
@@ -83,9 +84,10 @@ class BlestaConnector(Connector):
                 help="a state Blesta has no subdivision for: omit it (and warn) or reject the client"),
         Setting("staff_id", "int", help="staff member that posts staff replies to tickets"),
         Setting("ticket_department_id", "int", help="Support Manager department of tickets created here, and of "
-                "tickets whose department ticket_departments does not map"),
-        Setting("ticket_departments", "table", help="department name -> Blesta department id; without it the "
-                "ticket department is read-only"),
+                "tickets whose department ticket_departments does not map; without it a ticket goes to the "
+                "department of its department's name, else to Blesta's only department"),
+        Setting("ticket_departments", "table", help="department name -> Blesta department id; without it (and "
+                "with ticket_department_id) the ticket department is read-only"),
         Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
                 "cannot be created here"),
         Setting("domain_field", default="domain", help="service field holding the domain name (registrar module)"),
@@ -108,25 +110,37 @@ class BlestaConnector(Connector):
         self._states: dict[str, dict[str, str]] = {}
         self._orphans: set[str] = set()
         self._department_names: dict[int, str] = {}  # Blesta's own names, learned from the tickets read
+        self._departments_read: list[tuple[int, str]] | None = None  # Blesta's departments, when asked
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
         """:data:`KINDS_MAX` narrowed to the settings: creating domains needs ``domain_pricing_id``;
-        without ``ticket_departments`` a ticket's department can be read but not set."""
+        with ``ticket_department_id`` but no ``ticket_departments`` every ticket goes to that one
+        department, so a ticket's department can be read but not set."""
         kinds = dict(KINDS_MAX)
         if not options.get("domain_pricing_id"):
             domain = kinds["domain"]
             kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
-        if not options.get("ticket_departments"):
+        if not options.get("ticket_departments") and options.get("ticket_department_id"):
             ticket = kinds["ticket"]
             kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
         return kinds
 
     # -- seam -----------------------------------------------------------------------------------
 
-    def check(self) -> None:
+    def check(self, kinds: Mapping[str, frozenset[str]] | None = None) -> None:
+        """Prove the API user and key; where jobs write tickets here, that each has a department."""
         self.api.get("clients", "getListCount", {"filters": {"company_id": self.company_id}},
                      context=f"check {self.system}")
+        ticket_ops = kinds.get("ticket", ()) if kinds is not None else self.kinds["ticket"].ops
+        if {"create", "update"} & set(ticket_ops) and not self._by_settings_only():
+            departments = self._blesta_departments()
+            if len(departments) != 1:
+                names = ", ".join(sorted(name for _, name in departments)) or "none"
+                raise ConfigError(f"not set, and Blesta has {len(departments)} support departments ({names}), so a "
+                                  f"ticket whose department has none of these names would fail: set it to the "
+                                  f"department id for those (or map names in ticket_departments)",
+                                  key=f"systems.{self.system}.ticket_department_id")
 
     def close(self) -> None:
         self.api.close()
@@ -637,6 +651,8 @@ class BlestaConnector(Connector):
         return {"status": "", **extra, "get_replies": True}
 
     def _ticket_rows(self, **extra: Any) -> Iterator[dict]:
+        if not self._by_settings_only():  # stored() shows Blesta's department names: know them from here on
+            self._blesta_departments()
         args = {**self._ticket_args(**extra), "order_by": {"id": "asc"}}
         count = {"status": "", **{k: v for k, v in extra.items() if k in ("client_id", "filters")}}
         return self.api.pages(TICKETS, "getList", args, count=count, context="list tickets")
@@ -715,14 +731,45 @@ class BlestaConnector(Connector):
             return self.departments[str(name).casefold()]
         return None
 
-    def _department_target(self, name: Any) -> int | None:
-        """Where a ticket of department ``name`` goes: the mapped department, else ticket_department_id."""
+    def _by_settings_only(self) -> bool:
+        """Whether the settings alone say where tickets go (else Blesta's departments are read)."""
+        return bool(self.opts.get("ticket_department_id"))
+
+    def _blesta_departments(self) -> list[tuple[int, str]]:
+        """This company's Support Manager departments as (id, name), read once per run."""
+        with self._lock:
+            if self._departments_read is not None:
+                return self._departments_read
+        rows = rows_of(self.api.get(DEPARTMENTS, "getAll", {"company_id": self.company_id},
+                                    context="read support departments"), f"{DEPARTMENTS}/getAll")
+        found = sorted((int(r["id"]), str(r.get("name") or "")) for r in rows if str(r.get("id", "")).isdigit())
+        with self._lock:
+            self._departments_read = found
+            for department, name in found:
+                self._department_names.setdefault(department, name)
+        return found
+
+    def _department_target(self, name: Any, *, ask: bool = True) -> int | None:
+        """Where a ticket of department ``name`` goes: the mapped department, else ticket_department_id,
+        else Blesta's department of that name, else Blesta's only one (``ask``: read Blesta's
+        departments if not read yet; without, what is not known is ``None``)."""
         default = self.opts.get("ticket_department_id")
-        return self._department_id(name) or (int(default) if default else None)
+        found = self._department_id(name) or (int(default) if default else None)
+        if found or self._by_settings_only():
+            return found
+        if ask:
+            departments = self._blesta_departments()
+        else:
+            with self._lock:
+                departments = self._departments_read or []
+        named = [d for d, known in departments if name is not None and known.casefold() == str(name).casefold()]
+        if named:
+            return named[0]
+        return departments[0][0] if len(departments) == 1 else None
 
     def _department_shown(self, name: Any) -> Any:
         """The department name Blesta will show for a ticket written with department ``name``."""
-        target = self._department_target(name)
+        target = self._department_target(name, ask=False)
         if target is None:
             return name
         with self._lock:
@@ -738,7 +785,8 @@ class BlestaConnector(Connector):
         client = record.refs.get("client")
         department = self._department_target(fields.get("department"))
         if not department:
-            raise Rejected(f"{context}: set ticket_department_id (or map the department in ticket_departments)",
+            raise Rejected(f"{context}: Blesta has no support department named {fields.get('department')!r} and "
+                           f"ticket_department_id is not set (set it, or map the department in ticket_departments)",
                            {"department": "no Blesta department"})
         messages = m.ticket_messages_stored(fields.get("messages"), fields.get("subject"))
         sender = None if client else messages[0].get("author")

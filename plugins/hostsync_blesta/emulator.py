@@ -905,6 +905,20 @@ class Blesta:
         ticket = self.t["tickets"].get(_int(ticket_id))
         return self._ticket_row(ticket, php_bool(get_replies)) if ticket else False
 
+    def support_manager_departments_getAll(self, company_id, status, clients_only, criteria):
+        """``support_departments.*`` of one company (the mailbox password decrypted, as Blesta does)."""
+        rows = [d for d in self.t["departments"].values() if str(d.get("company_id")) == str(company_id)
+                and status in (None, "", d.get("status", "visible"))]
+        staff = [s.get("departments", []) for s in self.t["staff"].values()]
+        return [{"id": _s(d["id"]), "company_id": _s(d["company_id"]), "name": d["name"], "description": "",
+                 "email": d.get("email", ""), "method": "none", "default_priority": "low", "host": None,
+                 "user": None, "pass": d.get("pass"), "port": None, "security": None, "box_name": None,
+                 "mark_messages": None, "clients_only": "1", "override_from_email": "1",
+                 "close_ticket_interval": None, "delete_ticket_interval": None, "response_id": None,
+                 "automatic_transition": "0", "status": d.get("status", "visible"),
+                 "assigned_staff": _s(sum(d["id"] in s for s in staff))}
+                for d in sorted(rows, key=lambda d: d["id"])]
+
     def _ticket_fields(self, vars: Mapping[str, Any], ticket: dict[str, Any] | None) -> dict[str, Any]:
         errors: dict[str, dict[str, str]] = {}
         out: dict[str, Any] = {}

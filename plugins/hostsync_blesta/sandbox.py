@@ -60,6 +60,7 @@ def _sig(*specs: str) -> tuple[Param, ...]:
 
 
 SM = "support_manager.support_manager_tickets"
+SMD = "support_manager.support_manager_departments"
 
 #: (model, method) -> (PHP signature, changes state). Core signatures as in raw/blesta_api_schema.json
 #: (checked by a test); the Support Manager ones as FACTS.md §3.4 gives them.
@@ -106,6 +107,7 @@ METHODS: dict[tuple[str, str], tuple[tuple[Param, ...], bool]] = {
     (SM, "add"): (_sig("@vars", "require_email=false"), True),
     (SM, "addReply"): (_sig("ticket_id", "@vars", "@files=null", "new_ticket=false"), True),
     (SM, "edit"): (_sig("ticket_id", "@vars", "log=true"), True),
+    (SMD, "getAll"): (_sig("company_id", "status=null", "clients_only=null", "@criteria=[]"), False),
 }
 
 

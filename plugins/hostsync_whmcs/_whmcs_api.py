@@ -57,6 +57,8 @@ class WhmcsApi:
 
     state: dict[str, Any]
     allowed_ips: list[str] | None
+    api_role: set[str] | None
+    missing_actions: set[str]
     _rng: random.Random
 
     def whmcs(self, request: Request, p: dict[str, Any]) -> Response:
@@ -67,8 +69,11 @@ class WhmcsApi:
                 raise ApiError(f"Invalid IP {request.client}", 403)
             admin = self._whmcs_login(p)
             handler: Callable[..., dict[str, Any]] | None = getattr(self, f"_api_{action.lower()}", None)
-            if handler is None:
+            if handler is None or action.lower() in self.missing_actions:
                 raise ApiError("Command Not Found")
+            if self.api_role is not None and action.lower() not in self.api_role \
+                    and (p.get("identifier") or p.get("username")) == self.IDENTIFIER:  # type: ignore[attr-defined]
+                raise ApiError(f'Invalid Permissions: API action "{action.lower()}" is not allowed', 403)
             self._caller = {"admin": admin, "ip": request.client}
             data = handler(p)
         except ApiError as exc:

@@ -30,8 +30,15 @@ log = logging.getLogger(__name__)
 ENDPOINT = "/includes/api.php"
 
 #: ``result=error`` messages that mean the credentials, the IP or the API role were refused.
-AUTH_MESSAGES = ("authentication failed", "invalid ip", "invalid permissions", "invalid access key",
-                 "access denied", "api access")
+AUTH_MESSAGES = ("authentication failed", "invalid ip", "invalid access key", "access denied", "api access")
+#: Where an administrator allows API actions for a credential (WHMCS 7.4+ API roles).
+API_ROLES = "Setup > Staff Management > Manage API Roles"
+
+
+class ActionRefused(Rejected):
+    """WHMCS refused one API action, not the credentials: the credential's API role does not allow
+    it (``Invalid Permissions``), or this WHMCS does not have it (``Command Not Found``). Every
+    other action still works, so the system is not held; what needs this action fails."""
 
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
@@ -135,9 +142,13 @@ class WhmcsClient:
     def _raise(self, message: str, what: str, status: int) -> None:
         message = self._scrub(message)
         lower = message.lower()
+        if lower.startswith("invalid permissions"):  # one action, not the login
+            raise ActionRefused(f"{what}: not allowed for these credentials ({message}); allow it in "
+                                f"their API role ({API_ROLES})")
+        if lower == "command not found":
+            raise ActionRefused(f"{what}: this WHMCS does not know the action (Command Not Found)")
         if status in (401, 403) or lower.startswith(AUTH_MESSAGES):
-            if not lower.startswith("invalid permissions"):  # that one is about one action only
-                self._refused = message
+            self._refused = message
             raise AuthError(f"{what}: {message}")
         if status >= 500:
             raise Transient(f"{what}: HTTP {status}: {message}")

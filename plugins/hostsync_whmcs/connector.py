@@ -8,7 +8,9 @@ Change signals (WHMCS has no modified-since filter):
   (the latest logged activity about the client: an upper bound of its last change). If the log
   ends before ``since`` (trimmed), the read falls back to a full scan. A full scan is one
   ``GetActivityLog`` page (to stamp the clients it names, so the engine gets a cursor), ``GetClients``
-  pages, and one ``GetClientsDetails`` per client, since list rows carry no address;
+  pages, and one ``GetClientsDetails`` per client, since list rows carry no address. Where
+  ``GetActivityLog`` is refused (an API role without it) or unknown, every read is a full scan
+  (warned once per run) and clients carry no ``updated_at``;
 * tickets and invoices are listed as partial stubs whose version hashes the ``GetTickets`` /
   ``GetInvoices`` row (``lastreply``, ``updated_at``, status, totals...): the engine fetches with
   ``GetTicket`` / ``GetInvoice`` only those whose row changed;
@@ -17,6 +19,7 @@ Change signals (WHMCS has no modified-since filter):
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from datetime import datetime
@@ -28,9 +31,40 @@ from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Re
 from hostsync.model import KINDS, normalise, normalise_value
 
 from . import mapping as m
-from .client import WhmcsClient
+from .client import API_ROLES, ActionRefused, WhmcsClient
+
+log = logging.getLogger("hostsync.whmcs")
 
 TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messages", "created_at")
+
+#: The API actions each operation on each kind calls (what ``check`` proves the credentials may call).
+ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "client": {"list": ("GetClients", "GetClientsDetails", "GetActivityLog"), "since": ("GetActivityLog",),
+               "get": ("GetClientsDetails",), "find": ("GetClientsDetails", "GetClients"),
+               "create": ("AddClient", "UpdateClient"), "update": ("UpdateClient",), "delete": ("UpdateClient",)},
+    "ticket": {"list": ("GetTickets",), "get": ("GetTicket",), "find": ("GetTickets", "GetTicket"),
+               "create": ("GetSupportDepartments", "OpenTicket", "AddTicketReply", "UpdateTicket", "GetClientsDetails"),
+               "update": ("GetTicket", "GetSupportDepartments", "AddTicketReply", "UpdateTicket", "GetClientsDetails")},
+    "invoice": {"list": ("GetInvoices",), "get": ("GetInvoice", "GetClientsDetails"), "find": ("GetInvoices", "GetInvoice"),
+                "create": ("GetInvoices", "CreateInvoice", "UpdateInvoice"), "update": ("GetInvoice", "UpdateInvoice")},
+    "domain": {"list": ("GetClientsDomains",), "get": ("GetClientsDomains",), "find": ("GetClientsDomains",),
+               "create": ("GetPaymentMethods", "AddOrder", "UpdateClientDomain"),
+               "update": ("GetClientsDomains", "UpdateClientDomain")},
+}
+#: Actions a read can do without (at a cost), so check() reports them without failing.
+OPTIONAL = {"GetActivityLog": "clients are read by a full scan on every run"}
+#: Parameters that make each action harmless: lists read one row; the others name id 0, which no
+#: WHMCS record has, so an action the role allows answers "... Not Found" and changes nothing.
+#: (WHMCS checks the API role before it reads the parameters.)
+PROBES: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(("GetClients", "GetTickets", "GetInvoices", "GetClientsDomains", "GetActivityLog"),
+                    {"limitstart": 0, "limitnum": 1}),
+    "GetClientsDetails": {"clientid": 0}, "UpdateClient": {"clientid": 0}, "GetTicket": {"ticketid": 0},
+    "AddTicketReply": {"ticketid": 0}, "UpdateTicket": {"ticketid": 0}, "OpenTicket": {"deptid": 0},
+    "GetInvoice": {"invoiceid": 0}, "UpdateInvoice": {"invoiceid": 0}, "CreateInvoice": {"userid": 0},
+    "AddOrder": {"clientid": 0}, "UpdateClientDomain": {"domainid": 0},
+    "GetSupportDepartments": {}, "GetPaymentMethods": {},
+}
 
 
 class WhmcsConnector(Connector):
@@ -78,12 +112,54 @@ class WhmcsConnector(Connector):
         self._currencies: dict[str, str | None] = {}
         self._client_emails: dict[str, str | None] = {}
         self._invoice_numbers: dict[str, str] | None = None
+        self._no_activity_log: str | None = None  # why GetActivityLog cannot be used in this run
 
     def close(self) -> None:
         self.api.close()
 
-    def check(self) -> None:
-        self.api.call("GetClients", {"limitstart": 0, "limitnum": 1})
+    def check(self, kinds: Mapping[str, frozenset[str]] | None = None) -> str | None:
+        """Prove the credentials, then that their API role allows every action the operations in
+        ``kinds`` call (default: all this connector offers); raise ``ActionRefused`` listing those
+        it does not. Each action is probed harmlessly (see :data:`PROBES`)."""
+        wanted = kinds if kinds is not None else {kind: ops.ops for kind, ops in self.kinds.items()}
+        actions = list(dict.fromkeys(action for kind, ops in wanted.items() for op in sorted(ops)
+                                     for action in ACTIONS.get(kind, {}).get(op, ())))
+        if self._payment_method:
+            actions = [a for a in actions if a != "GetPaymentMethods"]
+        if not actions:  # used by no job: only the login to prove, which any answer but a refused one does
+            try:
+                self.api.call("GetClients", PROBES["GetClients"], about="check")
+            except ActionRefused:
+                pass
+            return None
+        refused: dict[str, str] = {}
+        for action in actions:
+            params = PROBES.get(action)
+            if action == "AddClient":  # an e-mail address WHMCS already has: refused as a duplicate
+                try:
+                    params = self._probe_email()
+                except ActionRefused:  # GetClients refused (and listed, where the jobs need it)
+                    params = None
+                if params is None:  # no client to take one from: not probed rather than risk a create
+                    continue
+            try:
+                self.api.call(action, params or {}, about="check")
+            except ActionRefused as exc:
+                refused[action] = "unknown to this WHMCS" if "Command Not Found" in str(exc) else "not allowed"
+            except Rejected:  # allowed: WHMCS looked at the parameters
+                pass
+        needed = [f"{action} ({why})" for action, why in refused.items() if action not in OPTIONAL]
+        notes = [f"{action} {why}: {OPTIONAL[action]}" for action, why in refused.items() if action in OPTIONAL]
+        if needed:
+            raise ActionRefused(f"the configured jobs need WHMCS API actions these credentials may not call: "
+                                f"{', '.join(needed)}; allow them in the credentials' API role ({API_ROLES})"
+                                + "".join(f"; also {note}" for note in notes))
+        return "; ".join(notes) or None
+
+    def _probe_email(self) -> dict[str, Any] | None:
+        rows = m.nested(self.api.call("GetClients", PROBES["GetClients"], about="check").get("clients"), "client")
+        email = m.text(rows[0].get("email")) if rows else None
+        return {"email": email} if email else None
 
     def stored(self, kind: str, record: Record) -> Record:
         """What WHMCS shows after hostsync wrote ``record``: urgent tickets as high, an unknown
@@ -177,19 +253,39 @@ class WhmcsConnector(Connector):
     def _log_head(self, pages: int = 3) -> dict[str, datetime]:
         """Newest activity-log time per client, from the newest page(s) that name any client."""
         newest: dict[str, datetime] = {}
+        if self._no_activity_log:
+            return newest
         for start in range(0, pages * self.page_size, self.page_size):
-            answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            try:
+                answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            except ActionRefused as exc:
+                self._without_activity_log(exc)
+                return {}
             entries = m.nested(answer.get("activity"), "entry")
             m.newest_activity(entries, self.tz, into=newest)
             if newest or len(entries) < self.page_size:
                 break
         return newest
 
+    def _without_activity_log(self, error: ActionRefused) -> None:
+        """Read clients without the activity log for the rest of this run; say so once."""
+        with self._lock:
+            first, self._no_activity_log = self._no_activity_log is None, str(error)
+        if first:
+            log.warning("%s: cannot read the WHMCS activity log, so clients are read by a full scan on every run "
+                        "(%s)", self.system, error)
+
     def _changed_clients(self, since: datetime) -> Iterator[Record]:
         """Clients named by activity-log entries at or after ``since`` (the log is newest first)."""
-        log = self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size)
-        newest, reached = m.newest_activity(log, self.tz, since)
-        if not reached:  # the log was trimmed (or is younger than ``since``): it may miss changes
+        newest: dict[str, datetime] = {}
+        reached = False
+        if not self._no_activity_log:
+            try:
+                newest, reached = m.newest_activity(
+                    self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size), self.tz, since)
+            except ActionRefused as exc:
+                self._without_activity_log(exc)
+        if not reached:  # the log was trimmed (or is younger than ``since``, or unreadable): it may miss changes
             yield from self._all_clients()
             return
         for client_id, when in sorted(newest.items(), key=lambda item: item[1]):

@@ -26,7 +26,9 @@ errors carry the HTTP status in ``request.code`` too (401 bad login, 403 banned/
 Test helpers: :meth:`WhmcsSandbox.edit_client` changes a client the way an admin would in the
 WHMCS admin area (logged like WHMCS logs it); :attr:`WhmcsSandbox.failed_logins` counts failed
 wbTeamPro logins; flags ``php_warnings`` (prepend a PHP warning to every answer, as a misconfigured
-WHMCS does) and ``allowed_ips`` (the IP allow-list) switch vendor failure modes on.
+WHMCS does), ``allowed_ips`` (the IP allow-list), ``api_role`` (the actions the API credential's
+role allows: see :meth:`WhmcsSandbox.deny_actions`) and ``missing_actions`` (answered ``Command Not
+Found``) switch vendor failure modes on.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
         self.tz = ZoneInfo(self.timezone)
         self.php_warnings = False
         self.allowed_ips: list[str] | None = None
+        #: the actions the API credential's role allows, lower-case (None: every action); see deny_actions
+        self.api_role: set[str] | None = None
+        #: actions this WHMCS answers "Command Not Found" to (an older or a trimmed install)
+        self.missing_actions: set[str] = set()
         self.state: dict[str, Any] = self._empty()
 
     def _empty(self) -> dict[str, Any]:
@@ -113,11 +119,18 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
                     for key, value in copy.deepcopy(self.state).items()}
 
     def systems(self) -> dict[str, dict[str, Any]]:
+        """``billing`` and ``teampro``; tickets whose client has no project of its own go to the
+        first internal project (one of no client), as a support queue."""
+        teampro = {"plugin": "wbteampro", "url": self.url, "username": self.ADMIN, "password": self.ADMIN_PASSWORD,
+                   "shares_ids_with": "billing", "timezone": self.timezone}
+        with self.lock:
+            internal = sorted(p["id"] for p in self.state["projects"].values() if not int(p.get("client_userid") or 0))
+        if internal:
+            teampro["unassigned_project"] = internal[0]
         return {
             "billing": {"plugin": "whmcs", "url": self.url, "identifier": self.IDENTIFIER, "secret": self.SECRET,
                         "timezone": self.timezone, "ticket_department": "Technical Support"},
-            "teampro": {"plugin": "wbteampro", "url": self.url, "username": self.ADMIN,
-                        "password": self.ADMIN_PASSWORD, "shares_ids_with": "billing", "timezone": self.timezone},
+            "teampro": teampro,
         }
 
     # -- test helpers -------------------------------------------------------------------------
@@ -127,6 +140,13 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
         """Failed wbTeamPro logins so far, from every IP."""
         with self.lock:
             return sum(self.state["failed_logins"].values())
+
+    def deny_actions(self, *actions: str) -> None:
+        """Take ``actions`` out of the API credential's role, as an admin would under Manage API Roles:
+        WHMCS then answers them HTTP 403 ``Invalid Permissions: API action "..." is not allowed``."""
+        allowed = self.api_role if self.api_role is not None else {
+            name[len("_api_"):] for name in dir(self) if name.startswith("_api_")}
+        self.api_role = allowed - {action.lower() for action in actions}
 
     def edit_client(self, client_id: int, **changes: Any) -> None:
         """Change a client as an admin would in the WHMCS admin area (and log it as WHMCS does)."""

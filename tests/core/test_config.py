@@ -149,7 +149,7 @@ def test_config_is_found_through_the_environment_then_the_working_directory(tmp_
     args = ["--plugins-dir", str(PLUGINS_DIR), "config", "validate"]
     assert "hostsync.toml: valid (2 systems, 0 jobs)" in CliRunner().invoke(cli, args, env=ENV).stdout
     via_env = CliRunner().invoke(cli, args, env={**ENV, "HOSTSYNC_CONFIG": str(tmp_path / "b.toml")})
-    assert "b.toml: valid (2 systems, 1 jobs)" in via_env.stdout
+    assert "b.toml: valid (2 systems, 1 job)" in via_env.stdout
 
 
 SECRETS = """

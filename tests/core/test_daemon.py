@@ -102,7 +102,7 @@ def test_ready_watchdog_status_and_a_clean_stop(daemon_project, notify):
         code, err = stop(process)
     assert code == 0, err
     notify.wait_for("STOPPING=1")
-    assert "daemon started with 1 scheduled jobs" in err and "stopped" in err
+    assert "daemon started: 1 scheduled job" in err and "stopped" in err
 
 
 def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(daemon_project, notify, memory):

@@ -8,6 +8,11 @@ from typing import Any, Iterable, Sequence
 import click
 
 
+def plural(count: int, word: str) -> str:
+    """``1 job``, ``2 jobs``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False))
 

@@ -9,6 +9,8 @@ import click
 
 from ..engine import Runtime, resolve_conflict
 from ..state import State
+from .exits import EXIT_USAGE, for_statuses
+from .names import require_job, complete_jobs
 from .output import echo_json, echo_table
 from .sync_cmd import summary_line
 
@@ -27,13 +29,14 @@ def read_state(app: Any) -> State | None:
 
 def register(cli: click.Group) -> None:
     @cli.command("runs")
-    @click.argument("job", required=False)
+    @click.argument("job", required=False, shell_complete=complete_jobs)
     @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
     @click.option("--events", "with_events", is_flag=True, help="Include each run's per-record events.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
     def runs(app: Any, job: str | None, limit: int, with_events: bool, as_json: bool) -> None:
         """List recent runs (newest first), optionally of one JOB, with their counts."""
+        require_job(app, job, history=True)
         state = read_state(app)
         rows = state.runs(job, limit) if state else []
         if with_events and state:
@@ -54,12 +57,13 @@ def register(cli: click.Group) -> None:
                            + (f" ({event['reason']})" if event["reason"] else ""))
 
     @cli.command("links")
-    @click.argument("job", required=False)
+    @click.argument("job", required=False, shell_complete=complete_jobs)
     @click.option("--limit", default=0, help="At most this many (0: all).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
     def links(app: Any, job: str | None, limit: int, as_json: bool) -> None:
         """List linked records (which record in one system is which in the other)."""
+        require_job(app, job, history=True)
         state = read_state(app)
         rows = state.list_links(job, limit or None) if state else []
         if state:
@@ -71,12 +75,14 @@ def register(cli: click.Group) -> None:
                     for r in rows], ["job", "kind", "record", "linked to", "synced"], empty="(no links yet)")
 
     @cli.command("conflicts")
+    @click.argument("job", required=False, shell_complete=complete_jobs)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
-    def conflicts(app: Any, as_json: bool) -> None:
-        """List two-way conflicts waiting for an operator (changed on both sides since the last sync)."""
+    def conflicts(app: Any, job: str | None, as_json: bool) -> None:
+        """List two-way conflicts waiting for an operator (changed on both sides), optionally of one JOB."""
+        require_job(app, job, history=True)
         state = read_state(app)
-        rows = state.open_conflicts() if state else []
+        rows = state.open_conflicts(job) if state else []
         if state:
             state.close()
         if as_json:
@@ -99,13 +105,24 @@ def register(cli: click.Group) -> None:
     @click.argument("conflict_id", type=int)
     @click.option("--use", type=click.Choice(["source", "target"]), required=True,
                   help="Which side's current version wins; it is written to the other side now.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
     @click.pass_obj
-    def resolve(app: Any, conflict_id: int, use: str) -> None:
+    def resolve(app: Any, conflict_id: int, use: str, as_json: bool) -> None:
         """Settle a two-way conflict: write the chosen side's current record to the other side."""
+        state = read_state(app)
+        found = state.conflict(conflict_id) if state else None
+        if state:
+            state.close()
+        if found is None:
+            click.echo(f"error: no conflict #{conflict_id} (see `hostsync conflicts`)", err=True)
+            sys.exit(EXIT_USAGE)
         with Runtime(app.config, app.plugins) as rt:
             result = resolve_conflict(rt, conflict_id, use)
-        if result.ok:
+        if as_json:
+            echo_json({"conflict": conflict_id, "use": use, "job": result.job, "status": result.status,
+                       "run_id": result.run_id, "counts": result.counts, "error": result.error})
+        elif result.ok:
             click.echo(f"conflict #{conflict_id} resolved: {use} written ({summary_line(result.counts)})")
         else:
             click.echo(f"conflict #{conflict_id}: {result.status}: {result.error or 'see hostsync runs'}", err=True)
-        sys.exit(0 if result.ok else 1)
+        sys.exit(for_statuses([result.status]))

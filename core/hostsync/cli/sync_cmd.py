@@ -12,6 +12,8 @@ from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sy
 from ..engine.actions import Action
 
 from ..state import State
+from .exits import for_statuses
+from .names import complete_jobs, complete_systems, require_job, require_systems
 from .output import echo_json, echo_table
 
 SUMMARY_ORDER = COUNTERS
@@ -92,9 +94,7 @@ def resolve_names(app: Any, names: tuple[str, ...], all_jobs: bool) -> list[str]
     if not all_jobs and not names:
         raise click.UsageError("name at least one job, or pass --all")
     for name in names:
-        if name not in config.jobs:
-            raise click.BadParameter(f"unknown job {name!r} (known: {', '.join(sorted(config.jobs)) or 'none'})",
-                                     param_hint="JOB")
+        require_job(app, name)
     return order_jobs(config, config.jobs if all_jobs else names)
 
 
@@ -132,7 +132,7 @@ def register(cli: click.Group) -> None:
                    ["job", "kind", "systems", "schedule", "deletes", "last run", "at"], empty="(no jobs configured)")
 
     @cli.command("plan")
-    @click.argument("job")
+    @click.argument("job", shell_complete=complete_jobs)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
     @click.option("--limit", default=50, show_default=True, help="Actions to list (0: all).")
@@ -164,7 +164,7 @@ def register(cli: click.Group) -> None:
         sys.exit(0 if result.status == "ok" else 1)
 
     @cli.command("sync")
-    @click.argument("jobs", nargs=-1)
+    @click.argument("jobs", nargs=-1, shell_complete=complete_jobs)
     @click.option("--all", "all_jobs", is_flag=True, help="Run every configured job (in dependency order).")
     @click.option("--dry-run", is_flag=True, help="Plan only: show the counts, write nothing.")
     @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
@@ -175,7 +175,7 @@ def register(cli: click.Group) -> None:
 
         Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
         `hostsync runs` and the log), 2 on a usage or configuration error. A job that is already
-        running (here or in the daemon) is not started twice.
+        running (here or in the daemon) is not started twice: exit status 75 when that was all.
         """
         names = resolve_names(app, jobs, all_jobs)
         results = []
@@ -188,20 +188,21 @@ def register(cli: click.Group) -> None:
                         "seconds": round(r.seconds, 3), "writes": r.writes} for r in results])
         else:
             print_results(results)
-        sys.exit(0 if all(r.ok for r in results) else 1)
+        sys.exit(for_statuses(r.status for r in results))
 
     @cli.command("check")
-    @click.argument("systems", nargs=-1)
+    @click.argument("systems", nargs=-1, shell_complete=complete_systems)
     @click.option("--force", is_flag=True, help="Check a held system even though its configuration is unchanged.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
     def check(app: Any, systems: tuple[str, ...], force: bool, as_json: bool) -> None:
-        """Log in to each system (default: all) and prove the credentials; a pass releases a hold."""
+        """Log in to each system (default: all) and prove what its jobs need; a pass releases a hold.
+
+        Beyond the login, plugins check what the configured jobs will ask of each system (WHMCS: every
+        API action, listing those the credentials' API role refuses; Blesta: where tickets go).
+        """
         config = app.config
-        for name in systems:
-            if name not in config.systems:
-                raise click.BadParameter(f"unknown system {name!r} (known: {', '.join(sorted(config.systems))})",
-                                         param_hint="SYSTEM")
+        require_systems(app, systems)
         with runtime(app, dry_run=False) as rt:
             results = check_systems(rt, systems or tuple(config.systems), force=force)
         if as_json:

@@ -487,8 +487,8 @@ def test_delete_ticket_moves_it_to_the_trash(sandbox: BlestaSandbox, blesta: Ble
 def test_tickets_need_a_department_and_staff_for_staff_messages(sandbox: BlestaSandbox, connect: Connect) -> None:
     bare = connect(sandbox, ticket_department_id=None, ticket_departments=None, staff_id=None)
     sandbox.reset_calls()
-    with pytest.raises(Rejected, match="ticket_department_id"):
-        bare.create("ticket", ticket_record())
+    with pytest.raises(Rejected, match="no support department named 'Sales' and ticket_department_id is not set"):
+        bare.create("ticket", ticket_record(department="Sales"))
     no_staff = connect(sandbox, staff_id=None)
     with pytest.raises(Rejected, match="staff_id"):
         no_staff.create("ticket", ticket_record())

@@ -10,7 +10,7 @@ import pytest
 from hostsync.errors import AuthError, ConfigError, NotFound, Rejected, Transient
 from hostsync.model import Record, normalise, project
 from hostsync.sandbox import Fault
-from hostsync_whmcs.connector import WhmcsConnector
+from hostsync_whmcs.connector import ACTIONS, WhmcsConnector
 
 
 def writes(sandbox) -> list[str]:
@@ -42,9 +42,18 @@ def test_settings_are_validated(settings, key):
     assert caught.value.key == key
 
 
-def test_check_proves_the_credentials_with_one_call(sandbox, connector, options):
-    connector.check()
-    assert sandbox.calls == {"GetClients": 1}
+def test_check_proves_the_credentials_and_every_action_without_changing_anything(sandbox, connector, options):
+    before = sandbox.dump()
+    assert connector.check(kinds={}) is None and sandbox.calls == {"GetClients": 1}  # used by no job: the login
+    sandbox.reset_calls()
+    assert connector.check() is None  # every action of every kind, each probed harmlessly
+    assert set(sandbox.calls) == {action for ops in ACTIONS.values() for actions in ops.values() for action in actions}
+    assert sandbox.dump() == before
+    sandbox.reset_calls()
+    sandbox.deny_actions("GetClients", "AddClient")  # AddClient cannot be probed safely without a client's e-mail
+    with pytest.raises(Rejected, match=r"may not call: GetClients \(not allowed\); allow them") as refused:
+        connector.check({"client": frozenset({"create", "find"})})
+    assert "AddClient" not in str(refused.value) and "AddClient" not in sandbox.calls
     with pytest.raises(AuthError), WhmcsConnector("billing", {**options, "secret": "nope"}) as wrong:
         wrong.check()
 
