@@ -36,6 +36,7 @@ from hostsync.model import KINDS, InvalidValue, normalise, normalise_value, pars
 
 from . import mapping as m
 from .client import DEFAULT_URL, ProWorkflowClient, created_id, one, rows_of
+from .mapping import ORIGIN_FIELD
 
 log = logging.getLogger("hostsync.proworkflow")
 
@@ -66,7 +67,6 @@ RESOURCES = {
     "invoice": ("invoices", "invoices", "invoice", "invoice",
                 "number,title,company,status,dates,totals,projectid,lastmodified,apifields"),
 }
-ORIGIN_FIELD = "hostsync origin"
 #: Time records are listed from this date (the vendor's default is the last 6 days).
 TRACKED_FROM = "2000-01-01"
 #: ``id`` filters are sent in chunks of this many ids.
@@ -208,7 +208,7 @@ class ProWorkflowConnector(Connector):
         return self.api.pages(path or resource, key, {**self._list_params(kind), **params}, what=f"list {kind}")
 
     def _record(self, kind: str, row: Mapping[str, Any]) -> Record:
-        origin = self._origin_field(kind)
+        origin = self._origin_id(kind, row)
         if kind == "project":
             return m.project_record(row, origin)
         if kind == "task":
@@ -266,6 +266,14 @@ class ProWorkflowConnector(Connector):
     def _origin_field(self, kind: str) -> str | None:
         """The id of the ``hostsync origin`` API field for ``kind``'s records (read once per run)."""
         return self._once("_origin_fields", self._read_origin_fields).get(RESOURCES[kind][3])
+
+    def _origin_id(self, kind: str, row: Mapping[str, Any]) -> str | None:
+        """The origin field's id where a row's API fields carry no names (else none is needed: the
+        field is found by its name, without reading the account's API fields)."""
+        items = row.get("apifields") or []
+        if not items or any(isinstance(i, Mapping) and "name" in i for i in items):
+            return None
+        return self._origin_field(kind)
 
     def _read_origin_fields(self) -> dict[str, str]:
         body = self.api.get("settings/apifields", what="read the API fields")
@@ -343,7 +351,7 @@ class ProWorkflowConnector(Connector):
             contact = m.primary_contact(row["contacts"])
             full = self.api.get(f"contacts/{contact['id']}", what=f"read client {row['id']}") if contact else {}
             fallback = {**(contact or {}), **(full.get("contact") or {})} if contact else None
-        return m.client_record(row, self._origin_field("client"), fallback)
+        return m.client_record(row, self._origin_id("client", row), fallback)
 
     def _company_row(self, id: str, what: str) -> dict[str, Any]:
         try:

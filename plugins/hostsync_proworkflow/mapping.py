@@ -109,12 +109,18 @@ def decimal(value: Any) -> Decimal | None:
         return None
 
 
-def api_field(row: Mapping[str, Any], field_id: str | None) -> str | None:
-    """The value of API field ``field_id`` in a row's ``apifields`` list."""
-    if field_id is None:
-        return None
+ORIGIN_FIELD = "hostsync origin"
+
+
+def origin_of(row: Mapping[str, Any], field_id: str | None = None) -> str | None:
+    """The ``hostsync origin`` API field's value in a row's ``apifields`` list, found by its name
+    (or by ``field_id`` where the items carry no names)."""
     for item in row.get("apifields") or []:
-        if isinstance(item, Mapping) and str(item.get("id")) == field_id:
+        if not isinstance(item, Mapping):
+            continue
+        named = item.get("name")
+        if (named is not None and str(named).strip().casefold() == ORIGIN_FIELD) or \
+                (named is None and field_id is not None and str(item.get("id")) == field_id):
             return text(item.get("value"))
     return None
 
@@ -158,7 +164,7 @@ def client_record(row: Mapping[str, Any], origin_field: str | None = None,
     fields["country"] = country_code(fields["country"])
     fields.update(first_name=first, last_name=last)
     return Record("client", ident(row.get("id")), fields, {}, updated_at=stamp(row.get("lastmodifiedutc")),
-                  origin=api_field(row, origin_field))
+                  origin=origin_of(row, origin_field))
 
 
 def has_address(row: Mapping[str, Any]) -> bool:
@@ -195,7 +201,7 @@ def project_record(row: Mapping[str, Any], origin_field: str | None = None) -> R
          "start_on": day(row.get("startdate")), "due_on": day(row.get("duedate")),
          "description": text(row.get("description"))},
         {"client": ident(row.get("companyid"))},
-        updated_at=stamp(row.get("lastmodifiedutc")), origin=api_field(row, origin_field))
+        updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
 
 
 def project_body(record: Record) -> dict[str, Any]:
@@ -221,7 +227,7 @@ def task_record(row: Mapping[str, Any], origin_field: str | None = None) -> Reco
         {"name": text(row.get("name")), "status": status_in(TASK_STATUS_IN, row.get("status")),
          "description": text(row.get("description")), "due_on": day(row.get("duedate"))},
         {"project": ident(row.get("projectid"))},
-        updated_at=stamp(row.get("lastmodifiedutc")), origin=api_field(row, origin_field))
+        updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
 
 
 def task_body(record: Record) -> dict[str, Any]:
@@ -261,7 +267,7 @@ def time_record(row: Mapping[str, Any], tz: tzinfo, members: Mapping[str, str],
         {"member": members.get(contact or "", contact), "started_at": local_start(row, tz),
          "minutes": row.get("timetracked"), "note": text(row.get("notes")), "billable": row.get("billable")},
         {"project": ident(row.get("projectid")), "task": ident(row.get("taskid"))},
-        updated_at=stamp(row.get("lastmodifiedutc")), origin=api_field(row, origin_field))
+        updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
 
 
 def time_body(record: Record, tz: tzinfo) -> dict[str, Any]:
@@ -327,7 +333,7 @@ def invoice_record(row: Mapping[str, Any], origin_field: str | None = None) -> R
          "status": status_in(INVOICE_STATUS_IN, row.get("status")), "lines": lines,
          "total": row.get("grandtotal")},
         {"client": ident(row.get("companyid"))},
-        updated_at=stamp(row.get("lastmodifiedutc")), origin=api_field(row, origin_field))
+        updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
 
 
 def line_body(line: Mapping[str, Any]) -> dict[str, Any]:

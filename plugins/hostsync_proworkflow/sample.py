@@ -14,9 +14,10 @@ import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .mapping import ORIGIN_FIELD
+
 STAMP = "%Y-%m-%dT%H:%M:%S"
 BASE = datetime(2025, 3, 3, 8, 30, 0)  # UTC
-ORIGIN_FIELD = "hostsync origin"
 ORIGIN_TYPES = ("company", "contact", "project", "task", "time", "invoice")
 
 STAFF = [  # first, last, e-mail, login
