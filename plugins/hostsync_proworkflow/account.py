@@ -567,18 +567,6 @@ class Account:
         self._touch(row)
         return _updated(row["id"], "Project Updated")
 
-    def put_project_complete(self, ident: str, body: Any) -> dict[str, Any]:
-        row = self._row("projects", ident)
-        row.update(status="complete", completedate=self.today().isoformat())
-        self._touch(row)
-        return {"status": "Success", "message": "Project Completed"}
-
-    def put_project_reactivate(self, ident: str, body: Any) -> dict[str, Any]:
-        row = self._row("projects", ident)
-        row.update(status="active", completedate=None)
-        self._touch(row)
-        return {"status": "Success", "message": "Project Reactivated"}
-
     def delete_project(self, ident: str) -> dict[str, Any]:
         """Deletes the project's tasks (and their time) too."""
         row = self._row("projects", ident)
@@ -586,6 +574,14 @@ class Account:
             self._drop_task(task_id)
         del self.t["projects"][row["id"]]
         return {"status": "Success", "message": "Project Deleted"}
+
+    def put_state(self, table: str, ident: str, complete: bool) -> dict[str, Any]:
+        """``PUT /projects|tasks/{id}/complete`` and ``/reactivate``."""
+        row = self._row(table, ident)
+        row.update(status="complete" if complete else "active",
+                   completedate=self.today().isoformat() if complete else None)
+        self._touch(row)
+        return {"status": "Success", "message": f"{SINGULAR[table]} {'Completed' if complete else 'Reactivated'}"}
 
     # -- tasks ----------------------------------------------------------------------------------
 
@@ -679,18 +675,6 @@ class Account:
         row.update(changed)
         self._touch(row)
         return _updated(row["id"], "Task Updated")
-
-    def put_task_complete(self, ident: str, body: Any) -> dict[str, Any]:
-        row = self._row("tasks", ident)
-        row.update(status="complete", completedate=self.today().isoformat())
-        self._touch(row)
-        return {"status": "Success", "message": "Task Completed"}
-
-    def put_task_reactivate(self, ident: str, body: Any) -> dict[str, Any]:
-        row = self._row("tasks", ident)
-        row.update(status="active", completedate=None)
-        self._touch(row)
-        return {"status": "Success", "message": "Task Reactivated"}
 
     def delete_task(self, ident: str) -> dict[str, Any]:
         self._drop_task(self._row("tasks", ident)["id"])

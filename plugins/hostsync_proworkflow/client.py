@@ -107,8 +107,9 @@ class ProWorkflowClient:
 
     def _answer(self, response: httpx.Response, what: str, write: bool) -> dict[str, Any]:
         status = response.status_code
-        if 200 <= status < 300:
+        if status != 429:
             self._note_limit(response)
+        if 200 <= status < 300:
             body = json_body(response, what)
             if not isinstance(body, dict):
                 raise ProtocolError(f"{what}: expected a JSON object, got {type(body).__name__}")
@@ -174,7 +175,8 @@ class ProWorkflowClient:
             time.sleep(wait)
 
     def _note_limit(self, response: httpx.Response) -> None:
-        """Pause until the window resets when the requests left are no more than those in flight."""
+        """Pause until the window resets when the requests left are no more than those in flight
+        (any answer but a 429 says how many are left)."""
         remaining = _number(response.headers.get("x-ratelimit-remaining"))
         reset = _number(response.headers.get("x-ratelimit-reset"))
         if remaining is None or reset is None:

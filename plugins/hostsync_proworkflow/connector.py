@@ -26,13 +26,13 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync import Connector, Operations, Record, Setting
 from hostsync.connector import ORIGIN
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
-from hostsync.model import KINDS, InvalidValue, normalise, normalise_value, parse_datetime
+from hostsync.model import KINDS, InvalidValue, normalise, normalise_fields, normalise_value, parse_datetime
 
 from . import mapping as m
 from .client import DEFAULT_URL, ProWorkflowClient, created_id, one, rows_of
@@ -347,10 +347,10 @@ class ProWorkflowConnector(Connector):
         """A company row as a client; its first contact fills in what the company lacks (the
         contact's address is read only for a company without one)."""
         fallback = None
-        if not m.has_address(row) and row.get("contacts"):
-            contact = m.primary_contact(row["contacts"])
-            full = self.api.get(f"contacts/{contact['id']}", what=f"read client {row['id']}") if contact else {}
-            fallback = {**(contact or {}), **(full.get("contact") or {})} if contact else None
+        contact = m.primary_contact(m.items(row.get("contacts")))
+        if not m.has_address(row) and contact:
+            full = self.api.get(f"contacts/{contact['id']}", what=f"read client {row['id']}").get("contact")
+            fallback = {**contact, **(full if isinstance(full, Mapping) else {})}
         return m.client_record(row, self._origin_id("client", row), fallback)
 
     def _company_row(self, id: str, what: str) -> dict[str, Any]:
@@ -414,7 +414,7 @@ class ProWorkflowConnector(Connector):
             self.api.put(f"companies/{id}", body, what=what)
         fields = record.fields
         if changed & {"first_name", "last_name"} and fields.get("first_name") and fields.get("last_name"):
-            contact = m.primary_contact(row.get("contacts") or [])
+            contact = m.primary_contact(m.items(row.get("contacts")))
             if contact is None:
                 self._add_contact(id, fields, what)
             else:
@@ -438,7 +438,7 @@ class ProWorkflowConnector(Connector):
 
     def _create_project(self, record: Record) -> str:
         fields = record.fields
-        body = {**m.project_body(record), **self._origin_body("project", record)}
+        body = {**m.body_of(record, m.PROJECT_OUT, {"client": "companyid"}), **self._origin_body("project", record)}
         if not body.get("title"):
             raise Rejected("create project: a ProWorkflow project needs a title", {"name": "required"})
         if not body.get("companyid"):
@@ -448,19 +448,22 @@ class ProWorkflowConnector(Connector):
         return created_id(self.api.post("projects", body, what="create project"), "create project: POST /projects")
 
     def _update_project(self, id: str, record: Record) -> None:
-        what = f"update project {id}"
-        current = self._current("project", id, what)
-        changed = self._changes("project", current, record)
-        body = m.project_body(Record("project", id, {k: v for k, v in record.fields.items() if k in changed},
-                                     {k: v for k, v in record.refs.items() if k in changed}))
-        if body:
-            self.api.put(f"projects/{id}", body, what=what)
-        if "status" in changed and record.fields.get("status"):
-            self._set_status("projects", id, m.PROJECT_STATUS_OUT[record.fields["status"]],
-                             m.PROJECT_STATUS_OUT.get(current.fields.get("status") or "", "active"), what)
+        self._update_work("project", "projects", id, record, m.PROJECT_OUT, {"client": "companyid"},
+                          m.PROJECT_STATUS_OUT)
 
-    def _set_status(self, path: str, id: str, wanted: str, vendor: str, what: str) -> None:
-        if wanted != vendor:
+    def _update_work(self, kind: str, path: str, id: str, record: Record, names: Mapping[str, str],
+                     refs: Mapping[str, str], statuses: Mapping[str, str]) -> None:
+        """Update a project or task: the fields that differ in one PUT, a status change through the
+        ``complete``/``reactivate`` call."""
+        what = f"update {kind} {id}"
+        current = self._current(kind, id, what)
+        changed = self._changes(kind, current, record)
+        body = m.body_of(Record(kind, id, {k: v for k, v in record.fields.items() if k in changed},
+                                {k: v for k, v in record.refs.items() if k in changed}), names, refs)
+        if body:
+            self.api.put(f"{path}/{id}", body, what=what)
+        wanted = statuses.get(record.fields.get("status") or "")
+        if "status" in changed and wanted and wanted != statuses.get(current.fields.get("status") or "", "active"):
             self.api.put(f"{path}/{id}/{'complete' if wanted == 'complete' else 'reactivate'}", what=what)
 
     def _delete_project(self, id: str) -> None:
@@ -488,7 +491,7 @@ class ProWorkflowConnector(Connector):
 
     def _create_task(self, record: Record) -> str:
         fields = record.fields
-        body = {**m.task_body(record), **self._origin_body("task", record)}
+        body = {**m.body_of(record, m.TASK_OUT, {"project": "projectid"}), **self._origin_body("task", record)}
         if not body.get("projectid"):
             raise Rejected("create task: a ProWorkflow task needs its project", {"project": "required"})
         if not body.get("name"):
@@ -503,16 +506,7 @@ class ProWorkflowConnector(Connector):
         return id
 
     def _update_task(self, id: str, record: Record) -> None:
-        what = f"update task {id}"
-        current = self._current("task", id, what)
-        changed = self._changes("task", current, record)
-        body = m.task_body(Record("task", id, {k: v for k, v in record.fields.items() if k in changed},
-                                  {k: v for k, v in record.refs.items() if k in changed}))
-        if body:
-            self.api.put(f"tasks/{id}", body, what=what)
-        if "status" in changed and record.fields.get("status"):
-            self._set_status("tasks", id, m.TASK_STATUS_OUT[record.fields["status"]],
-                             m.TASK_STATUS_OUT.get(current.fields.get("status") or "", "active"), what)
+        self._update_work("task", "tasks", id, record, m.TASK_OUT, {"project": "projectid"}, m.TASK_STATUS_OUT)
 
     # -- time records ---------------------------------------------------------------------------
 
@@ -676,25 +670,17 @@ def _same_line(spec: Any, vendor: Mapping[str, Any], line: Mapping[str, Any]) ->
         return False
 
 
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    spec = KINDS[record.kind]
-    for name, wanted in key.items():
-        if name not in spec.names:
-            continue
-        field = spec.field(name)
-        if field.ref:
-            if wanted not in (None, "") and str(record.refs.get(name) or "") != str(wanted):
-                return False
-            continue
+def _matching(records: Iterable[Record], key: Mapping[str, Any]) -> list[Record]:
+    """The records equal to ``key`` (canonical fields after normalisation, references as ids); a
+    record that cannot be normalised matches nothing (the engine could not adopt it either)."""
+    out = []
+    for record in records:
         try:
-            if normalise_value(field, record.fields.get(name)) != normalise_value(field, wanted):
-                return False
+            have = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
+            want = normalise_fields(record.kind, {k: v for k, v in key.items() if k in record.fields})
         except InvalidValue:
-            return False
-    return True
-
-
-def _matching(records: Any, key: Mapping[str, Any]) -> list[Record]:
-    """The records that equal ``key`` on its fields (exactly, after normalisation)."""
-    return [record for record in records if _matches(record, key)]
-
+            continue
+        refs = {k: str(v) for k, v in key.items() if k in record.refs and v not in (None, "")}
+        if all(have.fields[k] == v for k, v in want.items()) and all(have.refs[k] == v for k, v in refs.items()):
+            out.append(record)
+    return out

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
-from hostsync.model import Record, parse_datetime
+from hostsync.model import InvalidValue, Record, parse_datetime
 
 PROJECT_STATUS_IN = {"active": "active", "complete": "completed", "completed": "completed"}
 PROJECT_STATUS_OUT = {"planned": "active", "active": "active", "on_hold": "active", "completed": "complete",
@@ -76,9 +76,13 @@ def day(value: Any) -> str | None:
 
 
 def stamp(value: Any, tz: tzinfo = timezone.utc) -> datetime | None:
-    """A ``lastmodified``-style stamp (ISO, no zone) as an aware UTC datetime; naive ones are in ``tz``."""
+    """A ``lastmodified``-style stamp (ISO, no zone) as an aware UTC datetime; naive ones are in ``tz``.
+    One that cannot be read is no stamp (the record still syncs; it just does not move the cursor)."""
     value = text(value)
-    return None if value is None else parse_datetime(value.replace(" ", "T", 1), tz)
+    try:
+        return None if value is None else parse_datetime(value.replace(" ", "T", 1), tz)
+    except InvalidValue:
+        return None
 
 
 def minute(moment: datetime) -> str:
@@ -104,9 +108,15 @@ def country_code(value: Any) -> str | None:
 
 def decimal(value: Any) -> Decimal | None:
     try:
-        return None if value in (None, "") else Decimal(str(value).strip())
+        number = None if value in (None, "") else Decimal(str(value).strip())
     except InvalidOperation:
         return None
+    return number if number is not None and number.is_finite() else None
+
+
+def items(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list field (``contacts``, ``apifields``); anything else holds none."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 ORIGIN_FIELD = "hostsync origin"
@@ -115,9 +125,7 @@ ORIGIN_FIELD = "hostsync origin"
 def origin_of(row: Mapping[str, Any], field_id: str | None = None) -> str | None:
     """The ``hostsync origin`` API field's value in a row's ``apifields`` list, found by its name
     (or by ``field_id`` where the items carry no names)."""
-    for item in row.get("apifields") or []:
-        if not isinstance(item, Mapping):
-            continue
+    for item in items(row.get("apifields")):
         named = item.get("name")
         if (named is not None and str(named).strip().casefold() == ORIGIN_FIELD) or \
                 (named is None and field_id is not None and str(item.get("id")) == field_id):
@@ -153,7 +161,7 @@ def client_record(row: Mapping[str, Any], origin_field: str | None = None,
                   fallback: Mapping[str, Any] | None = None) -> Record:
     """A client company as a canonical client: its own name, address, e-mail and phone; the primary
     contact's where the company has none (``fallback``: that contact with its address, when read)."""
-    contact = fallback or primary_contact(row.get("contacts") or [])
+    contact = fallback or primary_contact(items(row.get("contacts")))
     first, last = contact_names(contact)
     fields: dict[str, Any] = {canonical: text(row.get(vendor)) for canonical, vendor in COMPANY.items()}
     fields["email"] = fields["email"] or (text(contact.get("email")) if contact else None)
@@ -204,18 +212,18 @@ def project_record(row: Mapping[str, Any], origin_field: str | None = None) -> R
         updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
 
 
-def project_body(record: Record) -> dict[str, Any]:
-    """POST/PUT /projects fields for what the record has (status goes through complete/reactivate)."""
-    fields, body = record.fields, {}
-    if "name" in fields:
-        body["title"] = fields["name"] or ""
-    if "description" in fields:
-        body["description"] = fields["description"] or ""
-    for canonical, vendor in (("start_on", "startdate"), ("due_on", "duedate")):
-        if canonical in fields:
-            body[vendor] = fields[canonical] or ""
-    if "client" in record.refs:
-        body["companyid"] = int(record.refs["client"] or 0)
+#: Canonical field -> the POST/PUT field (status goes through the complete/reactivate calls).
+PROJECT_OUT = {"name": "title", "description": "description", "start_on": "startdate", "due_on": "duedate"}
+TASK_OUT = {"name": "name", "description": "description", "due_on": "duedate"}
+
+
+def body_of(record: Record, names: Mapping[str, str], refs: Mapping[str, str]) -> dict[str, Any]:
+    """POST/PUT fields for the fields and references ``record`` has (a ``None`` clears a field;
+    a missing reference is sent as 0)."""
+    body: dict[str, Any] = {vendor: record.fields[canonical] or "" for canonical, vendor in names.items()
+                            if canonical in record.fields}
+    body.update({vendor: int(record.refs[canonical] or 0) for canonical, vendor in refs.items()
+                 if canonical in record.refs})
     return body
 
 
@@ -228,19 +236,6 @@ def task_record(row: Mapping[str, Any], origin_field: str | None = None) -> Reco
          "description": text(row.get("description")), "due_on": day(row.get("duedate"))},
         {"project": ident(row.get("projectid"))},
         updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
-
-
-def task_body(record: Record) -> dict[str, Any]:
-    fields, body = record.fields, {}
-    if "name" in fields:
-        body["name"] = fields["name"] or ""
-    if "description" in fields:
-        body["description"] = fields["description"] or ""
-    if "due_on" in fields:
-        body["duedate"] = fields["due_on"] or ""
-    if record.refs.get("project"):
-        body["projectid"] = int(record.refs["project"])  # type: ignore[arg-type]
-    return body
 
 
 # --- time records ----------------------------------------------------------------------------
@@ -325,7 +320,10 @@ def line_record(line: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def invoice_record(row: Mapping[str, Any], origin_field: str | None = None) -> Record:
-    lines = [line for line in map(line_record, row.get("lines") or []) if line is not None]
+    raw = row.get("lines") or []
+    # lines not in the documented shape pass through as they are, so that this invoice fails to read alone
+    lines = [line for line in (line_record(x) if isinstance(x, Mapping) else x for x in raw) if line is not None] \
+        if isinstance(raw, list) else raw
     return Record(
         "invoice", ident(row.get("id")),
         {"number": text(row.get("number")), "issued_on": day(row.get("invoiceddate")),

@@ -170,15 +170,15 @@ class ProWorkflowSandbox(Sandbox):
             routes = _rest(n, ident, sub, list_=lambda: a.get_projects(params), add=lambda: a.post_projects(body, user),
                            one=lambda: a.get_project(ident), put=lambda: a.put_project(ident, body),
                            drop=lambda: a.delete_project(ident), subs={
-                               ("PUT", "complete"): lambda: a.put_project_complete(ident, body),
-                               ("PUT", "reactivate"): lambda: a.put_project_reactivate(ident, body),
+                               ("PUT", "complete"): lambda: a.put_state("projects", ident, True),
+                               ("PUT", "reactivate"): lambda: a.put_state("projects", ident, False),
                                ("GET", "tasks"): lambda: a.get_tasks(params, project=ident)})
         elif head == "tasks":
             routes = _rest(n, ident, sub, list_=lambda: a.get_tasks(params), add=lambda: a.post_tasks(body),
                            one=lambda: a.get_task(ident), put=lambda: a.put_task(ident, body),
                            drop=lambda: a.delete_task(ident), subs={
-                               ("PUT", "complete"): lambda: a.put_task_complete(ident, body),
-                               ("PUT", "reactivate"): lambda: a.put_task_reactivate(ident, body),
+                               ("PUT", "complete"): lambda: a.put_state("tasks", ident, True),
+                               ("PUT", "reactivate"): lambda: a.put_state("tasks", ident, False),
                                ("GET", "time"): lambda: a.get_time(params, task=ident)})
         elif head == "time":
             routes = _rest(n, ident, sub, list_=lambda: a.get_time(params), add=lambda: a.post_time(body, user),

@@ -6,8 +6,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hostsync.model import InvalidValue, Record, normalise
+from hostsync.model import KINDS, InvalidValue, Record, normalise
 from hostsync_proworkflow import mapping as m
 
 AKL = ZoneInfo("Pacific/Auckland")
@@ -112,3 +114,30 @@ def test_a_person_without_a_company_names_the_company():
     assert m.company_body({"company": None, "first_name": "Ann", "last_name": "Lee", "city": "Nelson"},
                           ["company", "city"]) == {"name": "Ann Lee", "city": "Nelson"}
     assert m.company_body({"email": None}, ["email"]) == {"email": ""}
+
+
+# -- rows of any shape -----------------------------------------------------------------------
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+_KEYS = ("name", "title", "email", "phone", "address1", "city", "country", "contacts", "apifields", "status",
+         "startdate", "duedate", "description", "companyid", "projectid", "taskid", "contactid", "lastmodifiedutc",
+         "date", "starttime", "timetracked", "notes", "billable", "lines", "number", "invoiceddate", "paiddate",
+         "grandtotal")
+_LINE = st.fixed_dictionaries({}, optional={k: _JSON for k in ("type", "name", "description", "quantity", "rate",
+                                                                "time", "taxable")})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"id": st.integers(1, 10**6)},
+                             optional={**{k: _JSON for k in _KEYS}, "lines": st.lists(_LINE, max_size=3) | _JSON}))
+def test_a_row_of_any_shape_maps_and_then_normalises_or_fails_naming_a_field(row):
+    """Odd vendor values never break a listing: mapping never raises, and a record that cannot be
+    read fails alone when the engine normalises it (InvalidValue naming the field)."""
+    for record in (m.client_record(row), m.project_record(row), m.task_record(row), m.invoice_record(row),
+                   m.time_record(row, AKL, {"3": "jane@example.net"}), m.invoice_stub(row)):
+        try:
+            normalise(record)
+        except InvalidValue as exc:
+            assert str(exc).split(":")[0] in {f.name for f in KINDS[record.kind].fields}
