@@ -270,8 +270,8 @@ class ProWorkflowConnector(Connector):
     def _origin_id(self, kind: str, row: Mapping[str, Any]) -> str | None:
         """The origin field's id where a row's API fields carry no names (else none is needed: the
         field is found by its name, without reading the account's API fields)."""
-        items = row.get("apifields") or []
-        if not items or any(isinstance(i, Mapping) and "name" in i for i in items):
+        items = m.items(row.get("apifields"))
+        if not items or any("name" in item for item in items):
             return None
         return self._origin_field(kind)
 
