@@ -18,7 +18,8 @@ Origin markers live in the account's API field named ``hostsync origin`` for eac
 Deleting a project: ``DELETE /projects/{id}`` deletes the project's tasks with it, so a project is
 deleted only once it has no task left; otherwise the delete is refused (``Rejected``) naming the
 tasks, and a task job with mirrored deletes removes them first (the next run then deletes the
-project). hostsync never deletes a task it was not asked to.
+project). hostsync never deletes a task it was not asked to. Likewise a task is deleted only while
+no time is tracked on it (its time records would go with it).
 """
 
 from __future__ import annotations
@@ -175,8 +176,7 @@ class ProWorkflowConnector(Connector):
         if kind == "project":
             self._delete_project(str(id))
         elif kind == "task":
-            self._must_exist("task", str(id))
-            self.api.delete(f"tasks/{id}", what=f"delete task {id}")
+            self._delete_task(str(id))
         else:
             raise Rejected(f"{self.system}: the ProWorkflow connector does not delete {kind} records")
 
@@ -471,13 +471,18 @@ class ProWorkflowConnector(Connector):
         self._must_exist("project", id)
         tasks = list(self.api.pages(f"projects/{id}/tasks", "tasks", {"status": "all", "fields": "name",
                                                                       "sortby": "id"}, what=what))
-        if tasks:
-            names = ", ".join(f"#{t['id']} {t.get('name') or ''}".strip() for t in tasks[:5])
-            more = f" and {len(tasks) - 5} more" if len(tasks) > 5 else ""
-            raise Rejected(f"{what}: ProWorkflow would delete its {len(tasks)} task(s) with it ({names}{more}); "
-                           "hostsync deletes a project only once it has no tasks (delete or move them first, "
-                           "or mirror task deletes)", {"tasks": str(len(tasks))})
+        _refuse_cascade(what, "project", "task", [f"#{t['id']} {t.get('name') or ''}".strip() for t in tasks],
+                        "delete or move them first, or mirror task deletes")
         self.api.delete(f"projects/{id}", what=what)
+
+    def _delete_task(self, id: str) -> None:
+        """Deleting a task deletes the time tracked on it: a task with time is not deleted."""
+        what = f"delete task {id}"
+        self._must_exist("task", id)
+        time = list(self._rows("time_entry", {"taskid": id}))
+        _refuse_cascade(what, "task", "time record", [f"#{r['id']} {r.get('date') or ''}".strip() for r in time],
+                        "tracked time is billing data: move or delete it in ProWorkflow first")
+        self.api.delete(f"tasks/{id}", what=what)
 
     # -- tasks ----------------------------------------------------------------------------------
 
@@ -652,6 +657,15 @@ class ProWorkflowConnector(Connector):
                                            lambda vendor, line: _same_line(spec, vendor, line))
         if body:
             self.api.put(f"invoices/{id}", body, what=what)
+
+
+def _refuse_cascade(what: str, kind: str, child: str, children: list[str], advice: str) -> None:
+    """Refuse a delete that ProWorkflow would carry on to ``children`` hostsync was not asked to delete."""
+    if children:
+        more = f" and {len(children) - 5} more" if len(children) > 5 else ""
+        raise Rejected(f"{what}: ProWorkflow would delete its {len(children)} {child}(s) with it "
+                       f"({', '.join(children[:5])}{more}); hostsync deletes a {kind} only once it has none ({advice})",
+                       {f"{child}s": str(len(children))})
 
 
 def _canonical(record: Record) -> Record:

@@ -153,12 +153,24 @@ def test_a_project_with_tasks_is_not_deleted(connect, sandbox):
     with pytest.raises(Rejected, match=r"would delete its \d+ task\(s\) with it"):
         pwf.delete("project", str(project))
     assert project in sandbox.account.t["projects"] and set(tasks) <= set(sandbox.account.t["tasks"])
+    for record in [r for r in sandbox.account.t["time"].values() if r["taskid"] in tasks]:
+        del sandbox.account.t["time"][record["id"]]  # someone removed the tracked time in the web app
     for task in tasks:
         pwf.delete("task", str(task))
     pwf.delete("project", str(project))
     assert project not in sandbox.account.t["projects"]
     with pytest.raises(NotFound):
         pwf.delete("project", str(project))
+
+
+def test_a_task_with_tracked_time_is_not_deleted(connect, sandbox):
+    pwf = connect(sandbox)
+    tracked = next(t for t in sandbox.account.t["tasks"].values()
+                   if any(r["taskid"] == t["id"] for r in sandbox.account.t["time"].values()))
+    records = {r["id"] for r in sandbox.account.t["time"].values() if r["taskid"] == tracked["id"]}
+    with pytest.raises(Rejected, match=r"would delete its \d+ time record\(s\) with it"):
+        pwf.delete("task", str(tracked["id"]))
+    assert tracked["id"] in sandbox.account.t["tasks"] and records <= set(sandbox.account.t["time"])
 
 
 def test_time_entries_need_a_task_and_a_known_member(connect, sandbox):
