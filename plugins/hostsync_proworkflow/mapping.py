@@ -309,8 +309,11 @@ def line_record(line: Mapping[str, Any]) -> dict[str, Any] | None:
     if kind == "heading":
         return None
     if kind in TIME_LINES:
-        minutes = decimal(line.get("time")) or Decimal(0)
-        quantity = (minutes / 60).quantize(Decimal("0.0001"), ROUND_HALF_UP).normalize()
+        hours = (decimal(line.get("time")) or Decimal(0)) / 60
+        try:
+            quantity: Decimal | None = hours.quantize(Decimal("0.0001"), ROUND_HALF_UP).normalize()
+        except InvalidOperation:  # too many digits to round: left as it is
+            quantity = hours
     else:
         quantity = decimal(line.get("quantity"))
     description = text(line.get("description")) if kind == "lineitem" and not text(line.get("name")) else \
