@@ -34,11 +34,15 @@ JOBS = (
     ("invoices", "invoice", "billing", ["blesta"]),
     ("tickets", "ticket", "billing", ["blesta"]),
     ("ticket-links", "ticket", "billing", ["teampro"]),
+    ("pwf-clients", "client", "billing", ["proworkflow"]),
+    ("pwf-projects", "project", "teampro", ["proworkflow"]),
 )
+#: Settings beyond kind, source and targets for the jobs that need them.
+JOB_SETTINGS = {"pwf-projects": {"direction": "two-way"}}
 #: The systems the demo uses from the built-in sandboxes' tables (ISPConfig also offers a JSON one);
 #: a third-party sandbox's systems are all included.
-SYSTEMS = {"billing", "teampro", "panel", "blesta"}
-BUILT_IN = {"whmcs", "ispconfig", "blesta"}
+SYSTEMS = {"billing", "teampro", "panel", "blesta", "proworkflow"}
+BUILT_IN = {"whmcs", "ispconfig", "blesta", "proworkflow"}
 SNAPSHOT = "sandboxes.json"
 
 
@@ -71,7 +75,8 @@ def demo_config(boxes: dict[str, Sandbox]) -> dict[str, Any]:
     systems: dict[str, dict[str, Any]] = {}
     for box in boxes.values():
         systems.update({n: s for n, s in box.systems().items() if n in SYSTEMS or box.name not in BUILT_IN})
-    jobs = {name: {"kind": kind, "source": source, "targets": [t for t in targets if t in systems], "every": "5m"}
+    jobs = {name: {"kind": kind, "source": source, "targets": [t for t in targets if t in systems], "every": "5m",
+                   **JOB_SETTINGS.get(name, {})}
             for name, kind, source, targets in JOBS if source in systems and any(t in systems for t in targets)}
     return {"hostsync": {"state": "hostsync.db", "log_level": "warning"}, "systems": systems, "jobs": jobs}
 

@@ -320,7 +320,12 @@ def _decimal(value: Any) -> Decimal | None:
 
 def _money(value: Any) -> str | None:
     number = _decimal(value)
-    return None if number is None else str(number.quantize(_CENT))
+    if number is None:
+        return None
+    try:
+        return str(number.quantize(_CENT))
+    except InvalidOperation:  # more digits than the decimal context holds
+        raise InvalidValue(f"{value!r} is too large an amount") from None
 
 
 def _quantity(value: Any) -> str | None:
