@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from hostsync.demo import JOBS
+from hostsync.demo import JOB_SETTINGS, JOBS
 from hostsync.plugins import load_plugins
 
 SANDBOXES = sorted(load_plugins().sandboxes)
@@ -38,13 +38,13 @@ def read_json_document(stream) -> dict:
 
 @pytest.mark.slow
 def test_the_printed_tables_run_the_demo_jobs_without_a_failure(hostsync_project):
-    process = subprocess.Popen([sys.executable, "-m", "hostsync", "sandbox", "whmcs", "blesta", "ispconfig", "--json"],
+    process = subprocess.Popen([sys.executable, "-m", "hostsync", "sandbox", *SANDBOXES, "--json"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         printed = read_json_document(process.stdout)
         hostsync_project.systems.update(printed["systems"])
         for name, kind, source, targets in JOBS:
-            hostsync_project.job(name, kind=kind, source=source, targets=targets)
+            hostsync_project.job(name, kind=kind, source=source, targets=targets, **JOB_SETTINGS.get(name, {}))
         result = hostsync_project.cli("sync", "--all", "--json")
         assert result.exit_code == 0, result.output
         assert {r["job"]: r["counts"]["failed"] for r in result.json()} == dict.fromkeys(
