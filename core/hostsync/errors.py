@@ -21,9 +21,15 @@ setting, not its value.
 
 from __future__ import annotations
 
+from .redact import redactor
+
 
 class HostsyncError(Exception):
-    """Base of every error hostsync raises on purpose."""
+    """Base of every error hostsync raises on purpose. Its message is redacted when it is made, so a
+    secret a vendor echoed into it (or a plugin put there) never reaches a log, the state or a screen."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redactor(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConnectorError(HostsyncError):
@@ -64,7 +70,7 @@ class Rejected(ConnectorError):
 
     def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.fields = dict(fields or {})
+        self.fields = redactor.value(dict(fields or {}))
 
 
 class NotFound(Rejected):
@@ -81,7 +87,7 @@ class ConfigError(HostsyncError):
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
         self.file = file
         self.key = key
-        self.detail = message
+        self.detail = redactor(message)
         prefix = ": ".join(part for part in (file, key) if part)
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
