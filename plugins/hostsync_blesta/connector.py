@@ -68,7 +68,7 @@ class BlestaConnector(Connector):
         Setting("auth", default="basic", choices=("basic", "header"),
                 help="basic: HTTP Basic; header: BLESTA-API-USER/BLESTA-API-KEY headers (Blesta >= 5.11)"),
         Setting("company_id", "int", default=1, help="the company the API key belongs to"),
-        Setting("timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
+        Setting("timezone", "timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
                 "calendar dates are midnight there"),
         Setting("client_group_id", "int", default=1, help="client group for clients created here"),
         Setting("currency", default="USD", help="default currency of new clients and of invoices without one"),

@@ -52,20 +52,23 @@ class WhmcsConnector(Connector):
         Setting("accesskey", secret=True, help="$api_access_key from configuration.php: passes the IP allow-list"),
         Setting("ticket_department", help="department id or name for tickets whose department WHMCS lacks"),
         Setting("payment_method", help="gateway module for domain orders (default: the first WHMCS lists)"),
-        Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
-        Setting("page_size", "int", default=100, help="rows per list call (limitnum)"),
+        Setting("timezone", "timezone", default="UTC",
+                help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
+        Setting("page_size", "int", default=100, min=1, max=10000, help="rows per list call (limitnum)"),
     )
 
-    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
-        super().__init__(system, options)
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
         has_api_credentials = bool(options.get("identifier") or options.get("secret"))
         has_login = bool(options.get("username") or options.get("password"))
         if has_api_credentials == has_login:
-            raise ConfigError("set either identifier and secret (API credentials) or username and password",
-                              key=f"systems.{system}")
+            raise ConfigError("set either identifier and secret (API credentials) or username and password")
         for a, b in (("identifier", "secret"), ("username", "password")):
             if bool(options.get(a)) != bool(options.get(b)):
-                raise ConfigError(f"{a} and {b} go together", key=f"systems.{system}.{b if options.get(a) else a}")
+                raise ConfigError(f"{a} and {b} go together", key=b if options.get(a) else a)
+
+    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
+        super().__init__(system, options)
         try:
             self.tz = m.zone(options.get("timezone"))
         except ValueError as exc:

@@ -133,7 +133,7 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
         code, err = stop(process)
     assert code == 0, err
     assert "reload failed, keeping the running configuration" in err
-    assert "hostsync.toml: jobs.broken.source: missing required key" in err
+    assert "hostsync.toml: jobs.broken.kind: unknown value 'nope'" in err
 
 
 def test_sigterm_mid_run_finishes_the_record_in_hand_and_exits_promptly(daemon_project, notify):
