@@ -16,6 +16,8 @@ setting, not its value.
 ``NotFound``       A ``Rejected`` for a record id the vendor does not know (deleted meanwhile).
 ``ProtocolError``  The vendor answered something we cannot read (HTML, truncated JSON, ...).
 ``ConfigError``    The configuration is wrong; names the file and key path. Exit code 2.
+``StateError``     The state file cannot be used as it is; names it and what to do. Exit code 2.
+``StateFull``      The disk holding the state is full; nothing half-written. Exit code 1.
 =================  ==========================================================================
 """
 
@@ -90,6 +92,21 @@ class ConfigError(HostsyncError):
         self.detail = redactor(message)
         prefix = ": ".join(part for part in (file, key) if part)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class StateError(HostsyncError):
+    """The state file cannot be used as it is (damaged, another program's, written by a newer hostsync,
+    not creatable). Names the file and what to do. Exit code 2."""
+
+
+class StateFull(BaseException):
+    """A write to the state file failed for want of disk space; nothing of it was written. Exit code 1.
+
+    Like ``KeyboardInterrupt`` it derives from ``BaseException``: with nothing more recordable (no
+    intent before a create, no link after it) the whole invocation must stop, and no ``except
+    Exception`` on the way may carry on. The CLI prints it as one line; the daemon logs it and tries
+    again at the job's next scheduled run.
+    """
 
 
 class PluginError(HostsyncError):

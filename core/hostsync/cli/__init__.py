@@ -15,7 +15,7 @@ import click
 
 from .. import __version__, logs
 from ..config import Config, find_config, load_config, plugins_for
-from ..errors import ConfigError, HostsyncError, PluginError
+from ..errors import ConfigError, HostsyncError, PluginError, StateError, StateFull
 from ..plugins import Plugins, load_plugins
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,10 +58,10 @@ class HostsyncGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConfigError, PluginError) as exc:
+        except (ConfigError, PluginError, StateError) as exc:
             click.echo(f"error: {logs.redact(str(exc))}", err=True)
             ctx.exit(EXIT_USAGE)
-        except HostsyncError as exc:
+        except (HostsyncError, StateFull) as exc:
             click.echo(f"error: {logs.redact(str(exc))}", err=True)
             ctx.exit(EXIT_FAILED)
 
