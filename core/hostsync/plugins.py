@@ -9,6 +9,7 @@ misspelt hook, a connector that declares something invalid.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
@@ -27,6 +28,7 @@ from .connector import OPERATIONS, SETTING_TYPES, Connector, Operations, Setting
 from .errors import PluginError
 from .events import Event
 from .model import KINDS
+from .redact import redactor
 from .sandbox import Sandbox
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,10 @@ class Plugins:
         self._each_impl("hostsync_register_commands", cli=lambda _plugin: cli)
 
     def emit(self, event: Event) -> None:
-        """Deliver an event to every observer; one observer's failure is logged, the others still run."""
+        """Deliver an event to every observer, secrets redacted; one observer's failure is logged, the
+        others still run."""
+        if redactor:
+            event = dataclasses.replace(event, detail=redactor.value(event.detail))
         for impl in self.pm.hook.hostsync_event.get_hookimpls():
             self._trace("hostsync_event", impl.plugin_name, event.type)
             try:

@@ -281,7 +281,7 @@ class BlestaConnector(Connector):
         fields = record.fields
         context = "create client"
         template = str(self.opts["username_template"])
-        password = secrets.token_urlsafe(24)
+        password = self.secret(secrets.token_urlsafe(24))
         contact = m.contact_vars(fields, self._state_out(fields, context))
         vars_: dict[str, Any] = {
             "username": _username(template, fields),

@@ -181,7 +181,7 @@ class IspconfigConnector(Connector):
         fields = record.fields
         if kind == "client":
             username = self._free_login_name(fields)
-            password = secrets.token_urlsafe(18)
+            password = self.secret(secrets.token_urlsafe(18))
             params = mapping.client_add_params(fields, self._client_columns, username=username, password=password)
             what = f"create client {fields.get('email')}"
             new_id = self._call("client_add", self.client_defaults["reseller_id"], params, what=what,

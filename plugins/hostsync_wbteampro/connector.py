@@ -84,6 +84,8 @@ class TeamProConnector(Connector):
         self.members = m.Members(options.get("members"))
         self.page_size = int(options.get("page_size") or 50)
         self.api = TeamProClient(options)
+        for value in self.api._secrets:  # the md5 of the password is as good as the password
+            self.secret(value, keep=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:

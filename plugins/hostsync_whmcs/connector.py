@@ -75,6 +75,8 @@ class WhmcsConnector(Connector):
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
         self.api = WhmcsClient(options)
+        for value in self.api._secrets:  # the md5 of the password is as good as the password
+            self.secret(value, keep=True)
         self._lock = threading.Lock()
         self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
@@ -264,7 +266,7 @@ class WhmcsConnector(Connector):
         # WHMCS 8 needs a password for the client's user login; a random one (never stored or
         # logged) keeps the account closed until the client resets it. No welcome e-mail is sent,
         # and skipvalidation lets records that lack WHMCS's required address fields through.
-        params.update(password2=secrets.token_urlsafe(24), noemail=True, skipvalidation=True)
+        params.update(password2=self.secret(secrets.token_urlsafe(24)), noemail=True, skipvalidation=True)
         email = record.fields.get("email")
         answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
         client_id = _required_id(answer, "clientid", "AddClient")

@@ -17,6 +17,7 @@ from .. import __version__, logs
 from ..config import Config, find_config, load_config, plugins_for
 from ..errors import ConfigError, HostsyncError, PluginError, StateError, StateFull
 from ..plugins import Plugins, load_plugins
+from .output import redacted_output
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _preloaded: dict[str, Plugins] = {}
@@ -53,17 +54,19 @@ class App:
 
 
 class HostsyncGroup(click.Group):
-    """Turns hostsync's own errors into one clear line on stderr and the documented exit code."""
+    """Turns hostsync's own errors into one clear line on stderr and the documented exit code; whatever
+    a command prints passes through the redactor."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (ConfigError, PluginError, StateError) as exc:
-            click.echo(f"error: {logs.redact(str(exc))}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except (HostsyncError, StateFull) as exc:
-            click.echo(f"error: {logs.redact(str(exc))}", err=True)
-            ctx.exit(EXIT_FAILED)
+        with redacted_output():
+            try:
+                return super().invoke(ctx)
+            except (ConfigError, PluginError, StateError) as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(EXIT_USAGE)
+            except (HostsyncError, StateFull) as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=HostsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
