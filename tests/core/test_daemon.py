@@ -14,7 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
+from hostsync.config import load_config
+from hostsync.errors import ConfigError
+from hostsync.plugins import load_plugins
+from hostsync.scheduler import Scheduler
+from hostsync.testing import HostsyncProject
+
+from ..conftest import PLUGINS_DIR
 from .test_engine_one_way import client
 
 pytestmark = pytest.mark.slow
@@ -271,3 +280,50 @@ def test_no_reload_ever_takes_the_daemon_down(daemon_project, notify):
         assert reason in line, (line, reason)
     assert "invalid TOML" in failures[-2] and "file not found" in failures[-1]
     assert "Traceback" not in err
+
+
+# --- a config that passes `config validate` never crashes the scheduler --------------------------
+
+_valid_field = st.one_of(st.just("*"), st.integers(1, 12).map(str), st.integers(1, 30).map(lambda k: f"*/{k}"),
+                         st.tuples(st.integers(1, 6), st.integers(6, 12)).map(lambda p: f"{p[0]}-{p[1]}"),
+                         st.lists(st.integers(1, 6), min_size=2, max_size=3).map(lambda v: ",".join(map(str, v))),
+                         st.sampled_from(["mon-fri", "sun", "jan", "last", "mon#5", "sat#1"]))
+_any_field = st.one_of(st.integers(0, 70).map(str),
+                       st.tuples(st.integers(0, 60), st.integers(0, 60), st.integers(0, 9)).map(
+                           lambda p: f"{p[0]}-{p[1]}/{p[2]}"),
+                       st.sampled_from(["L", "?", "", "**", "31", "0", "feb-jan"]))
+_field = st.one_of(_valid_field, _valid_field, _valid_field, _any_field)
+_schedule = st.one_of(
+    st.builds(lambda f: {"cron": " ".join(f)}, st.lists(_field, min_size=5, max_size=5)),
+    st.builds(lambda day, month: {"cron": f"0 0 {day} {month} *"}, st.integers(28, 31), st.sampled_from([2, 4, 9, 12])),
+    st.builds(lambda f: {"cron": " ".join(f)}, st.lists(_field, min_size=4, max_size=6)),
+    st.builds(lambda n, unit: {"every": f"{n}{unit}"}, st.integers(0, 10 ** 12), st.sampled_from("smhd")),
+    st.builds(lambda n: {"every": n}, st.one_of(st.integers(-10, 10 ** 12), st.floats(allow_nan=True))),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(schedules=st.lists(_schedule, min_size=1, max_size=3))
+def test_a_config_that_validates_never_crashes_the_scheduler(tmp_path_factory, schedules):
+    folder = tmp_path_factory.mktemp("schedules")
+    project = HostsyncProject(folder, plugins_dir=PLUGINS_DIR)
+    project.system("billing", plugin="memory", vendor="billing")
+    project.system("panel", plugin="memory", vendor="panel")
+    for n, schedule in enumerate(schedules):
+        project.job(f"j{n}", kind="client", source="billing", targets=["panel"], **schedule)
+    project.write()
+    plugins = load_plugins(PLUGINS_DIR, env={"HOSTSYNC_LOAD_PLUGINS": ""})
+    try:
+        config = load_config(project.config_path, plugins)
+    except ConfigError:
+        event("refused at load")
+        return  # refused at load, with its one line (the table in test_config.py checks the messages)
+    event("accepted: scheduled")
+    scheduler = Scheduler(lambda name: None)
+    try:
+        scheduler.apply(config)  # every trigger built and every job added, as on start and on reload
+        scheduler.start()
+        for job in scheduler.scheduler.get_jobs():
+            assert job.next_run_time is not None, job.id  # it will run
+    finally:
+        scheduler.shutdown(wait=False)
