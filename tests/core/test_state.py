@@ -132,12 +132,21 @@ def broken_state(kind: str, path: Path) -> str:
             "restore a backup made before the upgrade")
 
 
-@pytest.mark.parametrize("kind", ["garbage", "truncated", "foreign", "newer"])
-def test_a_state_file_that_cannot_be_used_is_refused_in_one_line_by_every_command(project, memory, kind):
+def clients_job(project, memory, clients: int = 0) -> None:
+    """billing -> panel clients with ``clients`` of them in billing, synced once when there are any."""
     project.system("billing", plugin="memory", vendor="billing")
     project.system("panel", plugin="memory", vendor="panel")
     project.job("clients", kind="client", source="billing", targets=["panel"])
     project.write()
+    for n in range(1, clients + 1):
+        memory.vendor("billing").put("client", client(n))
+    if clients:
+        assert project.cli("sync", "clients").exit_code == 0
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "foreign", "newer"])
+def test_a_state_file_that_cannot_be_used_is_refused_in_one_line_by_every_command(project, memory, kind):
+    clients_job(project, memory)
     message = broken_state(kind, project.state_path)
     before = project.state_path.read_bytes()
     for args in (["sync", "clients"], ["plan", "clients"], ["check"], ["runs"], ["links"], ["conflicts"], ["jobs"],
@@ -150,13 +159,9 @@ def test_a_state_file_that_cannot_be_used_is_refused_in_one_line_by_every_comman
 
 
 def test_state_check_reports_integrity_schema_and_counts(project, memory):
-    project.system("billing", plugin="memory", vendor="billing")
-    project.system("panel", plugin="memory", vendor="panel")
-    project.job("clients", kind="client", source="billing", targets=["panel"])
-    for n in range(1, 4):
-        memory.vendor("billing").put("client", client(n))
+    clients_job(project, memory)
     assert project.cli("state", "check").exit_code == 1  # nothing to check yet
-    assert project.cli("sync", "clients").exit_code == 0
+    clients_job(project, memory, clients=3)
     result = project.cli("state", "check")
     assert result.exit_code == 0
     lines = dict(line.split(":", 1) for line in result.stdout.splitlines())
@@ -168,12 +173,7 @@ def test_state_check_reports_integrity_schema_and_counts(project, memory):
 
 
 def test_state_check_finds_damage_the_file_still_opens_with(project, memory):
-    project.system("billing", plugin="memory", vendor="billing")
-    project.system("panel", plugin="memory", vendor="panel")
-    project.job("clients", kind="client", source="billing", targets=["panel"])
-    for n in range(1, 30):
-        memory.vendor("billing").put("client", client(n))
-    assert project.cli("sync", "clients").exit_code == 0
+    clients_job(project, memory, clients=29)
     with closing(sqlite3.connect(project.state_path)) as conn, conn:  # an index no longer matching its table
         conn.execute("PRAGMA writable_schema = ON")
         changed = conn.execute("""UPDATE sqlite_master SET sql = replace(sql, '"kind", "b_system"', '"kind", "a_system"')
@@ -186,12 +186,7 @@ def test_state_check_finds_damage_the_file_still_opens_with(project, memory):
 
 
 def test_state_backup_is_a_private_complete_copy_and_never_overwrites(project, memory):
-    project.system("billing", plugin="memory", vendor="billing")
-    project.system("panel", plugin="memory", vendor="panel")
-    project.job("clients", kind="client", source="billing", targets=["panel"])
-    for n in range(1, 6):
-        memory.vendor("billing").put("client", client(n))
-    assert project.cli("sync", "clients").exit_code == 0
+    clients_job(project, memory, clients=5)
     target = project.path / "backups" / "hostsync-copy.db"
     target.parent.mkdir()
     result = project.cli("state", "backup", str(target))
