@@ -10,7 +10,8 @@ lower-case hex), JSON- and XML-escaped, and inside base64 text (``user:secret`` 
 
 Values shorter than :data:`MIN_LENGTH` are not registered: they would redact ordinary words.
 Configured secrets stay registered for the life of the process; generated ones are kept while they can
-still be in flight (the last :data:`RECENT` of them), so that a busy daemon's redactor stays small.
+still be in flight (the last :data:`RECENT` of them), so that a busy daemon's redactor stays small and
+quick (``python bench/engine.py --secrets N`` measures what checking every state write costs).
 """
 
 from __future__ import annotations
@@ -21,25 +22,27 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote, quote_plus
 
 MIN_LENGTH = 4
-RECENT = 256
+RECENT = 64
 MASK = "***"
 _HEX = re.compile(r"%[0-9A-F]{2}")
 _RUN = re.compile(r"[A-Za-z0-9]+")
 
 
-def forms(secret: str) -> set[str]:
-    """``secret`` as it may appear in text: raw and in each encoding a request or an echo may use."""
+def forms(secret: str, base64: bool = True) -> set[str]:
+    """``secret`` as it may appear in text: raw and in each encoding a request or an echo may use
+    (``base64``: also inside base64 text, where credentials go in HTTP Basic auth)."""
     encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")}
     encoded |= {text.replace("~", "%7E") for text in encoded}  # PHP's urlencode() encodes ~ too
     encoded |= {_HEX.sub(lambda m: m.group(0).lower(), text) for text in encoded}
     escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     escaped |= {text.replace("/", "\\/") for text in escaped}  # PHP's json_encode() escapes slashes
     escaped |= {html.escape(secret, quote=False), html.escape(secret), html.escape(secret).replace("&#x27;", "&apos;")}
-    return {text for text in {secret} | encoded | escaped | base64_cores(secret) if len(text) >= MIN_LENGTH}
+    cores = base64_cores(secret) if base64 else set()
+    return {text for text in {secret} | encoded | escaped | cores if len(text) >= MIN_LENGTH}
 
 
 def base64_cores(secret: str) -> set[str]:
@@ -60,8 +63,8 @@ class _Secret:
 
     __slots__ = ("forms", "keys")
 
-    def __init__(self, secret: str) -> None:
-        self.forms = forms(secret)
+    def __init__(self, secret: str, base64: bool) -> None:
+        self.forms = forms(secret, base64)
         # Letters and digits survive every text encoding unchanged, so the longest run of them is in
         # every non-base64 form: one substring test rules the secret out. Base64 forms are their own keys.
         run = max(_RUN.findall(secret), key=len, default="")
@@ -89,7 +92,9 @@ class Redactor:
         if not isinstance(secret, str) or len(secret) < MIN_LENGTH:
             return
         with self._lock:
-            entry = self._kept.get(secret) or self._recent.get(secret) or _Secret(secret)
+            entry = self._kept.get(secret) or self._recent.get(secret)
+            if entry is None or (keep and secret not in self._kept):
+                entry = _Secret(secret, base64=keep)  # a made-up password never goes in an auth header
             if keep:
                 self._kept[secret] = entry
                 self._recent.pop(secret, None)
@@ -124,31 +129,40 @@ class Redactor:
         return text
 
     def value(self, value: Any) -> Any:
-        """A value with secrets redacted inside strings, lists, tuples and mappings (others as given)."""
+        """A value with secrets redacted inside strings, lists, tuples and mappings (others as given).
+
+        The common case, no secret anywhere, costs one substring test per secret key over all the
+        value's strings at once.
+        """
         if isinstance(value, str):
             return self(value)
-        if not self._all:
+        entries = self._all
+        if not entries or not isinstance(value, (Mapping, list, tuple)):
             return value
+        texts = "\0".join(_strings(value))
+        if not any(entry.present(texts) for entry in entries):
+            return value
+        return self._everywhere(value)
+
+    def _everywhere(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
         if isinstance(value, Mapping):
-            return {key: self.value(item) for key, item in value.items()}
+            return {key: self._everywhere(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
-            return type(value)(self.value(item) for item in value)
+            return type(value)(self._everywhere(item) for item in value)
         return value
 
-    def rows(self, rows: Iterable[Any]) -> Iterable[Any]:
-        """Statement parameters (sequences or mappings) with secrets redacted in their strings.
 
-        The common case, no secret anywhere, costs one substring test per secret over the whole batch.
-        """
-        entries = self._all
-        if not entries:
-            return rows
-        rows = list(rows)
-        texts = "\0".join(item for row in rows
-                          for item in (row.values() if isinstance(row, Mapping) else row) if isinstance(item, str))
-        if not any(entry.present(texts) for entry in entries):
-            return rows
-        return [self.value(row) for row in rows]
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 #: The process's redactor.

@@ -142,22 +142,27 @@ def create_private_file(path: Path) -> None:
 
 
 class _Connection(sqlite3.Connection):
-    """The state's SQLite connection: the text of every statement's parameters passes through the
-    redactor, and the failures an operator must act on become one clear error naming the file."""
+    """The state's SQLite connection: the text every statement writes passes through the redactor,
+    and the failures an operator must act on become one clear error naming the file."""
 
     path = ""
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
         try:
-            return super().execute(sql, redactor.value(parameters))
+            return super().execute(sql, redactor.value(parameters) if _writes(sql) else parameters)
         except sqlite3.DatabaseError as exc:
             raise _translated(exc, self.path) or exc
 
     def executemany(self, sql: str, rows: Iterable[Any], /) -> sqlite3.Cursor:  # type: ignore[override]
         try:
-            return super().executemany(sql, redactor.rows(rows))
+            return super().executemany(sql, redactor.value(list(rows)) if _writes(sql) else rows)
         except sqlite3.DatabaseError as exc:
             raise _translated(exc, self.path) or exc
+
+
+def _writes(sql: str) -> bool:
+    """Whether a statement stores its parameters (reads and deletes only compare them)."""
+    return sql.lstrip()[:7].upper().startswith(("INSERT", "UPDATE", "REPLACE"))
 
 
 _DAMAGED = ("restore it from a backup, or move it aside to start afresh (the next run then adopts existing "
