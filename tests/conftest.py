@@ -9,19 +9,10 @@ from typing import Iterator
 import pytest
 
 from hostsync.plugins import _import_file
-from hostsync.redact import redactor
 from hostsync.testing import HostsyncProject
 
 SUPPORT = Path(__file__).parent / "support"
 PLUGINS_DIR = SUPPORT / "plugins"
-
-
-@pytest.fixture(autouse=True)
-def fresh_redactor() -> Iterator[None]:
-    """Each test starts with no registered secret (the redactor is one per process, like a daemon's)."""
-    redactor.clear()
-    yield
-    redactor.clear()
 
 
 @pytest.fixture
