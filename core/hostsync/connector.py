@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .model import KINDS, Record
+from .redact import register_secret
 
 OPERATIONS = ("list", "get", "find", "create", "update", "delete", "since")
 #: The key ``find`` is given to look a record up by its origin marker: ``find(kind, {ORIGIN: marker})``.
@@ -85,14 +86,31 @@ def _parts(kind: str, names: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+#: The value types a :class:`Setting` may declare (see its docstring).
+SETTING_TYPES = ("str", "url", "int", "float", "bool", "list", "table", "duration", "size", "rate", "timezone",
+                 "cron", "path", "file", "directory")
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One configuration key of a connector, validated when the config loads.
+    """One configuration key of a connector (or of the core), validated when the config loads.
 
-    :param type: ``str``, ``url``, ``int``, ``float``, ``bool``, ``list`` or ``table`` (a sub-table,
-        validated against ``fields`` when given).
+    An invalid value stops the load with the file, the key path and what is wrong (exit code 2), so
+    a connector receives only values of the declared type and range.
+
+    :param type: ``str``; ``url`` (http or https); ``int``, ``float`` (finite); ``bool``; ``list``
+        (of ``items`` when given); ``table`` (a sub-table, validated against ``fields`` when given);
+        ``duration`` (seconds, or ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``: given as a float of
+        seconds); ``size`` (bytes, or ``"512KiB"``, ``"32MiB"``: an int); ``rate`` (``"60/min"``);
+        ``timezone`` (an IANA name such as ``"Europe/Berlin"``); ``cron`` (a crontab expression);
+        ``file`` (an existing readable file), ``directory`` (an existing directory) or ``path`` (a
+        file hostsync may create and write) - relative paths resolved beside the config file and
+        given as absolute path strings.
     :param secret: never shown, logged or stored; may also be given as ``<name>_file``.
     :param choices: the allowed values, listed in the error when another is given.
+    :param min: the least value of an ``int``, ``float``, ``duration`` (seconds) or ``size`` (bytes).
+    :param max: the greatest such value.
+    :param items: the type of each item of a ``list`` (any of the scalar types above).
     """
 
     name: str
@@ -103,6 +121,9 @@ class Setting:
     help: str = ""
     choices: tuple[Any, ...] = ()
     fields: tuple["Setting", ...] = ()
+    min: float | None = None
+    max: float | None = None
+    items: str | None = None
 
 
 class Connector:
@@ -113,8 +134,8 @@ class Connector:
     name: ClassVar[str]
     #: Canonical kind -> the operations (and fields) supported for it.
     kinds: ClassVar[Mapping[str, Operations]] = {}
-    #: The configuration keys this connector takes (beyond the core's ``plugin``, ``concurrency``,
-    #: ``rate_limit`` and ``shares_ids_with``).
+    #: The configuration keys this connector takes (beyond the core's keys of every system:
+    #: ``hostsync.plugins.CORE_SYSTEM_KEYS``).
     settings: ClassVar[Sequence[Setting]] = ()
     #: Requests per period when the operator sets no ``rate_limit`` (``None``: unlimited).
     default_rate_limit: ClassVar[str | None] = None
@@ -194,6 +215,19 @@ class Connector:
         if self.pacer is not None:
             self.pacer(seconds)
 
+    def secret(self, value: str, *, keep: bool = False) -> str:
+        """Register a secret this connector made up, before sending it, and return it::
+
+            password = self.secret(secrets.token_urlsafe(24))
+
+        The core's redactor then masks it (raw, URL-encoded, JSON- or XML-escaped, inside base64)
+        wherever it might surface: a vendor echoing the request in an error reply, a log line, an
+        error message, an event, the state. Configured secrets are registered already. ``keep``: for
+        the life of the process (a value derived from configured credentials, such as a hash the API
+        takes instead of the password); by default it is kept while it can still be in flight.
+        """
+        return register_secret(value, keep=keep)
+
     def stored(self, kind: str, record: Record) -> Record:
         """What reading ``record`` back would give after writing it (default: the record itself).
 
@@ -203,6 +237,12 @@ class Connector:
         called while planning, often: it must be quick and must not call the vendor.
         """
         return record
+
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
+        """Check what one setting alone cannot say (two keys that go together); called when the config
+        loads, with each setting already valid. Raise ``ConfigError(message, key="setting")``: the
+        loader adds the file and ``systems.NAME``."""
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:

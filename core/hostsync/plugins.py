@@ -9,6 +9,7 @@ misspelt hook, a connector that declares something invalid.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
@@ -23,17 +24,17 @@ from typing import Any, Callable, Iterable, Mapping
 import pluggy
 
 from . import __version__, hookspecs
-from .connector import OPERATIONS, Connector, Operations, Setting
+from .connector import OPERATIONS, SETTING_TYPES, Connector, Operations, Setting
 from .errors import PluginError
 from .events import Event
 from .model import KINDS
+from .redact import redactor
 from .sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hostsync"
 DEFAULT_PLUGINS = ("hostsync.transforms", "hostsync.metrics")
-SETTING_TYPES = ("str", "url", "int", "float", "bool", "list", "table")
 #: Keys of ``[systems.X]`` the core owns; a connector may not declare settings with these names.
 CORE_SYSTEM_KEYS = ("plugin", "concurrency", "rate_limit", "shares_ids_with", "timeout", "deadline",
                     "max_reply_size", "settle_delay", "verify_tls")
@@ -132,7 +133,10 @@ class Plugins:
         self._each_impl("hostsync_register_commands", cli=lambda _plugin: cli)
 
     def emit(self, event: Event) -> None:
-        """Deliver an event to every observer; one observer's failure is logged, the others still run."""
+        """Deliver an event to every observer, secrets redacted; one observer's failure is logged, the
+        others still run."""
+        if redactor:
+            event = dataclasses.replace(event, detail=redactor.value(event.detail))
         for impl in self.pm.hook.hostsync_event.get_hookimpls():
             self._trace("hostsync_event", impl.plugin_name, event.type)
             try:
@@ -185,9 +189,12 @@ def _validate_connector(plugin: str, cls: Any) -> None:
 def _validate_setting(where: str, setting: Any) -> None:
     if not isinstance(setting, Setting):
         raise PluginError(f"{where}: settings must be hostsync.Setting objects, got {setting!r}")
-    if setting.type not in SETTING_TYPES:
-        raise PluginError(f"{where}: setting {setting.name!r} has unknown type {setting.type!r} "
-                          f"(known: {', '.join(SETTING_TYPES)})")
+    for type_name in (setting.type, setting.items or "str"):
+        if type_name not in SETTING_TYPES:
+            raise PluginError(f"{where}: setting {setting.name!r} has unknown type {type_name!r} "
+                              f"(known: {', '.join(SETTING_TYPES)})")
+    if setting.min is not None and setting.max is not None and setting.min > setting.max:
+        raise PluginError(f"{where}: setting {setting.name!r} has min {setting.min} above max {setting.max}")
     for sub in setting.fields:
         _validate_setting(f"{where}, setting {setting.name!r}", sub)
 

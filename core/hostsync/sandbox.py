@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Mapping
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply")
+FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply", "echo")
 
 
 @dataclass
@@ -83,7 +83,10 @@ class Fault:
 
     :param kind: ``error`` (answer ``status``/``body``, not applied), ``rate_limit`` (429 with
         ``Retry-After``, not applied), ``timeout`` (applied when ``applied``, then no answer for
-        ``delay`` seconds) or ``lost_reply`` (applied, then the connection drops unanswered).
+        ``delay`` seconds), ``lost_reply`` (applied, then the connection drops unanswered) or ``echo``
+        (like ``error``, with ``{request}`` in ``body`` replaced by the request as a careless vendor
+        echoes it: query, body, its form fields decoded and the Authorization header, escaped for a
+        JSON or XML ``content_type``).
     :param times: how many matching calls fail (``None``: every one).
     :param probability: the fraction of matching calls that fail (seeded, reproducible).
     """
@@ -246,6 +249,9 @@ class Sandbox:
             fault = self._pick_fault(operation)
             entry: dict[str, Any] = {"operation": operation, "fault": fault.kind if fault else None}
             self.log.append(entry)
+            if fault and fault.kind == "echo":
+                entry["status"], entry["echoed"] = fault.status, _request_text(request)
+                return Response(fault.status, _echo(entry["echoed"], fault), {"Content-Type": fault.content_type}), fault
             if fault and fault.kind == "error":
                 entry["status"] = fault.status
                 return Response(fault.status, fault.body, {"Content-Type": fault.content_type}), fault
@@ -264,6 +270,26 @@ class Sandbox:
             if response.drop:
                 return None, fault
             return (None if fault else response), fault
+
+
+def _request_text(request: Request) -> str:
+    """What a request carried, as a careless vendor echoes it (secrets included)."""
+    body = request.body.decode("utf-8", errors="replace")
+    try:
+        fields = "; ".join(f"{k}={v}" for k, v in request.form_pairs())
+    except UnicodeDecodeError:
+        fields = ""
+    return (f"{request.method} {request.path}?{request.raw_query} | Authorization: "
+            f"{request.headers.get('Authorization', '')} | {body} | fields: {fields}")
+
+
+def _echo(text: str, fault: Fault) -> str:
+    """``fault.body`` with ``{request}`` replaced by ``text``, escaped for the fault's content type."""
+    if "json" in fault.content_type:
+        text = json.dumps(text)[1:-1]
+    elif "xml" in fault.content_type:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return fault.body.replace("{request}", text)
 
 
 class _Server(ThreadingHTTPServer):

@@ -11,6 +11,9 @@ then drive it through the real CLI (in-process) and inspect its state::
         assert project.cli("sync", "clients").exit_code == 0
 
 ``start_sandbox(name, seed=None)``: a registered sandbox served on loopback, stopped after the test.
+
+Every test starts with no secret registered for redaction (the redactor is one per process, as in the
+daemon, so one test's passwords would otherwise be masked in the next test's messages).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from click.testing import CliRunner
 from .cli import cli
 from .cli.config_cmd import to_toml
 from .plugins import load_plugins
+from .redact import redactor
 from .sandbox import Sandbox
 from .state import State
 
@@ -88,6 +92,13 @@ class HostsyncProject:
     def state(self) -> State:
         """The state store, read-only (close it, or use it as a context manager)."""
         return State.open_readonly(self.state_path)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor() -> Iterator[None]:
+    redactor.clear()
+    yield
+    redactor.clear()
 
 
 @pytest.fixture

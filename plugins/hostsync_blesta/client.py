@@ -17,6 +17,7 @@ import httpx
 
 from hostsync.errors import AuthError, ProtocolError, Rejected, Transient
 from hostsync.http import build_client, check_status, describe_body, json_body, transport_errors
+from hostsync.redact import redact
 
 from . import phpform
 
@@ -191,7 +192,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 def _message(response: httpx.Response) -> str:
     message = _json_object(response).get("message")
-    return message[:200] if isinstance(message, str) else ""
+    return redact(message)[:200] if isinstance(message, str) else ""  # redacted before it is cut
 
 
 def _default_value_missing(response: httpx.Response) -> bool:
@@ -212,5 +213,5 @@ def _field_errors(response: httpx.Response) -> dict[str, str]:
             texts = [str(text) for text in codes]
         else:
             texts = [str(codes)]
-        out[str(field)] = "; ".join(texts)[:500]
+        out[str(field)] = redact("; ".join(texts))[:500]
     return out

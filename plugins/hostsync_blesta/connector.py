@@ -69,7 +69,7 @@ class BlestaConnector(Connector):
         Setting("auth", default="basic", choices=("basic", "header"),
                 help="basic: HTTP Basic; header: BLESTA-API-USER/BLESTA-API-KEY headers (Blesta >= 5.11)"),
         Setting("company_id", "int", default=1, help="the company the API key belongs to"),
-        Setting("timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
+        Setting("timezone", "timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
                 "calendar dates are midnight there"),
         Setting("client_group_id", "int", default=1, help="client group for clients created here"),
         Setting("currency", default="USD", help="default currency of new clients and of invoices without one"),
@@ -295,7 +295,7 @@ class BlestaConnector(Connector):
         fields = record.fields
         context = "create client"
         template = str(self.opts["username_template"])
-        password = secrets.token_urlsafe(24)
+        password = self.secret(secrets.token_urlsafe(24))
         contact = m.contact_vars(fields, self._state_out(fields, context))
         vars_: dict[str, Any] = {
             "username": _username(template, fields),

@@ -201,7 +201,7 @@ class IspconfigConnector(Connector):
         """
         status = fields.get("status") or "active"
         username = self._free_login_name(fields)
-        password = secrets.token_urlsafe(18)
+        password = self.secret(secrets.token_urlsafe(18))
         params = mapping.client_add_params({**fields, "status": "active"}, self._client_columns,
                                            username=username, password=password)
         what = f"create client {fields.get('email')}"

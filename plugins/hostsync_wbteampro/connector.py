@@ -51,13 +51,22 @@ class TeamProConnector(Connector):
         Setting("username", required=True, help="a WHMCS admin in a role with wbTeamPro access"),
         Setting("password", secret=True, required=True,
                 help="that admin's password; sent as its md5. 3 failed logins ban this host's IP"),
-        Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name)"),
+        Setting("timezone", "timezone", default="UTC", help="the WHMCS server's time zone (IANA name)"),
         Setting("unassigned_project", "int", help="project id for tickets whose client has no active project"),
         Setting("project_statuses", "table", help="canonical project status -> your wbTeamPro status name"),
         Setting("task_statuses", "table", help="canonical task status -> your wbTeamPro action status name"),
         Setting("members", "table", help="WHMCS admin id -> member name (e-mail or login) for time entries"),
-        Setting("page_size", "int", default=50, help="rows per list call"),
+        Setting("page_size", "int", default=50, min=1, max=10000, help="rows per list call"),
     )
+
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
+        for key, read, write, canonical in (("project_statuses", m.PROJECT_READ, m.PROJECT_WRITE, PROJECT_STATUSES),
+                                            ("task_statuses", m.TASK_READ, m.TASK_WRITE, TASK_STATUSES)):
+            try:
+                m.Vocabulary(read, write, canonical, options.get(key))
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=key) from None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         super().__init__(system, options)
@@ -75,6 +84,8 @@ class TeamProConnector(Connector):
         self.members = m.Members(options.get("members"))
         self.page_size = int(options.get("page_size") or 50)
         self.api = TeamProClient(options)
+        for value in self.api._secrets:  # the md5 of the password is as good as the password
+            self.secret(value, keep=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:

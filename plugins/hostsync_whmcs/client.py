@@ -22,6 +22,7 @@ import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.http import build_client, check_status, describe_body, json_body, transport_errors
+from hostsync.redact import redact
 
 from .mapping import integer, nested, unflatten
 
@@ -161,7 +162,7 @@ class WhmcsClient:
         """A vendor message, short and with any credential blanked out."""
         for secret in self._secrets:
             message = message.replace(secret, "***")
-        return _short(message, 200)
+        return _short(redact(message), 200)  # redacted before it is cut
 
 
 def _form(value: Any) -> str:

@@ -86,26 +86,31 @@ class WhmcsConnector(Connector):
         Setting("accesskey", secret=True, help="$api_access_key from configuration.php: passes the IP allow-list"),
         Setting("ticket_department", help="department id or name for tickets whose department WHMCS lacks"),
         Setting("payment_method", help="gateway module for domain orders (default: the first WHMCS lists)"),
-        Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
-        Setting("page_size", "int", default=100, help="rows per list call (limitnum)"),
+        Setting("timezone", "timezone", default="UTC",
+                help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
+        Setting("page_size", "int", default=100, min=1, max=10000, help="rows per list call (limitnum)"),
     )
 
-    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
-        super().__init__(system, options)
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
         has_api_credentials = bool(options.get("identifier") or options.get("secret"))
         has_login = bool(options.get("username") or options.get("password"))
         if has_api_credentials == has_login:
-            raise ConfigError("set either identifier and secret (API credentials) or username and password",
-                              key=f"systems.{system}")
+            raise ConfigError("set either identifier and secret (API credentials) or username and password")
         for a, b in (("identifier", "secret"), ("username", "password")):
             if bool(options.get(a)) != bool(options.get(b)):
-                raise ConfigError(f"{a} and {b} go together", key=f"systems.{system}.{b if options.get(a) else a}")
+                raise ConfigError(f"{a} and {b} go together", key=b if options.get(a) else a)
+
+    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
+        super().__init__(system, options)
         try:
             self.tz = m.zone(options.get("timezone"))
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
         self.api = WhmcsClient(options)
+        for value in self.api._secrets:  # the md5 of the password is as good as the password
+            self.secret(value, keep=True)
         self._lock = threading.Lock()
         self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
@@ -357,7 +362,7 @@ class WhmcsConnector(Connector):
         # WHMCS 8 needs a password for the client's user login; a random one (never stored or
         # logged) keeps the account closed until the client resets it. No welcome e-mail is sent,
         # and skipvalidation lets records that lack WHMCS's required address fields through.
-        params.update(password2=secrets.token_urlsafe(24), noemail=True, skipvalidation=True)
+        params.update(password2=self.secret(secrets.token_urlsafe(24)), noemail=True, skipvalidation=True)
         email = record.fields.get("email")
         answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
         client_id = _required_id(answer, "clientid", "AddClient")

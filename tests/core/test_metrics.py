@@ -262,7 +262,7 @@ def test_failure_causes():
     ({"metrics_listen": "metrics.example:9477"}, "metrics_listen", "use HOST:PORT with an IP address"),
     ({"metrics_listen": "9477"}, "metrics_listen", "use HOST:PORT"),
     ({"metrics_listen": "127.0.0.1:70000"}, "metrics_listen", "bad port"),
-    ({"metrics_listen": 9477}, "metrics_listen", "bad address 9477"),
+    ({"metrics_listen": 9477}, "metrics_listen", "expected a string, got a number"),
     ({"metrics_listen": "0.0.0.0:9477", "metrics_listen_public": "yes"}, "metrics_listen_public",
      "expected true or false"),
     ({"metrics_textfile": "/var/lib/node-exporter/hostsync.txt"}, "metrics_textfile", "ending in .prom"),

@@ -168,7 +168,13 @@ def test_an_installed_plugin_that_fails_to_import_is_named(tmp_path):
      "plugin 'invalid', connector 'x': kinds['client'] names unknown field(s) mail"),
     ('settings = (Setting("plugin"),)', "plugin 'invalid', connector 'x': setting 'plugin' is a core key of [systems.*]"),
     ('settings = (Setting("url", "uri"),)',
-     "plugin 'invalid', connector 'x': setting 'url' has unknown type 'uri' (known: str, url, int, float, bool, list, table)"),
+     "plugin 'invalid', connector 'x': setting 'url' has unknown type 'uri' (known: str, url, int, float, bool, list, "
+     "table, duration, size, rate, timezone, cron, path, file, directory)"),
+    ('settings = (Setting("ids", "list", items="integer"),)',
+     "plugin 'invalid', connector 'x': setting 'ids' has unknown type 'integer' (known: str, url, int, float, bool, "
+     "list, table, duration, size, rate, timezone, cron, path, file, directory)"),
+    ('settings = (Setting("n", "int", min=5, max=1),)',
+     "plugin 'invalid', connector 'x': setting 'n' has min 5 above max 1"),
 ])
 def test_a_connector_declaring_something_invalid_stops_start_up(tmp_path, body, message):
     folder = plugin_dir(tmp_path, "invalid", f"""

@@ -15,10 +15,11 @@ import click
 
 from .. import __version__, logs
 from ..config import Config, find_config, load_config, plugins_for
-from ..errors import ConfigError, HostsyncError, PluginError
+from ..errors import ConfigError, HostsyncError, PluginError, StateError, StateFull
 from ..plugins import Plugins, load_plugins
 from . import exits
 from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401 - kept importable from here
+from .output import redacted_output
 
 _preloaded: dict[str, Plugins] = {}
 
@@ -54,17 +55,19 @@ class App:
 
 
 class HostsyncGroup(click.Group):
-    """Turns hostsync's own errors into one clear line on stderr and the documented exit code."""
+    """Turns hostsync's own errors into one clear line on stderr and the documented exit code; whatever
+    a command prints passes through the redactor."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (ConfigError, PluginError) as exc:
-            click.echo(f"error: {logs.redact(str(exc))}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except HostsyncError as exc:
-            click.echo(f"error: {logs.redact(str(exc))}", err=True)
-            ctx.exit(EXIT_FAILED)
+        with redacted_output():
+            try:
+                return super().invoke(ctx)
+            except (ConfigError, PluginError, StateError) as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(EXIT_USAGE)
+            except (HostsyncError, StateFull) as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=HostsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

@@ -223,6 +223,8 @@ class MemoryConnector(Connector):
         Setting("reply_delay", "float", default=0.0, help="Seconds between applying a write and answering."),
         Setting("read_latency", "float", default=0.0, help="Seconds each listed record takes to read."),
         Setting("stubs", "bool", default=False, help="List summary stubs (partial records with a version)."),
+        Setting("timezone", "timezone", default="UTC", help="The vendor's time zone (checked, not used)."),
+        Setting("page_size", "int", default=100, min=1, max=1000, help="Rows per page (checked, not used)."),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
