@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import Connector, Operations, Record, Setting, matches, matching
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
 
@@ -261,8 +261,8 @@ class BlestaConnector(Connector):
             filters = {"company_id": self.company_id, "contact_email": str(key["email"]).strip()}
             rows = self.api.pages("clients", "getList", {"order_by": {"id_code": "ASC"}, "filters": filters},
                                   context="find client")
-            return _matching((self._client_from_row(row) for row in rows), key)
-        return _matching(self._list_client(), key)
+            return matching((self._client_from_row(row) for row in rows), key)
+        return matching(self._list_client(), key)
 
     def _state_out(self, fields: Mapping[str, Any], context: str) -> str | None:
         state = fields.get("state")
@@ -381,16 +381,16 @@ class BlestaConnector(Connector):
         elif key.get("client"):
             rows = self._invoice_rows({"client_id": key["client"]})
         else:
-            return _matching(self._list_invoice(), key)
+            return matching(self._list_invoice(), key)
         found = []
         for row in rows:
             stub = m.invoice_record({**row, "line_items": []}, self.tz)
-            if not _matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
+            if not matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
                 continue
             record = self._get_invoice(str(row["id"]))
             if record is not None:
                 found.append(record)
-        return _matching(found, key)
+        return matching(found, key)
 
     def _create_invoice(self, record: Record) -> str:
         fields = record.fields
@@ -558,7 +558,7 @@ class BlestaConnector(Connector):
             forms = dict.fromkeys([name, m.domain_unicode(name)])
             rows = (row for form in forms for row in self._service_rows(extra, {"service_meta": form}))
         found = {r.id: r for r in map(self._domain_from_row, rows) if r is not None}
-        return _matching(found.values(), key)
+        return matching(found.values(), key)
 
     def _create_domain(self, record: Record) -> str:
         fields = record.fields
@@ -674,7 +674,7 @@ class BlestaConnector(Connector):
             rows = self._ticket_rows()
         found = [r for r in map(self._ticket_record, rows) if r is not None]
         found += self._orphan_tickets({r.id for r in found})
-        return _matching(found, key)
+        return matching(found, key)
 
     def _orphan_tickets(self, known: set[str | None]) -> list[Record]:
         """Tickets whose opening reply never arrived: Blesta's lists hide them (they INNER JOIN the
@@ -880,25 +880,3 @@ def _decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    spec = KINDS[record.kind]
-    for name, wanted in key.items():
-        if name not in spec.names:
-            continue
-        field = spec.field(name)
-        if field.ref:
-            if wanted not in (None, "") and str(record.refs.get(name) or "") != str(wanted):
-                return False
-            continue
-        try:
-            if normalise_value(field, record.fields.get(name)) != normalise_value(field, wanted):
-                return False
-        except InvalidValue:
-            return False
-    return True
-
-
-def _matching(records: Any, key: Mapping[str, Any]) -> list[Record]:
-    """The records that equal ``key`` on its fields (exactly, after normalisation)."""
-    return [record for record in records if _matches(record, key)]

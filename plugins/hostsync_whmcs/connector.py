@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import Connector, Operations, Record, Setting, matches
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
@@ -153,7 +153,7 @@ class WhmcsConnector(Connector):
             return self._find_invoices(key)
         if kind == "domain":
             if not key.get("name"):
-                return [r for r in self.list("domain") if _matches(r, key)]
+                return [r for r in self.list("domain") if matches(r, key)]
             found: dict[str, Record] = {}
             for name in m.domain_spellings(str(key["name"])):  # WHMCS may hold an IDN in either form
                 for row in self.api.pages("GetClientsDomains", "domains", "domain", {"domain": name},
@@ -208,7 +208,7 @@ class WhmcsConnector(Connector):
         term = next((key[name] for name in ("company", "last_name", "first_name") if key.get(name)), None)
         if term is None:
             rows = self.api.pages("GetClients", "clients", "client", limit=self.page_size)
-            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and _matches(r, key)]
+            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and matches(r, key)]
         rows = self.api.pages("GetClients", "clients", "client", {"search": term}, limit=self.page_size)
         return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r]
 
@@ -222,7 +222,7 @@ class WhmcsConnector(Connector):
                               limit=self.page_size)
         stubs = [m.invoice_stub(row, self.tz) for row in rows]
         wanted = {k: v for k, v in key.items() if k in ("number", "issued_on", "due_on", "total", "client")}
-        return [r for r in (self.get("invoice", s.id or "") for s in stubs if _matches(s, wanted)) if r]
+        return [r for r in (self.get("invoice", s.id or "") for s in stubs if matches(s, wanted)) if r]
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -613,9 +613,3 @@ def _required_id(answer: Mapping[str, Any], key: str, action: str) -> str:
 def _message_key(message: Mapping[str, Any]) -> tuple[Any, Any]:
     return (message.get("body"), message.get("created_at"))
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    """Whether the record's canonical values equal ``key`` where the record has them."""
-    canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)
