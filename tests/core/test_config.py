@@ -39,7 +39,7 @@ BROKEN = [
      "systems.my system: system names may hold letters, digits, '_', '.' and '-'"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ncolour = 'red'\n",
      "systems.x.colour: unknown key for plugin 'memory' (known: concurrency, deadline, max_reply_size, "
-     "password, password_file, plugin, rate_limit, read_latency, reply_delay, settle_delay, shares_ids_with, store, "
+     "origin, password, password_file, plugin, rate_limit, read_latency, reply_delay, settle_delay, shares_ids_with, store, "
      "stubs, timeout, vendor, verify_tls, write_latency)"),
     ("[systems.x]\nplugin = 'memory'\nvendor = 'v'\ntimeout = -5\n",
      "systems.x.timeout: expected seconds from 0.01 to 3600, got -5"),
