@@ -49,6 +49,13 @@ class Acme(Connector):
              "invoice": Operations.of("list", "get", "since")}
     settings = (Setting("url", "url", required=True), Setting("token", secret=True, required=True))
 
+    def check(self): ...
+    def list(self, kind, since=None): ...
+    def get(self, kind, id): ...
+    def find(self, kind, key): ...
+    def create(self, kind, record): ...
+    def update(self, kind, id, record): ...
+
 @hookimpl
 def hostsync_register_connectors(register):
     register(Acme)
@@ -169,6 +176,11 @@ def test_an_installed_plugin_that_fails_to_import_is_named(tmp_path):
     ('settings = (Setting("plugin"),)', "plugin 'invalid', connector 'x': setting 'plugin' is a core key of [systems.*]"),
     ('settings = (Setting("url", "uri"),)',
      "plugin 'invalid', connector 'x': setting 'url' has unknown type 'uri' (known: str, url, int, float, bool, list, table)"),
+    ('kinds = {"client": Operations.of("list", "get", "create")}\n            def list(self, kind, since=None): ...',
+     "plugin 'invalid', connector 'x': kinds['client'] declares list, get, create but the connector does not "
+     "implement create(), get()"),
+    ('kinds = {"client": Operations.of("list", "get", origin=True)}\n            def get(self, kind, id): ...',
+     "plugin 'invalid', connector 'x': kinds['client'] keeps an origin marker but cannot find by it (declare 'find')"),
 ])
 def test_a_connector_declaring_something_invalid_stops_start_up(tmp_path, body, message):
     folder = plugin_dir(tmp_path, "invalid", f"""
@@ -177,6 +189,8 @@ def test_a_connector_declaring_something_invalid_stops_start_up(tmp_path, body, 
         class X(Connector):
             name = "x"
             {body}
+            def check(self): ...
+            def list(self, kind, since=None): ...
 
         @hookimpl
         def hostsync_register_connectors(register):
@@ -194,6 +208,8 @@ def test_two_plugins_registering_one_connector_name_are_both_named(tmp_path):
         class Memory(Connector):
             name = "memory"
             kinds = {"client": Operations.of("list")}
+            def check(self): ...
+            def list(self, kind, since=None): ...
 
         @hookimpl
         def hostsync_register_connectors(register):
