@@ -113,6 +113,25 @@ def test_plugins_load_from_a_plugins_directory(tmp_path):
     assert [c["name"] for c in memory["connectors"]] == ["memory", "memlite", "memro"]
 
 
+def test_plugins_fields_shows_carried_read_only_fields_and_origin_markers():
+    result = hostsync("--plugins-dir", str(PLUGINS_DIR), "plugins", "--fields", "--json",
+                      env={"HOSTSYNC_LOAD_PLUGINS": "whmcs"})
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    [whmcs] = plugins["whmcs"]["connectors"]
+    assert whmcs["fields"]["invoice"]["read_only"] == ["number", "currency"]
+    assert whmcs["fields"]["ticket"]["carried"] == ["subject", "client", "status", "priority", "department",
+                                                    "messages.author", "messages.body", "messages.created_at",
+                                                    "created_at"]
+    memlite = next(c for c in plugins["memory"]["connectors"] if c["name"] == "memlite")
+    assert "phone" not in memlite["fields"]["client"]["carried"] and memlite["fields"]["client"]["origin"] is False
+    memory = next(c for c in plugins["memory"]["connectors"] if c["name"] == "memory")
+    assert memory["fields"]["client"]["origin"] is True
+    text = hostsync("--plugins-dir", str(PLUGINS_DIR), "plugins", "--fields",
+                    env={"HOSTSYNC_LOAD_PLUGINS": "whmcs"}).stdout
+    assert "      read-only: number, currency\n" in text and "keeps an origin marker" in text
+    assert "carries:" not in hostsync("plugins", env={"HOSTSYNC_LOAD_PLUGINS": "whmcs"}).stdout
+
+
 def plugin_dir(tmp_path: Path, name: str, source: str) -> Path:
     folder = tmp_path / "plugins"
     folder.mkdir(exist_ok=True)
