@@ -11,6 +11,10 @@ then drive it through the real CLI (in-process) and inspect its state::
         assert project.cli("sync", "clients").exit_code == 0
 
 ``start_sandbox(name, seed=None)``: a registered sandbox served on loopback, stopped after the test.
+
+``ContractSuite``: the connector contract suite (:mod:`hostsync.contract`); subclass it as a
+``Test...`` class to run every check against a connector and its sandbox. ``--contract-strictness
+low|high`` overrides the strictness of every suite in a run.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from click.testing import CliRunner
 
 from .cli import cli
 from .cli.config_cmd import to_toml
+from .contract import ContractSuite  # noqa: F401 - offered to plugin authors from here too
 from .plugins import load_plugins
 from .sandbox import Sandbox
 from .state import State
@@ -88,6 +93,11 @@ class HostsyncProject:
     def state(self) -> State:
         """The state store, read-only (close it, or use it as a context manager)."""
         return State.open_readonly(self.state_path)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--contract-strictness", choices=("low", "high"), default=None,
+                     help="hostsync contract suites: fail (high) or skip (low) the checks a suite cannot set up")
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ class WhmcsConnector(Connector):
         if kind == "client":
             yield from (self._changed_clients(since) if since else self._all_clients())
         elif kind == "ticket":
+            self._departments_by_name()  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
                                       limit=self.page_size):
                 yield m.ticket_stub(row, self.tz)
@@ -397,11 +398,13 @@ class WhmcsConnector(Connector):
         return found[0]
 
     def _department_name(self, name: str) -> str | None:
-        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored())."""
-        try:
-            found = self._department(name)
-        except ConnectorError:
-            return None  # cannot tell: assume it is kept as given
+        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored(),
+        which must not call WHMCS: until this run has read the departments, assume it is kept as
+        given)."""
+        with self._lock:
+            if self._departments is None:
+                return None
+        found = self._department(name)
         return found[1] if found else None
 
     def _client_email(self, client_id: str) -> str | None:
