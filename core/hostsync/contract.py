@@ -518,7 +518,15 @@ class Contract:
         setup.check()
         target = self.existing(kind, setup)[0] if ("get" in ops or "list" in ops) else None
         reads = self._operations(lambda c: self._read(c, kind, target))
-        write_op = self._write_operation(kind, reads) if "create" in ops else None
+        write_op = None
+        if "create" in ops:  # the same in every check of this suite: found once
+            cache = type(self.suite).__dict__.get("_write_ops")
+            if cache is None:
+                cache = {}
+                setattr(type(self.suite), "_write_ops", cache)
+            if kind not in cache:
+                cache[kind] = self._write_operation(kind, reads)
+            write_op = cache[kind]
         connector = self.connect(timeout=self.suite.fault_timeout)
         connector.check()
         self.suite.inject(self.vendor, replace(fault, match=reads[-1] if reads else None))
@@ -647,7 +655,7 @@ class ContractSuite:
     #: The forced small page size of ``list_pages``.
     page_size: ClassVar[int] = 2
     #: Seconds the connector waits for an answer in the fault checks.
-    fault_timeout: ClassVar[float] = 0.5
+    fault_timeout: ClassVar[float] = 0.3
     #: An id no record has.
     unknown_id: ClassVar[str] = "987654321"
     #: The running vendor of the current check (set by the suite; for the hooks).
