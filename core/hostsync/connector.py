@@ -19,6 +19,7 @@ A minimal connector::
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
@@ -251,3 +252,38 @@ def matching(records: Iterable[Record], key: Mapping[str, Any]) -> list[Record]:
 
 def _ident(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+class OriginIndex:
+    """Origin marker -> record ids of one kind, for vendors that cannot search by the place they
+    keep markers in (a custom field): one full read builds it, the connector's own creates keep it
+    current, and a create whose outcome is unknown makes the next lookup read again (the record
+    may have landed meanwhile). Thread-safe; one per connector instance, so per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, list[str]] | None = None
+
+    def find(self, marker: str, scan: Callable[[], Iterable[Record]]) -> list[str]:
+        """Ids of the records carrying ``marker``; ``scan`` reads every record (with its origin)."""
+        with self._lock:
+            if self._ids is not None:
+                return list(self._ids.get(marker, ()))
+        ids: dict[str, list[str]] = {}
+        for record in scan():
+            if record.origin and record.id:
+                ids.setdefault(record.origin, []).append(record.id)
+        with self._lock:
+            self._ids = ids
+            return list(ids.get(marker, ()))
+
+    def created(self, marker: str | None, id: str) -> None:
+        """Record ``id`` was created carrying ``marker``."""
+        with self._lock:
+            if marker and self._ids is not None:
+                self._ids.setdefault(marker, []).append(id)
+
+    def forget(self) -> None:
+        """A create's outcome is unknown: read everything again on the next lookup."""
+        with self._lock:
+            self._ids = None

@@ -8,6 +8,7 @@ way PHP reads them: every value is a string, and ``""``/``"0"`` are false while 
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 import string
@@ -39,6 +40,47 @@ class ApiError(Exception):
     def __init__(self, message: str, status: int = 200) -> None:
         super().__init__(message)
         self.status = status
+
+
+def php_unserialize(text: str) -> dict[str, Any]:
+    """A PHP ``serialize()``d flat array: int or string keys; string, int, bool or null values."""
+    data = text.encode("utf-8")
+    pos = 0
+
+    def scalar() -> Any:
+        nonlocal pos
+        kind = data[pos:pos + 2]
+        if kind == b"N;":
+            pos += 2
+            return None
+        end = data.index(b";" if kind in (b"i:", b"b:") else b":", pos + 2)
+        head = data[pos + 2:end].decode()
+        if kind == b"i:":
+            pos = end + 1
+            return int(head)
+        if kind == b"b:":
+            pos = end + 1
+            return head == "1"
+        if kind != b"s:" or data[end + 1:end + 2] != b'"':
+            raise ValueError("unsupported serialized value")
+        start = end + 2
+        pos = start + int(head)
+        if data[pos:pos + 2] != b'";':
+            raise ValueError("serialized string length does not match")
+        pos += 2
+        return data[start:pos - 2].decode("utf-8")
+
+    match = re.match(rb"a:(\d+):\{", data)
+    if not match:
+        raise ValueError("not a serialized array")
+    pos = match.end()
+    out: dict[str, Any] = {}
+    for _ in range(int(match.group(1))):
+        key = scalar()
+        out[str(key)] = scalar()
+    if data[pos:] != b"}":
+        raise ValueError("trailing data after the serialized array")
+    return out
 
 
 def php_true(value: Any) -> bool:
@@ -168,7 +210,11 @@ class WhmcsApi:
             "currency": currency["id"], "defaultgateway": "", "groupid": client.get("groupid", 0),
             "status": client["status"], "credit": "0.00", "taxexempt": False, "language": client.get("language", ""),
             "lastlogin": "No Login Logged", "currency_code": currency["code"],
-            "customfields": [], "users": {"user": [{"id": client["id"], "name": f"{client['firstname']} "
+            "customfields": [{"id": field["id"], "value": client.get("customfields", {}).get(str(field["id"]), "")}
+                             for field in self._client_fields()],
+            **{f"customfields{n}": client.get("customfields", {}).get(str(field["id"]), "")
+               for n, field in enumerate(self._client_fields(), start=1)},
+            "users": {"user": [{"id": client["id"], "name": f"{client['firstname']} "
                                                     f"{client['lastname']}", "email": client["email"],
                                                     "is_owner": True}]},
         }
@@ -177,6 +223,22 @@ class WhmcsApi:
             answer["stats"] = {"numdueinvoices": 0, "numactivedomains": sum(
                 1 for d in self.state["domains"].values() if d["userid"] == client["id"] and d["status"] == "Active")}
         return answer
+
+    def _client_fields(self) -> list[dict[str, Any]]:
+        return [field for field in self.state["customfields"] if field["type"] == "client"]
+
+    def _custom_values(self, p: Mapping[str, Any]) -> dict[str, str]:
+        """The ``customfields`` parameter (a base64 ``serialize()``d array of field id -> value), for
+        the client custom fields that exist; WHMCS ignores other ids."""
+        raw = str(p.get("customfields") or "")
+        if not raw:
+            return {}
+        try:
+            values = php_unserialize(base64.b64decode(raw, validate=True).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError("Invalid customfields format") from None
+        known = {str(field["id"]) for field in self._client_fields()}
+        return {str(k): str(v) for k, v in values.items() if str(k) in known}
 
     def _validate_client(self, p: Mapping[str, Any], client_id: int | None) -> None:
         email = str(p.get("email", "")).strip()
@@ -208,7 +270,8 @@ class WhmcsApi:
                   "datecreated": self.now()[:10], "groupid": 0, "status": "Active",  # type: ignore[attr-defined]
                   "currency": int(p.get("currency") or self.state["currencies"][0]["id"]),
                   "password_set": bool(p.get("password2")), "notes": str(p.get("notes", "")),
-                  "language": str(p.get("language", "")), "tax_id": str(p.get("tax_id", ""))}
+                  "language": str(p.get("language", "")), "tax_id": str(p.get("tax_id", "")),
+                  "customfields": self._custom_values(p)}
         for key in ("firstname", "lastname", "companyname", "email", "address1", "address2", "city", "state",
                     "postcode", "country", "phonenumber"):
             client[key] = str(p.get(key, "")).strip()
@@ -226,8 +289,10 @@ class WhmcsApi:
         self._validate_client(p, client["id"])
         if "status" in p and p["status"] not in ("Active", "Inactive", "Closed"):
             raise ApiError(f"Invalid status {p['status']}")
+        custom = self._custom_values(p)
         self._change_client(client, {k: v for k, v in p.items() if k in CLIENT_FIELDS},
                             username=self._caller["admin"]["username"], ip=self._caller["ip"])
+        client.setdefault("customfields", {}).update(custom)
         return {"clientid": str(client["id"])}
 
     def _change_client(self, client: dict[str, Any], changes: Mapping[str, Any], *, username: str, ip: str) -> None:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import secrets
 import threading
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting, matches
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync.connector import OriginIndex
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
@@ -37,7 +39,8 @@ class WhmcsConnector(Connector):
     name = "whmcs"
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
     kinds = {
-        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since"),
+        # the origin marker lives in the client custom field origin_field (see operations())
+        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
         "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
         # the total is set through the tax rate; stored() says what WHMCS computes where no rate fits
         "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency")),
@@ -54,6 +57,8 @@ class WhmcsConnector(Connector):
         Setting("payment_method", help="gateway module for domain orders (default: the first WHMCS lists)"),
         Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
         Setting("page_size", "int", default=100, help="rows per list call (limitnum)"),
+        Setting("origin_field", "int", help="id of a client custom field (a text field, admin only) where hostsync "
+                "keeps the origin marker of clients it creates: exact identity after a lost reply"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
@@ -78,6 +83,15 @@ class WhmcsConnector(Connector):
         self._currencies: dict[str, str | None] = {}
         self._client_emails: dict[str, str | None] = {}
         self._invoice_numbers: dict[str, str] | None = None
+        self.origin_field = str(options.get("origin_field") or "") or None
+        self._origins = OriginIndex()
+
+    @classmethod
+    def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
+        """Clients keep origin markers only where ``origin_field`` names the custom field for them."""
+        if options.get("origin_field"):
+            return cls.kinds
+        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False)}
 
     def close(self) -> None:
         self.api.close()
@@ -129,7 +143,7 @@ class WhmcsConnector(Connector):
         try:
             if kind == "client":
                 return m.client_record(self.api.call("GetClientsDetails", {"clientid": id, "stats": False},
-                                                     about=f"client {id}"))
+                                                     about=f"client {id}"), self.origin_field)
             if kind == "ticket":
                 return m.ticket_record(self._ticket(id), self.tz)
             if kind == "invoice":
@@ -200,9 +214,15 @@ class WhmcsConnector(Connector):
                 yield record
 
     def _find_clients(self, key: Mapping[str, Any]) -> list[Record]:
+        if ORIGIN in key:  # WHMCS cannot search custom fields: an index from one full read
+            if not self.origin_field:
+                return []
+            ids = self._origins.find(str(key[ORIGIN]), self._all_clients)
+            return matching((r for r in (self.get("client", i) for i in ids) if r), key)
         if key.get("email"):
             try:
-                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}))
+                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}),
+                                        self.origin_field)
             except NotFound:
                 return []
             return [found]
@@ -263,9 +283,16 @@ class WhmcsConnector(Connector):
         # logged) keeps the account closed until the client resets it. No welcome e-mail is sent,
         # and skipvalidation lets records that lack WHMCS's required address fields through.
         params.update(password2=secrets.token_urlsafe(24), noemail=True, skipvalidation=True)
+        if record.origin and self.origin_field:
+            params["customfields"] = m.custom_fields({self.origin_field: record.origin})
         email = record.fields.get("email")
-        answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
-        client_id = _required_id(answer, "clientid", "AddClient")
+        try:
+            answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
+            client_id = _required_id(answer, "clientid", "AddClient")
+        except ConnectorError:
+            self._origins.forget()  # it may have landed: the next lookup by origin reads again
+            raise
+        self._origins.created(record.origin, client_id)
         status = record.fields.get("status")
         if status and status != "active":
             self._follow_up(f"client {client_id}", "UpdateClient",
@@ -285,6 +312,7 @@ class WhmcsConnector(Connector):
     # tickets
 
     def _ticket(self, id: str) -> dict[str, Any]:
+        self._departments_by_name()  # once per run, so that stored() knows them without a call
         return self.api.call("GetTicket", {"ticketid": id, "repliessort": "ASC"}, about=f"ticket {id}")
 
     def _create_ticket(self, record: Record) -> str:

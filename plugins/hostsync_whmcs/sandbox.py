@@ -81,6 +81,9 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
                            {"id": 3, "code": "GBP", "prefix": "£", "suffix": " GBP"}],
             "departments": [{"id": 1, "name": "Technical Support"}, {"id": 2, "name": "Sales"},
                             {"id": 3, "name": "Billing"}],
+            # a text field, admin only, made to keep hostsync's origin markers (systems() names it)
+            "customfields": [{"id": 1, "type": "client", "fieldname": "hostsync origin", "fieldtype": "text",
+                              "adminonly": True}],
             "paymentmethods": [{"module": "banktransfer", "displayname": "Bank Transfer"},
                                {"module": "paypal", "displayname": "PayPal"}],
             "admins": [{"id": 1, "username": self.ADMIN, "password": self.ADMIN_PASSWORD, "firstname": "Api",
@@ -115,7 +118,10 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
     def systems(self) -> dict[str, dict[str, Any]]:
         return {
             "billing": {"plugin": "whmcs", "url": self.url, "identifier": self.IDENTIFIER, "secret": self.SECRET,
-                        "timezone": self.timezone, "ticket_department": "Technical Support"},
+                        "timezone": self.timezone, "ticket_department": "Technical Support",
+                        **({"origin_field": field["id"]} if (field := next(
+                            (f for f in self.state["customfields"] if f["fieldname"] == "hostsync origin"), None))
+                           else {})},
             "teampro": {"plugin": "wbteampro", "url": self.url, "username": self.ADMIN,
                         "password": self.ADMIN_PASSWORD, "shares_ids_with": "billing", "timezone": self.timezone},
         }
