@@ -14,11 +14,13 @@ import logging
 import secrets
 import string
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting, matches, matching
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync.connector import OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
 
@@ -41,7 +43,7 @@ TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messa
 
 #: What the connector can do at most; an instance narrows it to what its settings allow.
 KINDS_MAX: dict[str, Operations] = {
-    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS),
+    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True),
     "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
                              read_only=("number", "paid_on", "total")),
     "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS),
@@ -89,6 +91,8 @@ class BlestaConnector(Connector):
         Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
                 "cannot be created here"),
         Setting("domain_field", default="domain", help="service field holding the domain name (registrar module)"),
+        Setting("origin_field", "int", help="id of a client custom field (a text field of the client_group_id group, "
+                "hidden from clients) where hostsync keeps the origin marker of clients it creates"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
@@ -108,6 +112,8 @@ class BlestaConnector(Connector):
         self._states: dict[str, dict[str, str]] = {}
         self._orphans: set[str] = set()
         self._department_names: dict[int, str] = {}  # Blesta's own names, learned from the tickets read
+        self.origin_field = str(opts.get("origin_field") or "") or None
+        self._origins = OriginIndex()
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
@@ -120,6 +126,8 @@ class BlestaConnector(Connector):
         if not options.get("ticket_departments"):
             ticket = kinds["ticket"]
             kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
+        if not options.get("origin_field"):
+            kinds["client"] = replace(kinds["client"], origin=False)
         return kinds
 
     # -- seam -----------------------------------------------------------------------------------
@@ -181,7 +189,7 @@ class BlestaConnector(Connector):
         except InvalidValue as exc:
             raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
         return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
-                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version)
+                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
 
     def _writes(self, kind: str, record: Record) -> set[str]:
         """Top-level names of the record's fields/refs this instance may write."""
@@ -209,7 +217,13 @@ class BlestaConnector(Connector):
 
     def _client_from_row(self, row: Mapping[str, Any]) -> Record:
         numbers = self._numbers(row.get("contact_id"), f"read client {row.get('id')}")
-        return m.client_record(row, numbers, self._state_names(row.get("country")))
+        record = m.client_record(row, numbers, self._state_names(row.get("country")))
+        if self.origin_field:
+            values = rows_of(self.api.get("clients", "getCustomFieldValues", {"client_id": row.get("id")},
+                                          context=f"read client {row.get('id')}"), "clients/getCustomFieldValues")
+            record.origin = next((str(v["value"]) for v in values
+                                  if str(v.get("id")) == self.origin_field and v.get("value")), None)
+        return record
 
     def _numbers(self, contact_id: Any, context: str) -> list[dict[str, Any]]:
         if not contact_id:
@@ -257,6 +271,11 @@ class BlestaConnector(Connector):
         return None if row is None else self._client_from_row(row)
 
     def _find_client(self, key: dict[str, Any]) -> list[Record]:
+        if ORIGIN in key:  # Blesta cannot search custom field values: an index from one full read
+            if not self.origin_field:
+                return []
+            ids = self._origins.find(str(key[ORIGIN]), self._list_client)
+            return matching((r for r in map(self._get_client, ids) if r is not None), key)
         if key.get("email"):
             filters = {"company_id": self.company_id, "contact_email": str(key["email"]).strip()}
             rows = self.api.pages("clients", "getList", {"order_by": {"id_code": "ASC"}, "filters": filters},
@@ -300,9 +319,16 @@ class BlestaConnector(Connector):
         }
         if fields.get("phone"):
             vars_["numbers"] = [{"number": fields["phone"], "type": "phone", "location": "home"}]
-        created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        if record.origin and self.origin_field:
+            vars_["custom"] = {self.origin_field: record.origin}
+        try:
+            created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        except ConnectorError:
+            self._origins.forget()  # it may have landed: the next lookup by origin reads again
+            raise
         if not isinstance(created, dict) or not created.get("id"):
             raise ProtocolError(f"{context}: Blesta clients/create answered without the new client's id")
+        self._origins.created(record.origin, str(created["id"]))
         return str(created["id"])
 
     def _update_client(self, id: str, record: Record) -> None:

@@ -31,7 +31,8 @@ TICKET_STATUSES = ("open", "awaiting_reply", "in_progress", "on_hold", "closed",
 TICKET_PRIORITIES = ("emergency", "critical", "high", "medium", "low")
 CLIENT_STATUSES = ("active", "inactive", "fraud")
 TABLES = ("client_groups", "currencies", "states", "packages", "staff", "departments", "users", "clients",
-          "contacts", "numbers", "invoices", "transactions", "services", "tickets", "replies")
+          "contacts", "numbers", "invoices", "transactions", "services", "tickets", "replies", "client_fields",
+          "client_values")
 
 
 class Invalid(Exception):
@@ -311,7 +312,38 @@ class Blesta:
                 self._insert("numbers", {"contact_id": contact, "number": number["number"],
                                          "type": number.get("type") or "phone",
                                          "location": number.get("location") or "home"})
+        custom = vars.get("custom") if isinstance(vars.get("custom"), dict) else {}
+        for field_id, value in custom.items():  # fields of the client's group; others are ignored
+            field = self.t["client_fields"].get(_int(field_id))
+            if field and _int(field["client_group_id"]) == _int(vars["client_group_id"]):
+                self.clients_setCustomField(field_id, client, value)
         return self._client_row(self.t["clients"][client])
+
+    def _field_row(self, field: dict[str, Any]) -> dict[str, Any]:
+        return {k: _s(v) for k, v in field.items()}
+
+    def clients_getCustomFields(self, company_id, client_group_id, options):
+        groups = {i for i, g in self.t["client_groups"].items() if str(g.get("company_id")) == str(company_id)}
+        return [self._field_row(f) for f in self.t["client_fields"].values() if _int(f["client_group_id"]) in groups
+                and (client_group_id in (None, "") or _int(f["client_group_id"]) == _int(client_group_id))]
+
+    def clients_getCustomFieldValues(self, client_id):
+        """The client's custom field values: each field's row with ``client_id`` and ``value``."""
+        rows = [{**self._field_row(self.t["client_fields"][v["client_field_id"]]), "client_id": _s(v["client_id"]),
+                 "value": v["value"]} for v in self.t["client_values"].values()
+                if _int(v["client_id"]) == _int(client_id) and v["client_field_id"] in self.t["client_fields"]]
+        return self.empty(rows)
+
+    def clients_setCustomField(self, field_id, client_id, value):
+        if _int(field_id) not in self.t["client_fields"] or _int(client_id) not in self.t["clients"]:
+            raise Invalid({"client_field_id": {"exists": "Invalid client field ID."}})
+        for row in self.t["client_values"].values():
+            if row["client_field_id"] == _int(field_id) and row["client_id"] == _int(client_id):
+                row["value"] = str(value)
+                return None
+        self._insert("client_values", {"client_field_id": _int(field_id), "client_id": _int(client_id),
+                                       "value": str(value)})
+        return None
 
     def clients_edit(self, client_id, vars):
         vars = _array(vars, "vars")

@@ -69,6 +69,9 @@ METHODS: dict[tuple[str, str], tuple[tuple[Param, ...], bool]] = {
     ("clients", "get"): (_sig("client_id", "get_settings=true"), False),
     ("clients", "create"): (_sig("@vars"), True),
     ("clients", "edit"): (_sig("client_id", "@vars"), True),
+    ("clients", "getCustomFields"): (_sig("company_id", "client_group_id=null", "@options=null"), False),
+    ("clients", "getCustomFieldValues"): (_sig("client_id"), False),
+    ("clients", "setCustomField"): (_sig("field_id", "client_id", "value"), True),
     ("client_groups", "get"): (_sig("client_group_id"), False),
     ("contacts", "get"): (_sig("contact_id"), False),
     ("contacts", "edit"): (_sig("contact_id", "@vars"), True),
@@ -180,6 +183,8 @@ class BlestaSandbox(Sandbox):
             "staff_id": min(self.blesta.t["staff"], default=None),
             "ticket_department_id": min(departments.values(), default=None),
             "ticket_departments": departments, "domain_pricing_id": domain_pricing,
+            "origin_field": next((f["id"] for f in self.blesta.t["client_fields"].values()
+                                  if f["name"] == "hostsync origin"), None),
         }
         return {"blesta": {k: v for k, v in system.items() if v not in (None, {})}}
 
