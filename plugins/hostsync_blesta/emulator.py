@@ -59,8 +59,10 @@ def php_true_string(value: Any, default: bool) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _money(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def _money(value: Decimal) -> str:
+    """An amount as Blesta answers it: a DECIMAL(19,4) column as PHP gets it from MySQL, a string
+    with four decimals (``"13.4900"``), rounded to the cent as Blesta rounds totals."""
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):.4f}"
 
 
 def _dec(value: Any, field: str, code: str = "format") -> Decimal:
@@ -591,7 +593,7 @@ class Blesta:
         self._apply_lines(invoice, changes)
         self._number(invoice)
         self._set_closed(invoice)
-        return new
+        return _s(new)  # PDO's lastInsertId(): a string
 
     def invoices_edit(self, invoice_id, vars):
         vars = _array(vars, "vars")
@@ -639,10 +641,10 @@ class Blesta:
         status = vars.get("status") or "approved"
         if errors:
             raise Invalid(errors)
-        return self._insert("transactions", {
+        return _s(self._insert("transactions", {
             "client_id": _int(vars["client_id"]), "amount": str(amount), "currency": vars["currency"],
             "type": vars["type"], "status": status, "transaction_id": vars.get("transaction_id") or None,
-            "date_added": self.when(vars.get("date_added"), "date_added") or self.stamp(), "applied": []})
+            "date_added": self.when(vars.get("date_added"), "date_added") or self.stamp(), "applied": []}))
 
     def transactions_getList(self, client_id, status, page, order_by, filters):
         filters = filters if isinstance(filters, dict) else {}
@@ -760,10 +762,10 @@ class Blesta:
         self._module_guard(vars, status)
         added = dates["date_added"] or self.stamp()
         renews = dates["date_renews"] or _plus_term(added, found[1] if found else {})
-        return self._insert("services", {
+        return _s(self._insert("services", {
             "parent_service_id": None, "pricing_id": _int(vars["pricing_id"]), "client_id": _int(vars["client_id"]),
             "qty": _int(vars.get("qty")) or 1, "status": status, "date_added": added, "date_renews": renews,
-            "date_suspended": None, "date_canceled": None, "fields": fields})
+            "date_suspended": None, "date_canceled": None, "fields": fields}))
 
     def _service(self, service_id: Any) -> dict[str, Any]:
         service = self.t["services"].get(_int(service_id))
@@ -981,11 +983,11 @@ class Blesta:
             raise Invalid({"email": {"format": "Please enter a valid email address."}})
         self._code += 1
         now = self.stamp()
-        return self._insert("tickets", {
+        return _s(self._insert("tickets", {
             "code": self._code, "department_id": fields["department_id"], "staff_id": fields.get("staff_id"),
             "service_id": None, "client_id": fields.get("client_id"), "email": email, "summary": fields["summary"],
             "priority": fields["priority"], "status": fields["status"], "date_added": now, "date_updated": now,
-            "date_closed": now if fields["status"] == "closed" else None})
+            "date_closed": now if fields["status"] == "closed" else None}))
 
     def support_manager_tickets_addReply(self, ticket_id, vars, files, new_ticket):
         vars = _array(vars, "vars")
@@ -1011,10 +1013,10 @@ class Blesta:
         ticket.update(changes)
         now = self.stamp()
         ticket["date_updated"] = now
-        return self._insert("replies", {
+        return _s(self._insert("replies", {
             "ticket_id": ticket["id"], "staff_id": _int(vars.get("staff_id")) or None,
             "client_id": _int(vars.get("client_id")) or None, "contact_id": _int(vars.get("contact_id")) or None,
-            "type": kind, "details": str(vars.get("details") or ""), "date_added": now})
+            "type": kind, "details": str(vars.get("details") or ""), "date_added": now}))
 
     def _log(self, ticket: dict[str, Any], changes: Mapping[str, Any]) -> None:
         text = "; ".join(f"{k} changed to {v}" for k, v in changes.items() if ticket.get(k) != v)

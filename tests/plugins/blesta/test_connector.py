@@ -255,7 +255,7 @@ def test_create_paid_invoice_records_a_payment(sandbox: BlestaSandbox, blesta: B
     record = normalise(blesta.get("invoice", new))
     assert record.fields["status"] == "paid" and record.fields["paid_on"]
     payments = [t for t in sandbox.blesta.t["transactions"].values() if t["transaction_id"] == f"hostsync-invoice-{new}-14.49"]
-    assert len(payments) == 1 and payments[0]["applied"] == [{"invoice_id": int(new), "amount": "14.49"}]
+    assert len(payments) == 1 and payments[0]["applied"] == [{"invoice_id": int(new), "amount": "14.4900"}]
 
 
 @pytest.mark.parametrize("status, vendor", [("draft", "draft"), ("cancelled", "void"), ("refunded", "void")])

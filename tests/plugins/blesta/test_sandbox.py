@@ -197,7 +197,8 @@ def test_dates_without_a_zone_are_company_local(sandbox: BlestaSandbox) -> None:
     created = api(sandbox, "POST", "invoices/add.json", {"vars": {
         "client_id": 1, "date_billed": "2025-03-01", "date_due": "2025-03-02 00:00:00 UTC", "currency": "USD",
         "lines": [{"description": "x", "amount": "1"}]}}).json()["response"]
-    invoice = sandbox.blesta.t["invoices"][created]
+    invoice = sandbox.blesta.t["invoices"][int(created)]
+    assert created == str(int(created))  # PDO lastInsertId(): a string
     assert invoice["date_billed"] == "2025-03-01 05:00:00"  # midnight in New York, stored in UTC
     assert invoice["date_due"] == "2025-03-02 00:00:00"
 
@@ -208,7 +209,7 @@ def test_invoice_numbers_paid_state_and_line_deletion(sandbox: BlestaSandbox) ->
         "lines": [{"description": "a", "amount": "5.99"}, {"description": "b", "amount": "3.75", "qty": 2}]}}).json()
     invoice_id = created["response"]
     invoice = api(sandbox, "GET", "invoices/get.json", {"invoice_id": invoice_id}).json()["response"]
-    assert invoice["id_code"] == f"DRAFT-{invoice_id}" and invoice["total"] == 13.49
+    assert invoice["id_code"] == f"DRAFT-{invoice_id}" and invoice["total"] == "13.4900"  # DECIMAL(19,4), a string
     first, second = invoice["line_items"]
     assert api(sandbox, "PUT", "invoices/edit.json", {"invoice_id": invoice_id, "vars": {
         "status": "active", "lines": [{"id": first["id"], "description": "", "amount": ""}]}}).status_code == 200
@@ -220,7 +221,7 @@ def test_invoice_numbers_paid_state_and_line_deletion(sandbox: BlestaSandbox) ->
     api(sandbox, "PUT", "transactions/apply.json", {"transaction_id": txn, "vars": {
         "amounts": [{"invoice_id": invoice_id, "amount": "7.50"}]}})
     invoice = api(sandbox, "GET", "invoices/get.json", {"invoice_id": invoice_id}).json()["response"]
-    assert invoice["due"] == 0 and invoice["date_closed"]
+    assert invoice["due"] == "0.0000" and invoice["date_closed"]
 
 
 def test_services_refuse_to_call_a_registrar(sandbox: BlestaSandbox) -> None:
