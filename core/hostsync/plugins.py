@@ -144,6 +144,13 @@ class Plugins:
                 log.warning("event observer in plugin %r failed on %s: %s: %s",
                             impl.plugin_name, event.type, type(exc).__name__, exc)
 
+    def sandbox_for(self, name: str) -> type[Sandbox] | None:
+        """The sandbox named ``name``, else the one that serves the connector ``name`` (the WHMCS
+        sandbox serves wbTeamPro too)."""
+        if name in self.sandboxes:
+            return self.sandboxes[name]
+        return next((box for box in self.sandboxes.values() if name in box.plugins), None)
+
     def _trace(self, hook: str, plugin: str, detail: str = "") -> None:
         if self.trace:
             sys.stderr.write(f"hostsync trace: {hook} -> {plugin}{' ' + detail if detail else ''}\n")

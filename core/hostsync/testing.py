@@ -10,7 +10,8 @@ then drive it through the real CLI (in-process) and inspect its state::
         project.job("clients", kind="client", source="billing", targets=["panel"])
         assert project.cli("sync", "clients").exit_code == 0
 
-``start_sandbox(name, seed=None)``: a registered sandbox served on loopback, stopped after the test.
+``start_sandbox(name, seed=None)``: a registered sandbox (by its name or a plugin it serves) served on
+loopback, stopped after the test.
 
 ``ContractSuite``: the connector contract suite (:mod:`hostsync.contract`); subclass it as a
 ``Test...`` class to run every check against a connector and its sandbox. ``--contract-strictness
@@ -110,12 +111,14 @@ def hostsync_project(tmp_path: Path) -> Iterator[HostsyncProject]:
 def start_sandbox() -> Iterator[Callable[..., Sandbox]]:
     """Start a registered sandbox by vendor name on loopback; stopped after the test."""
     started: list[Sandbox] = []
-    registry = load_plugins().sandboxes
+    plugins = load_plugins()
 
     def start(name: str, seed: int | None = None) -> Sandbox:
-        if name not in registry:
-            raise LookupError(f"no sandbox {name!r} registered (known: {', '.join(sorted(registry))})")
-        box = registry[name](seed=seed)
+        """``name``: a sandbox, or a plugin a sandbox serves (``wbteampro``: the WHMCS sandbox)."""
+        cls = plugins.sandbox_for(name)
+        if cls is None:
+            raise LookupError(f"no sandbox {name!r} registered (known: {', '.join(sorted(plugins.sandboxes))})")
+        box = cls(seed=seed)
         box.start()
         started.append(box)
         return box

@@ -60,6 +60,10 @@ def _sig(*specs: str) -> tuple[Param, ...]:
 
 
 SM = "support_manager.support_manager_tickets"
+#: Canonical client field -> the primary contact's column (what ``edit`` changes).
+CONTACT_COLUMNS = {"first_name": "first_name", "last_name": "last_name", "company": "company", "email": "email",
+                   "address1": "address1", "address2": "address2", "city": "city", "state": "state",
+                   "postcode": "zip", "country": "country"}
 
 #: (model, method) -> (PHP signature, changes state). Core signatures as in raw/blesta_api_schema.json
 #: (checked by a test); the Support Manager ones as FACTS.md §3.4 gives them.
@@ -187,6 +191,25 @@ class BlestaSandbox(Sandbox):
                                   if f["name"] == "hostsync origin"), None),
         }
         return {"blesta": {k: v for k, v in system.items() if v not in (None, {})}}
+
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change a client as staff would in Blesta's admin area: its primary contact's fields (a
+        state as its ISO 3166-2 code) and its status."""
+        columns = {**CONTACT_COLUMNS, "status": "status"}
+        if kind != "client":
+            raise ValueError(f"sandbox blesta cannot edit {kind} records (it edits client)")
+        unknown = sorted(set(fields) - set(columns))
+        if unknown:
+            raise ValueError(f"sandbox blesta cannot edit client field(s) {', '.join(unknown)} "
+                             f"(editable: {', '.join(columns)})")
+        with self.lock:
+            client = self.blesta.t["clients"].get(int(id)) if str(id).isdigit() else None
+            if client is None:
+                raise LookupError(f"sandbox blesta has no client {id}")
+            if "status" in fields:
+                client["status"] = {"closed": "inactive"}.get(str(fields["status"]), fields["status"])
+            contact = self.blesta.t["contacts"][client["contact_id"]]
+            contact.update({CONTACT_COLUMNS[k]: v for k, v in fields.items() if k in CONTACT_COLUMNS})
 
     def operation(self, request: Request) -> str:
         route = _route(request.path)

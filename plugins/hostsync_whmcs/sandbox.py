@@ -46,6 +46,18 @@ from ._teampro_api import TeamProApi
 from ._whmcs_api import WhmcsApi
 
 WHMCS_PATH = "/includes/api.php"
+#: What ``edit`` changes: kind -> (table, canonical field -> column, canonical status -> WHMCS status).
+EDITABLE = {
+    "client": ("clients", {"email": "email", "first_name": "firstname", "last_name": "lastname",
+                           "company": "companyname", "phone": "phonenumber", "address1": "address1",
+                           "address2": "address2", "city": "city", "state": "state", "postcode": "postcode",
+                           "country": "country", "status": "status"},
+               {"active": "Active", "inactive": "Inactive", "closed": "Closed"}),
+    "domain": ("domains", {"name": "domainname", "status": "status", "registered_on": "regdate",
+                           "expires_on": "expirydate"},
+               {"pending": "Pending", "active": "Active", "expired": "Expired", "cancelled": "Cancelled",
+                "transferred": "Transferred Away", "suspended": "Fraud"}),
+}
 TEAMPRO_PREFIXES = ("/modules/addons/wbteampro/api.php", "/modules/addons/wbteampro/api")
 TABLES = ("clients", "tickets", "invoices", "domains", "orders", "activity",
           "projects", "actions", "timelogs", "ticketxrefs")
@@ -135,9 +147,33 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
             return sum(self.state["failed_logins"].values())
 
     def edit_client(self, client_id: int, **changes: Any) -> None:
-        """Change a client as an admin would in the WHMCS admin area (and log it as WHMCS does)."""
+        """Change a client as an admin would in the WHMCS admin area (and log it as WHMCS does);
+        ``changes`` are WHMCS column names (``edit`` takes canonical ones)."""
         with self.lock:
             self._change_client(self.state["clients"][int(client_id)], changes, username="jdoe", ip="10.0.0.8")
+
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change a client or domain as an admin would in the WHMCS admin area (logged as WHMCS does)."""
+        if kind not in EDITABLE:
+            raise ValueError(f"sandbox whmcs cannot edit {kind} records (it edits {', '.join(EDITABLE)})")
+        table, columns, statuses = EDITABLE[kind]
+        unknown = sorted(set(fields) - set(columns))
+        if unknown:
+            raise ValueError(f"sandbox whmcs cannot edit {kind} field(s) {', '.join(unknown)} "
+                             f"(editable: {', '.join(columns)})")
+        changes = {columns[name]: statuses.get(str(value), value) if name == "status" else ("" if value is None
+                                                                                              else str(value))
+                   for name, value in fields.items()}
+        with self.lock:
+            row = self.state[table].get(int(id)) if str(id).isdigit() else None
+            if row is None:
+                raise LookupError(f"sandbox whmcs has no {kind} {id}")
+            if kind == "client":
+                self._change_client(row, changes, username="jdoe", ip="10.0.0.8")
+            else:
+                row.update(changes)
+                self.log_activity(f"Domain Modified - Domain ID: {row['id']}", row["userid"], username="jdoe",
+                                  ip="10.0.0.8")
 
     def now(self) -> str:
         """The server's local time, as WHMCS prints it."""
