@@ -64,6 +64,15 @@ def test_the_scaffold_line_count_the_guide_gives_is_true():
     assert claimed == render("test_contract.py.tmpl", names("acme")).count("\n")
 
 
+@pytest.mark.parametrize("readme", sorted((DOCS.parent / "plugins").glob("hostsync_*/README.md")),
+                         ids=lambda path: path.parent.name)
+def test_every_vendor_plugin_readme_has_the_sections_the_main_readme_promises(readme):
+    headings = re.findall(r"^## (.+)$", readme.read_text(), re.M)
+    assert [h for h in headings if not h.startswith("Wire protocol")] == [
+        "Kinds", "What is lossy", "Origin marker", "What each job costs in calls", "Sandbox", "Tests"]
+    assert any(h.startswith("Wire protocol") for h in headings)
+
+
 # -- the status table, against the scaffold's client ---------------------------------------------
 
 def _json(status: int, body: Any, **headers: str) -> httpx.Response:
