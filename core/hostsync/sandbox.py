@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply")
@@ -168,6 +168,21 @@ class Sandbox:
         the vendor does, and is not an API call. Raises ``LookupError`` for an unknown record and
         ``ValueError`` for a kind or field this sandbox cannot edit."""
         raise ValueError(f"sandbox {self.name} cannot edit records")
+
+    def editable(self, kind: str, id: str, fields: Mapping[str, Any], rows: Mapping[int, Any],
+                 allowed: Mapping[str, Iterable[str]]) -> Any:
+        """For :meth:`edit`: row ``id`` of ``rows``, once ``allowed[kind]`` holds every field;
+        else the ``ValueError`` or ``LookupError`` that :meth:`edit` documents."""
+        if kind not in allowed:
+            raise ValueError(f"sandbox {self.name} cannot edit {kind} records (it edits {', '.join(allowed)})")
+        unknown = sorted(set(fields) - set(allowed[kind]))
+        if unknown:
+            raise ValueError(f"sandbox {self.name} cannot edit {kind} field(s) {', '.join(unknown)} "
+                             f"(editable: {', '.join(allowed[kind])})")
+        row = rows.get(int(id)) if str(id).isdigit() else None
+        if row is None:
+            raise LookupError(f"sandbox {self.name} has no {kind} {id}")
+        return row
 
     # -- control ------------------------------------------------------------------------------
 

@@ -195,17 +195,9 @@ class BlestaSandbox(Sandbox):
     def edit(self, kind: str, id: str, **fields: Any) -> None:
         """Change a client as staff would in Blesta's admin area: its primary contact's fields (a
         state as its ISO 3166-2 code) and its status."""
-        columns = {**CONTACT_COLUMNS, "status": "status"}
-        if kind != "client":
-            raise ValueError(f"sandbox blesta cannot edit {kind} records (it edits client)")
-        unknown = sorted(set(fields) - set(columns))
-        if unknown:
-            raise ValueError(f"sandbox blesta cannot edit client field(s) {', '.join(unknown)} "
-                             f"(editable: {', '.join(columns)})")
         with self.lock:
-            client = self.blesta.t["clients"].get(int(id)) if str(id).isdigit() else None
-            if client is None:
-                raise LookupError(f"sandbox blesta has no client {id}")
+            client = self.editable(kind, id, fields, self.blesta.t["clients"],
+                                   {"client": [*CONTACT_COLUMNS, "status"]})
             if "status" in fields:
                 client["status"] = {"closed": "inactive"}.get(str(fields["status"]), fields["status"])
             contact = self.blesta.t["contacts"][client["contact_id"]]

@@ -102,16 +102,8 @@ class IspconfigSandbox(Sandbox):
 
     def edit(self, kind: str, id: str, **fields: Any) -> None:
         """Change a client as the admin would in the panel (the columns ``client_update`` sets)."""
-        if kind != "client":
-            raise ValueError(f"sandbox ispconfig cannot edit {kind} records (it edits client)")
-        unknown = sorted(set(fields) - set(CLIENT_FIELDS))
-        if unknown:
-            raise ValueError(f"sandbox ispconfig cannot edit client field(s) {', '.join(unknown)} "
-                             f"(editable: {', '.join(sorted(CLIENT_FIELDS))})")
         with self.lock:
-            row = self.panel.tables["client"].get(int(id)) if str(id).isdigit() else None
-            if row is None:
-                raise LookupError(f"sandbox ispconfig has no client {id}")
+            row = self.editable(kind, id, fields, self.panel.tables["client"], {"client": sorted(CLIENT_FIELDS)})
             row.update(client_changes(fields))
 
     def dispatch(self, request: Request) -> tuple[Response | None, Any]:

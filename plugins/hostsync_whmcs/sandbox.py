@@ -154,20 +154,12 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
 
     def edit(self, kind: str, id: str, **fields: Any) -> None:
         """Change a client or domain as an admin would in the WHMCS admin area (logged as WHMCS does)."""
-        if kind not in EDITABLE:
-            raise ValueError(f"sandbox whmcs cannot edit {kind} records (it edits {', '.join(EDITABLE)})")
-        table, columns, statuses = EDITABLE[kind]
-        unknown = sorted(set(fields) - set(columns))
-        if unknown:
-            raise ValueError(f"sandbox whmcs cannot edit {kind} field(s) {', '.join(unknown)} "
-                             f"(editable: {', '.join(columns)})")
-        changes = {columns[name]: statuses.get(str(value), value) if name == "status" else ("" if value is None
-                                                                                              else str(value))
-                   for name, value in fields.items()}
         with self.lock:
-            row = self.state[table].get(int(id)) if str(id).isdigit() else None
-            if row is None:
-                raise LookupError(f"sandbox whmcs has no {kind} {id}")
+            row = self.editable(kind, id, fields, self.state[EDITABLE[kind][0]] if kind in EDITABLE else {},
+                                {name: columns for name, (_, columns, _) in EDITABLE.items()})
+            _, columns, statuses = EDITABLE[kind]
+            changes = {columns[name]: statuses.get(str(value), value) if name == "status"
+                       else ("" if value is None else str(value)) for name, value in fields.items()}
             if kind == "client":
                 self._change_client(row, changes, username="jdoe", ip="10.0.0.8")
             else:
