@@ -222,6 +222,8 @@ class BlestaSandbox(Sandbox):
         model, method, fmt = route
         if fmt != "json":
             return _error(415)
+        if method.startswith("_"):  # a protected or private PHP method: exists, but is not callable
+            return _error(403)
         found = METHODS.get((model, method))
         if found is None:
             return _error(404)

@@ -254,3 +254,29 @@ def test_operations_name_model_and_method_for_faults_and_counts(sandbox: BlestaS
     control = httpx.get(f"{sandbox.url}/_sandbox/calls", timeout=5).json()
     assert control["calls"]["clients/getListCount"] == 2
     assert control["log"][-1]["args"] == [] and control["log"][-1]["write"] is False
+
+
+
+#: The error answers blesta-api.txt documents (its "Errors" examples, copied verbatim), and how the
+#: sandbox is made to give each.
+DOCUMENTED_ERRORS = [
+    (401, '{"message": "The authorization details given appear to be invalid."}',
+     lambda box: api(box, "GET", "clients/get.json", {"client_id": 1}, auth=("hostsync-sandbox", "wrong"))),
+    (403, '{"message": "The requested resource is not accessible."}',
+     lambda box: api(box, "GET", "clients/_construct.json", {})),
+    (404, '{"message":"The requested resource does not exist."}', lambda box: api(box, "GET", "widgets/get.json", {})),
+    (415, '{"message":"The format requested is not supported by the server."}',
+     lambda box: api(box, "GET", "clients/getListCount.xml", {})),
+    (500, '{"message":"An unexpected error occurred.", "response":"Internal error: Failed to retrieve the default value"}',
+     lambda box: api(box, "GET", "clients/get.json", {})),
+    (503, '{"message":"The requested resource is currently unavailable due to maintenance."}',
+     lambda box: (setattr(box, "maintenance", True), api(box, "GET", "clients/getListCount.json", {}))[1]),
+]
+
+
+@pytest.mark.parametrize("status, body, provoke", DOCUMENTED_ERRORS, ids=[str(e[0]) for e in DOCUMENTED_ERRORS])
+def test_error_answers_are_the_documented_ones(sandbox: BlestaSandbox, status: int, body: str, provoke: Any) -> None:
+    answer = provoke(sandbox)
+    assert answer.status_code == status
+    documented = json.loads(body)
+    assert {k: answer.json().get(k) for k in documented} == documented  # a 401 also carries the ``errors`` map
