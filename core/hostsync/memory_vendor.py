@@ -14,7 +14,7 @@ exactly what a real vendor would have applied, and the test can read it afterwar
 Connectors: ``memory`` carries every canonical field (and keeps origin markers with ``origin =
 true``); ``memlite`` is a lossy vendor (no address2 or phone on clients; invoice numbers assigned by
 the vendor) to exercise field intersection; ``memro`` is read-only. It passes the contract suite
-(``tests/core/test_contract_memory.py``).
+(``tests/contract/test_memory.py``).
 """
 
 from __future__ import annotations

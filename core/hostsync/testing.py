@@ -30,10 +30,12 @@ from click.testing import CliRunner
 
 from .cli import cli
 from .cli.config_cmd import to_toml
-from .contract import ContractSuite  # noqa: F401 - offered to plugin authors from here too
+from .contract import ContractSuite
 from .plugins import load_plugins
 from .sandbox import Sandbox
 from .state import State
+
+__all__ = ["CliResult", "ContractSuite", "HostsyncProject", "hostsync_project", "start_sandbox"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ import base64
 import random
 import re
 import string
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Mapping
 from xml.sax.saxutils import escape
