@@ -183,10 +183,15 @@ class WhmcsConnector(Connector):
         as ``updated_at`` (the others: unknown), which gives the engine its next cursor on the
         WHMCS clock: anything logged later is read by the next incremental run."""
         stamps = self._log_head()
+        for record in self._clients():
+            record.updated_at = stamps.get(record.id or "")
+            yield record
+
+    def _clients(self) -> Iterator[Record]:
+        """Every client, with details (list rows carry no address and no custom fields)."""
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
             record = self.get("client", str(row.get("id")))
             if record is not None:
-                record.updated_at = stamps.get(record.id or "")
                 yield record
 
     def _log_head(self, pages: int = 3) -> dict[str, datetime]:
@@ -217,7 +222,7 @@ class WhmcsConnector(Connector):
         if ORIGIN in key:  # WHMCS cannot search custom fields: an index from one full read
             if not self.origin_field:
                 return []
-            ids = self._origins.find(str(key[ORIGIN]), self._all_clients)
+            ids = self._origins.find(str(key[ORIGIN]), self._clients)
             return matching((r for r in (self.get("client", i) for i in ids) if r), key)
         if key.get("email"):
             try:
