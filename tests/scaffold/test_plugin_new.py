@@ -38,16 +38,23 @@ def test_the_scaffold_writes_a_whole_package_and_refuses_to_overwrite(tmp_path):
 
 @pytest.mark.slow
 def test_the_generated_plugin_installs_and_passes_its_tests_in_a_fresh_virtualenv(tmp_path):
-    folder = tmp_path / "hostsync-acme"
-    assert CliRunner().invoke(cli, ["plugin", "new", "acme", "--dir", str(folder)]).exit_code == 0
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HOSTSYNC_", "PYTEST"))}
-    # offline: pip finds every dependency where the machine's pip configuration says (see .ci/run)
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT), f"{folder}[test]"],
-                             capture_output=True, text=True, env=env)
-    assert install.returncode == 0, install.stdout + install.stderr
+
+    def pip_install(*what: str) -> None:
+        # offline: pip finds every dependency where the machine's pip configuration says (see .ci/run)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *what], capture_output=True, text=True,
+                              env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    pip_install(str(ROOT))  # hostsync as a user installs it (not editable: its templates are package data)
+    folder = tmp_path / "hostsync-acme"
+    made = subprocess.run([str(venv / "bin" / "hostsync"), "plugin", "new", "acme", "--dir", str(folder)],
+                          capture_output=True, text=True, env=env)
+    assert made.returncode == 0, made.stderr
+    pip_install(f"{folder}[test]")
     listed = subprocess.run([str(venv / "bin" / "hostsync"), "plugins"], capture_output=True, text=True, env=env)
     assert "acme 0.1.0  (hostsync_acme, entry point)" in listed.stdout and "connector acme" in listed.stdout
     tests = subprocess.run([str(python), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=folder,
