@@ -187,11 +187,11 @@ class Contract:
     def existing(self, kind: str, connector: Connector, count: int = 1) -> list[Record]:
         """Records the vendor holds (created if there are not ``count`` of them)."""
         records = list(itertools.islice(connector.list(kind), count)) if "list" in self.ops[kind] else []
-        while len(records) < count and "create" in self.ops[kind]:
+        for _ in range(count - len(records) if {"create", "get"} <= self.ops[kind].ops else 0):
             new_id, _ = self.create(kind, connector)
             got = connector.get(kind, new_id)
-            if got is not None:
-                records.append(got)
+            expect(got is not None, f"get({kind!r}, {new_id!r}) found nothing after create")
+            records.append(got)
         if not records:
             raise CannotCheck(f"no {kind} to read: load some in the sandbox's sample or give samples[{kind!r}]")
         return records
