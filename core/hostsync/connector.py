@@ -19,11 +19,12 @@ A minimal connector::
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
-from .model import KINDS, Record
+from .model import KINDS, InvalidValue, Record, normalise_value
 from .redact import register_secret
 
 OPERATIONS = ("list", "get", "find", "create", "update", "delete", "since")
@@ -179,7 +180,9 @@ class Connector:
         """Records whose canonical fields (or references, as ids in this system) equal ``key``.
 
         Used to adopt records that already exist and to reconcile creates whose outcome is unknown.
-        Returning a superset is fine (the engine filters exactly); missing a match is not.
+        Returning a superset is fine (the engine filters exactly); missing a match is not. Narrow
+        the vendor's own search as far as it goes, then filter with :func:`matching`. ``key`` may
+        be ``{ORIGIN: marker}`` for kinds that declare ``origin``.
         """
         raise NotImplementedError
 
@@ -260,3 +263,74 @@ class Connector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def matches(record: Record, key: Mapping[str, Any]) -> bool:
+    """Whether ``record`` equals ``key`` on every name of it the record carries, in canonical form.
+
+    The shared filter of :meth:`Connector.find`: values are normalised by their field type
+    (``"Ann@Example.com"`` equals ``"ann@example.com"``), references compare as id strings,
+    :data:`ORIGIN` compares ``record.origin``. A name the record does not carry (absent from its
+    fields and refs, as in a summary row) and a value that cannot be normalised do not exclude it:
+    a superset is fine, since the engine compares exactly afterwards; a miss is not.
+    """
+    spec = KINDS[record.kind]
+    for name, wanted in key.items():
+        if name == ORIGIN:
+            if (record.origin or None) != (wanted or None):
+                return False
+        elif name in spec.refs:
+            if name in record.refs and _ident(record.refs[name]) != _ident(wanted):
+                return False
+        elif name in record.fields and name in spec.names:
+            field_spec = spec.field(name)
+            try:
+                if normalise_value(field_spec, record.fields[name]) != normalise_value(field_spec, wanted):
+                    return False
+            except InvalidValue:
+                continue
+    return True
+
+
+def matching(records: Iterable[Record], key: Mapping[str, Any]) -> list[Record]:
+    """The records that :func:`matches` ``key``, in order."""
+    return [record for record in records if matches(record, key)]
+
+
+def _ident(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+class OriginIndex:
+    """Origin marker -> record ids of one kind, for vendors that cannot search by the place they
+    keep markers in (a custom field): one full read builds it, the connector's own creates keep it
+    current, and a create whose outcome is unknown makes the next lookup read again (the record
+    may have landed meanwhile). Thread-safe; one per connector instance, so per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, list[str]] | None = None
+
+    def find(self, marker: str, scan: Callable[[], Iterable[Record]]) -> list[str]:
+        """Ids of the records carrying ``marker``; ``scan`` reads every record (with its origin)."""
+        with self._lock:
+            if self._ids is not None:
+                return list(self._ids.get(marker, ()))
+        ids: dict[str, list[str]] = {}
+        for record in scan():
+            if record.origin and record.id:
+                ids.setdefault(record.origin, []).append(record.id)
+        with self._lock:
+            self._ids = ids
+            return list(ids.get(marker, ()))
+
+    def created(self, marker: str | None, id: str) -> None:
+        """Record ``id`` was created carrying ``marker``."""
+        with self._lock:
+            if marker and self._ids is not None:
+                self._ids.setdefault(marker, []).append(id)
+
+    def forget(self) -> None:
+        """A create's outcome is unknown: read everything again on the next lookup."""
+        with self._lock:
+            self._ids = None

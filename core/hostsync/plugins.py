@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "hostsync"
 DEFAULT_PLUGINS = ("hostsync.transforms", "hostsync.metrics")
 #: Keys of ``[systems.X]`` the core owns; a connector may not declare settings with these names.
+#: The Connector method each declared operation needs (``since`` is a kind of ``list``).
+METHOD_OF = {"list": "list", "since": "list", "get": "get", "find": "find", "create": "create",
+             "update": "update", "delete": "delete"}
 CORE_SYSTEM_KEYS = ("plugin", "concurrency", "rate_limit", "shares_ids_with", "timeout", "deadline",
                     "max_reply_size", "settle_delay", "verify_tls")
 
@@ -145,6 +148,13 @@ class Plugins:
                 log.warning("event observer in plugin %r failed on %s: %s: %s",
                             impl.plugin_name, event.type, type(exc).__name__, exc)
 
+    def sandbox_for(self, name: str) -> type[Sandbox] | None:
+        """The sandbox named ``name``, else the one that serves the connector ``name`` (the WHMCS
+        sandbox serves wbTeamPro too)."""
+        if name in self.sandboxes:
+            return self.sandboxes[name]
+        return next((box for box in self.sandboxes.values() if name in box.plugins), None)
+
     def _trace(self, hook: str, plugin: str, detail: str = "") -> None:
         if self.trace:
             sys.stderr.write(f"hostsync trace: {hook} -> {plugin}{' ' + detail if detail else ''}\n")
@@ -184,6 +194,26 @@ def _validate_connector(plugin: str, cls: Any) -> None:
         if setting.name in seen:
             raise PluginError(f"{where}: setting {setting.name!r} declared twice")
         seen.add(setting.name)
+    _validate_implemented(where, cls)
+
+
+def _validate_implemented(where: str, cls: type[Connector]) -> None:
+    """Every declared operation has its method: a connector that declares more than it does stops
+    start-up rather than failing the first run that calls it."""
+    if not _overrides(cls, "check"):
+        raise PluginError(f"{where}: does not implement check() (log in and prove the credentials)")
+    for kind, ops in cls.kinds.items():
+        missing = sorted({METHOD_OF[op] for op in ops.ops if not _overrides(cls, METHOD_OF[op])})
+        if missing:
+            raise PluginError(f"{where}: kinds[{kind!r}] declares {', '.join(op for op in OPERATIONS if op in ops)} "
+                              f"but the connector does not implement {', '.join(f'{m}()' for m in missing)}")
+        if ops.origin and "find" not in ops:
+            raise PluginError(f"{where}: kinds[{kind!r}] keeps an origin marker but cannot find by it "
+                              "(declare 'find')")
+
+
+def _overrides(cls: type[Connector], method: str) -> bool:
+    return getattr(cls, method) is not getattr(Connector, method)
 
 
 def _validate_setting(where: str, setting: Any) -> None:

@@ -12,6 +12,8 @@ injection and a small control surface, reachable in-process and over HTTP under 
 ``GET  /_sandbox/calls``  ``{"calls": {operation: count}, "log": [...]}``
 ``POST /_sandbox/faults`` add a :class:`Fault` (JSON object with its fields)
 ``DELETE /_sandbox/faults``  clear faults
+``POST /_sandbox/edit``   change a record as a user of the vendor would (:meth:`Sandbox.edit`):
+                          ``{"kind": "client", "id": "3", "fields": {"city": "Leipzig"}}``
 =======================  =====================================================================
 """
 
@@ -25,7 +27,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply", "echo")
@@ -116,6 +118,9 @@ class Sandbox:
     plugins: ClassVar[tuple[str, ...]] = ()
     #: One line for ``hostsync sandbox --help`` and ``hostsync plugins``.
     description: ClassVar[str] = ""
+    #: Scale of the vendor latencies a sandbox models (0: answer at once, as tests and the demo
+    #: want; 1: as slow as measured on real systems, for realistic concurrency choices).
+    latency: float = 0.0
 
     def __init__(self, seed: int | None = None) -> None:
         """:param seed: fill with :meth:`sample` data from this seed; ``None`` starts empty."""
@@ -159,6 +164,28 @@ class Sandbox:
     def systems(self) -> dict[str, dict[str, Any]]:
         """``[systems.NAME]`` tables that point hostsync at this running sandbox."""
         raise NotImplementedError
+
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change record ``id`` of canonical ``kind`` as a user of the vendor would in its own
+        screens: ``fields`` are canonical names and values; the change is logged and stamped as
+        the vendor does, and is not an API call. Raises ``LookupError`` for an unknown record and
+        ``ValueError`` for a kind or field this sandbox cannot edit."""
+        raise ValueError(f"sandbox {self.name} cannot edit records")
+
+    def editable(self, kind: str, id: str, fields: Mapping[str, Any], rows: Mapping[int, Any],
+                 allowed: Mapping[str, Iterable[str]]) -> Any:
+        """For :meth:`edit`: row ``id`` of ``rows``, once ``allowed[kind]`` holds every field;
+        else the ``ValueError`` or ``LookupError`` that :meth:`edit` documents."""
+        if kind not in allowed:
+            raise ValueError(f"sandbox {self.name} cannot edit {kind} records (it edits {', '.join(allowed)})")
+        unknown = sorted(set(fields) - set(allowed[kind]))
+        if unknown:
+            raise ValueError(f"sandbox {self.name} cannot edit {kind} field(s) {', '.join(unknown)} "
+                             f"(editable: {', '.join(allowed[kind])})")
+        row = rows.get(int(id)) if str(id).isdigit() else None
+        if row is None:
+            raise LookupError(f"sandbox {self.name} has no {kind} {id}")
+        return row
 
     # -- control ------------------------------------------------------------------------------
 
@@ -237,7 +264,21 @@ class Sandbox:
                 return Response.json({"ok": True})
             if action == "faults" and request.method == "GET":
                 return Response.json([asdict(f) for f in self.faults])
+            if action == "edit" and request.method == "POST":
+                return self._edit_control(request)
         return Response.json({"error": f"unknown control {request.method} {action}"}, 404)
+
+    def _edit_control(self, request: Request) -> Response:
+        try:
+            body = request.json()
+            kind, ident, fields = body["kind"], body["id"], body.get("fields") or {}
+            if not isinstance(fields, dict):
+                raise ValueError("fields must be an object of canonical field names and values")
+            self.edit(str(kind), str(ident), **fields)
+        except (LookupError, ValueError, TypeError, AttributeError) as exc:
+            message = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            return Response.json({"error": message or type(exc).__name__}, 400)
+        return Response.json({"ok": True})
 
     def dispatch(self, request: Request) -> tuple[Response | None, Fault | None]:
         """Handle a request with faults applied. ``None`` as response: drop the connection."""

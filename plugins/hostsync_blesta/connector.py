@@ -14,11 +14,13 @@ import logging
 import secrets
 import string
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync.connector import OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
 
@@ -42,7 +44,7 @@ TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messa
 
 #: What the connector can do at most; an instance narrows it to what its settings allow.
 KINDS_MAX: dict[str, Operations] = {
-    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS),
+    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True),
     "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
                              read_only=("number", "paid_on", "total")),
     "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS),
@@ -91,6 +93,8 @@ class BlestaConnector(Connector):
         Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
                 "cannot be created here"),
         Setting("domain_field", default="domain", help="service field holding the domain name (registrar module)"),
+        Setting("origin_field", "int", help="id of a client custom field (a text field of the client_group_id group, "
+                "hidden from clients) where hostsync keeps the origin marker of clients it creates"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
@@ -111,6 +115,8 @@ class BlestaConnector(Connector):
         self._orphans: set[str] = set()
         self._department_names: dict[int, str] = {}  # Blesta's own names, learned from the tickets read
         self._departments_read: list[tuple[int, str]] | None = None  # Blesta's departments, when asked
+        self.origin_field = str(opts.get("origin_field") or "") or None
+        self._origins = OriginIndex()
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
@@ -124,6 +130,8 @@ class BlestaConnector(Connector):
         if not options.get("ticket_departments") and options.get("ticket_department_id"):
             ticket = kinds["ticket"]
             kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
+        if not options.get("origin_field"):
+            kinds["client"] = replace(kinds["client"], origin=False)
         return kinds
 
     # -- seam -----------------------------------------------------------------------------------
@@ -195,7 +203,7 @@ class BlestaConnector(Connector):
         except InvalidValue as exc:
             raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
         return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
-                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version)
+                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
 
     def _writes(self, kind: str, record: Record) -> set[str]:
         """Top-level names of the record's fields/refs this instance may write."""
@@ -223,7 +231,13 @@ class BlestaConnector(Connector):
 
     def _client_from_row(self, row: Mapping[str, Any]) -> Record:
         numbers = self._numbers(row.get("contact_id"), f"read client {row.get('id')}")
-        return m.client_record(row, numbers, self._state_names(row.get("country")))
+        record = m.client_record(row, numbers, self._state_names(row.get("country")))
+        if self.origin_field:
+            values = rows_of(self.api.get("clients", "getCustomFieldValues", {"client_id": row.get("id")},
+                                          context=f"read client {row.get('id')}"), "clients/getCustomFieldValues")
+            record.origin = next((str(v["value"]) for v in values
+                                  if str(v.get("id")) == self.origin_field and v.get("value")), None)
+        return record
 
     def _numbers(self, contact_id: Any, context: str) -> list[dict[str, Any]]:
         if not contact_id:
@@ -271,12 +285,17 @@ class BlestaConnector(Connector):
         return None if row is None else self._client_from_row(row)
 
     def _find_client(self, key: dict[str, Any]) -> list[Record]:
+        if ORIGIN in key:  # Blesta cannot search custom field values: an index from one full read
+            if not self.origin_field:
+                return []
+            ids = self._origins.find(str(key[ORIGIN]), self._list_client)
+            return matching((r for r in map(self._get_client, ids) if r is not None), key)
         if key.get("email"):
             filters = {"company_id": self.company_id, "contact_email": str(key["email"]).strip()}
             rows = self.api.pages("clients", "getList", {"order_by": {"id_code": "ASC"}, "filters": filters},
                                   context="find client")
-            return _matching((self._client_from_row(row) for row in rows), key)
-        return _matching(self._list_client(), key)
+            return matching((self._client_from_row(row) for row in rows), key)
+        return matching(self._list_client(), key)
 
     def _state_out(self, fields: Mapping[str, Any], context: str) -> str | None:
         state = fields.get("state")
@@ -314,9 +333,16 @@ class BlestaConnector(Connector):
         }
         if fields.get("phone"):
             vars_["numbers"] = [{"number": fields["phone"], "type": "phone", "location": "home"}]
-        created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        if record.origin and self.origin_field:
+            vars_["custom"] = {self.origin_field: record.origin}
+        try:
+            created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        except ConnectorError:
+            self._origins.forget()  # it may have landed: the next lookup by origin reads again
+            raise
         if not isinstance(created, dict) or not created.get("id"):
             raise ProtocolError(f"{context}: Blesta clients/create answered without the new client's id")
+        self._origins.created(record.origin, str(created["id"]))
         return str(created["id"])
 
     def _update_client(self, id: str, record: Record) -> None:
@@ -395,16 +421,16 @@ class BlestaConnector(Connector):
         elif key.get("client"):
             rows = self._invoice_rows({"client_id": key["client"]})
         else:
-            return _matching(self._list_invoice(), key)
+            return matching(self._list_invoice(), key)
         found = []
         for row in rows:
             stub = m.invoice_record({**row, "line_items": []}, self.tz)
-            if not _matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
+            if not matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
                 continue
             record = self._get_invoice(str(row["id"]))
             if record is not None:
                 found.append(record)
-        return _matching(found, key)
+        return matching(found, key)
 
     def _create_invoice(self, record: Record) -> str:
         fields = record.fields
@@ -572,7 +598,7 @@ class BlestaConnector(Connector):
             forms = dict.fromkeys([name, m.domain_unicode(name)])
             rows = (row for form in forms for row in self._service_rows(extra, {"service_meta": form}))
         found = {r.id: r for r in map(self._domain_from_row, rows) if r is not None}
-        return _matching(found.values(), key)
+        return matching(found.values(), key)
 
     def _create_domain(self, record: Record) -> str:
         fields = record.fields
@@ -690,7 +716,7 @@ class BlestaConnector(Connector):
             rows = self._ticket_rows()
         found = [r for r in map(self._ticket_record, rows) if r is not None]
         found += self._orphan_tickets({r.id for r in found})
-        return _matching(found, key)
+        return matching(found, key)
 
     def _orphan_tickets(self, known: set[str | None]) -> list[Record]:
         """Tickets whose opening reply never arrived: Blesta's lists hide them (they INNER JOIN the
@@ -928,25 +954,3 @@ def _decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    spec = KINDS[record.kind]
-    for name, wanted in key.items():
-        if name not in spec.names:
-            continue
-        field = spec.field(name)
-        if field.ref:
-            if wanted not in (None, "") and str(record.refs.get(name) or "") != str(wanted):
-                return False
-            continue
-        try:
-            if normalise_value(field, record.fields.get(name)) != normalise_value(field, wanted):
-                return False
-        except InvalidValue:
-            return False
-    return True
-
-
-def _matching(records: Any, key: Mapping[str, Any]) -> list[Record]:
-    """The records that equal ``key`` on its fields (exactly, after normalisation)."""
-    return [record for record in records if _matches(record, key)]

@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import Connector, Operations, Record, Setting, matching
 from hostsync.errors import ConfigError, NotFound, Rejected, Transient
-from hostsync.model import PROJECT_STATUSES, TASK_STATUSES, normalise
+from hostsync.model import PROJECT_STATUSES, TASK_STATUSES
 
 from . import mapping as m
 from .client import TeamProClient
@@ -145,7 +145,7 @@ class TeamProConnector(Connector):
                           "time_entry": ("task", "action_id")}[kind]
             params = {param: key[ref]} if key.get(ref) else {}
             records = [self._record(kind, row) for row in self.api.pages(resource, params, limit=self.page_size)]
-        return [r for r in records if _matches(r, key)]
+        return matching(records, key)
 
     def _resource(self, kind: str) -> tuple[str, str]:
         if kind not in RESOURCES:
@@ -249,11 +249,3 @@ def _version(row: Mapping[str, Any]) -> str:
     blob = json.dumps(row, sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=12).hexdigest()
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    try:
-        canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    except ValueError:
-        return True  # cannot compare: let the engine decide
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)

@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync.connector import OriginIndex
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
@@ -71,7 +73,8 @@ class WhmcsConnector(Connector):
     name = "whmcs"
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
     kinds = {
-        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since"),
+        # the origin marker lives in the client custom field origin_field (see operations())
+        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
         "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
         # the total is set through the tax rate; stored() says what WHMCS computes where no rate fits
         "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency")),
@@ -89,6 +92,8 @@ class WhmcsConnector(Connector):
         Setting("timezone", "timezone", default="UTC",
                 help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
         Setting("page_size", "int", default=100, min=1, max=10000, help="rows per list call (limitnum)"),
+        Setting("origin_field", "int", min=1, help="id of a client custom field (a text field, admin only) where "
+                "hostsync keeps the origin marker of clients it creates: exact identity after a lost reply"),
     )
 
     @classmethod
@@ -118,6 +123,15 @@ class WhmcsConnector(Connector):
         self._client_emails: dict[str, str | None] = {}
         self._invoice_numbers: dict[str, str] | None = None
         self._no_activity_log: str | None = None  # why GetActivityLog cannot be used in this run
+        self.origin_field = str(options.get("origin_field") or "") or None
+        self._origins = OriginIndex()
+
+    @classmethod
+    def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
+        """Clients keep origin markers only where ``origin_field`` names the custom field for them."""
+        if options.get("origin_field"):
+            return cls.kinds
+        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False)}
 
     def close(self) -> None:
         self.api.close()
@@ -191,6 +205,7 @@ class WhmcsConnector(Connector):
         if kind == "client":
             yield from (self._changed_clients(since) if since else self._all_clients())
         elif kind == "ticket":
+            self._departments_by_name()  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
                                       limit=self.page_size):
                 yield m.ticket_stub(row, self.tz)
@@ -209,7 +224,7 @@ class WhmcsConnector(Connector):
         try:
             if kind == "client":
                 return m.client_record(self.api.call("GetClientsDetails", {"clientid": id, "stats": False},
-                                                     about=f"client {id}"))
+                                                     about=f"client {id}"), self.origin_field)
             if kind == "ticket":
                 return m.ticket_record(self._ticket(id), self.tz)
             if kind == "invoice":
@@ -234,7 +249,7 @@ class WhmcsConnector(Connector):
             return self._find_invoices(key)
         if kind == "domain":
             if not key.get("name"):
-                return [r for r in self.list("domain") if _matches(r, key)]
+                return [r for r in self.list("domain") if matches(r, key)]
             found: dict[str, Record] = {}
             for name in m.domain_spellings(str(key["name"])):  # WHMCS may hold an IDN in either form
                 for row in self.api.pages("GetClientsDomains", "domains", "domain", {"domain": name},
@@ -249,10 +264,15 @@ class WhmcsConnector(Connector):
         as ``updated_at`` (the others: unknown), which gives the engine its next cursor on the
         WHMCS clock: anything logged later is read by the next incremental run."""
         stamps = self._log_head()
+        for record in self._clients():
+            record.updated_at = stamps.get(record.id or "")
+            yield record
+
+    def _clients(self) -> Iterator[Record]:
+        """Every client, with details (list rows carry no address and no custom fields)."""
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
             record = self.get("client", str(row.get("id")))
             if record is not None:
-                record.updated_at = stamps.get(record.id or "")
                 yield record
 
     def _log_head(self, pages: int = 3) -> dict[str, datetime]:
@@ -300,16 +320,22 @@ class WhmcsConnector(Connector):
                 yield record
 
     def _find_clients(self, key: Mapping[str, Any]) -> list[Record]:
+        if ORIGIN in key:  # WHMCS cannot search custom fields: an index from one full read
+            if not self.origin_field:
+                return []
+            ids = self._origins.find(str(key[ORIGIN]), self._clients)
+            return matching((r for r in (self.get("client", i) for i in ids) if r), key)
         if key.get("email"):
             try:
-                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}))
+                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}),
+                                        self.origin_field)
             except NotFound:
                 return []
             return [found]
         term = next((key[name] for name in ("company", "last_name", "first_name") if key.get(name)), None)
         if term is None:
             rows = self.api.pages("GetClients", "clients", "client", limit=self.page_size)
-            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and _matches(r, key)]
+            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and matches(r, key)]
         rows = self.api.pages("GetClients", "clients", "client", {"search": term}, limit=self.page_size)
         return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r]
 
@@ -323,7 +349,7 @@ class WhmcsConnector(Connector):
                               limit=self.page_size)
         stubs = [m.invoice_stub(row, self.tz) for row in rows]
         wanted = {k: v for k, v in key.items() if k in ("number", "issued_on", "due_on", "total", "client")}
-        return [r for r in (self.get("invoice", s.id or "") for s in stubs if _matches(s, wanted)) if r]
+        return [r for r in (self.get("invoice", s.id or "") for s in stubs if matches(s, wanted)) if r]
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -363,9 +389,16 @@ class WhmcsConnector(Connector):
         # logged) keeps the account closed until the client resets it. No welcome e-mail is sent,
         # and skipvalidation lets records that lack WHMCS's required address fields through.
         params.update(password2=self.secret(secrets.token_urlsafe(24)), noemail=True, skipvalidation=True)
+        if record.origin and self.origin_field:
+            params["customfields"] = m.custom_fields({self.origin_field: record.origin})
         email = record.fields.get("email")
-        answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
-        client_id = _required_id(answer, "clientid", "AddClient")
+        try:
+            answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
+            client_id = _required_id(answer, "clientid", "AddClient")
+        except ConnectorError:
+            self._origins.forget()  # it may have landed: the next lookup by origin reads again
+            raise
+        self._origins.created(record.origin, client_id)
         status = record.fields.get("status")
         if status and status != "active":
             self._follow_up(f"client {client_id}", "UpdateClient",
@@ -385,6 +418,7 @@ class WhmcsConnector(Connector):
     # tickets
 
     def _ticket(self, id: str) -> dict[str, Any]:
+        self._departments_by_name()  # once per run, so that stored() knows them without a call
         return self.api.call("GetTicket", {"ticketid": id, "repliessort": "ASC"}, about=f"ticket {id}")
 
     def _create_ticket(self, record: Record) -> str:
@@ -498,11 +532,13 @@ class WhmcsConnector(Connector):
         return found[0]
 
     def _department_name(self, name: str) -> str | None:
-        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored())."""
-        try:
-            found = self._department(name)
-        except ConnectorError:
-            return None  # cannot tell: assume it is kept as given
+        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored(),
+        which must not call WHMCS: until this run has read the departments, assume it is kept as
+        given)."""
+        with self._lock:
+            if self._departments is None:
+                return None
+        found = self._department(name)
         return found[1] if found else None
 
     def _client_email(self, client_id: str) -> str | None:
@@ -714,9 +750,3 @@ def _required_id(answer: Mapping[str, Any], key: str, action: str) -> str:
 def _message_key(message: Mapping[str, Any]) -> tuple[Any, Any]:
     return (message.get("body"), message.get("created_at"))
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    """Whether the record's canonical values equal ``key`` where the record has them."""
-    canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)
