@@ -2,9 +2,9 @@
 
 WebWork has no modification filter, so projects and tasks are read whole (one call per 100
 projects, then per project one call per 100 of its tasks) and the engine finds changes by hash;
-a run with nothing changed costs only those list pages. Updates read the record first (or use
-the row this run already listed) and send only what differs in canonical terms, so a custom status
-code that already means the wanted status, and the origin line in the notes, are kept.
+a run with nothing changed costs only those list pages. Updates read the record first (one more
+call) and send only what differs in canonical terms, so a custom status code that already means
+the wanted status, and the origin line in the notes, are kept.
 
 Time entries: see :mod:`.walk` for the member-day walk and :mod:`.mapping` for their ids. ``since``
 here means "tracked on or after the day of ``since``": the engine's cursor is the newest
@@ -92,9 +92,9 @@ class WebWorkConnector(Connector):
         self.member_names = {str(k): str(v) for k, v in (options.get("members") or {}).items()}
         self.api = WebWorkClient(options, on_pause=self.pause)
         self._lock = threading.Lock()
-        self._rows: dict[tuple[str, str], dict[str, Any]] = {}  # rows read this run, for updates
         self._projects_of: dict[str, str] = {}  # origin marker -> project of a task created this run
         self._members: dict[str, str] | None = None  # user id -> canonical member name
+        self._refreshed = False
 
     def close(self) -> None:
         self.api.close()
@@ -118,7 +118,7 @@ class WebWorkConnector(Connector):
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
         if kind == "project":
-            return (self._seen("project", row, m.project_record(row)) for row in self._project_rows())
+            return (m.project_record(row) for row in self._project_rows())
         if kind == "task":
             return self._list_tasks()
         if kind == "time_entry":
@@ -139,7 +139,7 @@ class WebWorkConnector(Connector):
         marker = key.get(ORIGIN)
         if kind == "project":
             rows = self._project_rows(name=key.get("name") if not marker else None)
-            records = [self._seen("project", row, m.project_record(row)) for row in rows]
+            records = [m.project_record(row) for row in rows]
         elif kind == "task":
             with self._lock:
                 project = key.get("project") or (self._projects_of.get(marker) if marker else None)
@@ -171,7 +171,6 @@ class WebWorkConnector(Connector):
         new_id = m.ident(data.get("id")) if isinstance(data, dict) else None
         if new_id is None:
             raise ProtocolError(f"{what}: WebWork answered without the new {kind}'s id")
-        self._remember(kind, data)
         return new_id
 
     def update(self, kind: str, id: str, record: Record) -> None:
@@ -179,7 +178,7 @@ class WebWorkConnector(Connector):
         what = f"update {kind} {id}"
         if kind not in ("project", "task"):
             raise Rejected(f"WebWork time entries are read here, not written ({what})")
-        row = self._row(kind, id, cached=True)
+        row = self._row(kind, id)
         if row is None:
             raise NotFound(f"{what}: no such {kind} in workspace {self.api.workspace_id}")
         current = m.project_record(row) if kind == "project" else m.task_record(row)
@@ -196,17 +195,13 @@ class WebWorkConnector(Connector):
         else:
             m.check_dates(m.day(row.get("start_date")), fields.get("due_on"), ("start_date", "end_date"), what)
             body = m.task_body(fields, refs, current.origin, create=False)
-        data, _ = self.api.call("PUT", f"{_plural(kind)}/{_num(id, kind)}", body=body, what=what)
-        if isinstance(data, dict) and data.get("id") is not None:
-            self._remember(kind, data)
+        self.api.call("PUT", f"{_plural(kind)}/{_num(id, kind)}", body=body, what=what)
 
     def delete(self, kind: str, id: str) -> None:
         """Projects are archived (WebWork keeps them, restorable); tasks are deleted."""
         if kind not in ("project", "task"):
             raise Rejected(f"WebWork time entries are read here, not deleted ({kind} {id})")
         self.api.call("DELETE", f"{_plural(kind)}/{_num(id, kind)}", what=f"delete {kind} {id}")
-        with self._lock:
-            self._rows.pop((kind, str(id)), None)
 
     def stored(self, kind: str, record: Record) -> Record:
         """A cancelled task is written as 30 (Closed), which reads as done."""
@@ -230,14 +225,9 @@ class WebWorkConnector(Connector):
             except NotFound:  # archived meanwhile
                 continue
             for row in rows:
-                yield self._seen("task", row, m.task_record(row))
+                yield m.task_record(row)
 
-    def _row(self, kind: str, id: str, cached: bool = False) -> dict[str, Any] | None:
-        if cached:
-            with self._lock:
-                row = self._rows.get((kind, str(id)))
-            if row is not None:
-                return row
+    def _row(self, kind: str, id: str) -> dict[str, Any] | None:
         if not str(id).isdigit():
             return None
         try:
@@ -246,26 +236,17 @@ class WebWorkConnector(Connector):
             return None
         if not isinstance(data, dict) or data.get("id") is None:
             raise ProtocolError(f"read {kind} {id}: WebWork GET /{_plural(kind)}/{id} answered no {kind}")
-        if data.get("deleted_at"):
-            return None
-        self._remember(kind, data)
-        return data
-
-    def _seen(self, kind: str, row: dict[str, Any], record: Record) -> Record:
-        self._remember(kind, row)
-        return record
-
-    def _remember(self, kind: str, row: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._rows[(kind, str(row.get("id")))] = dict(row)
+        return None if data.get("deleted_at") else data
 
     # -- time entries -------------------------------------------------------------------------
 
-    def _member_names(self) -> dict[str, str]:
-        """User id -> member name: the ``members`` setting, else the member's e-mail (read once a run)."""
+    def _member_names(self, refresh: bool = False) -> dict[str, str]:
+        """User id -> member name: the ``members`` setting, else the member's e-mail (read once, and
+        once more when an entry names someone not met yet)."""
         with self._lock:
-            if self._members is not None:
+            if self._members is not None and not (refresh and not self._refreshed):
                 return self._members
+            self._refreshed = self._refreshed or refresh
         names = {}
         for row in self.api.pages("members", what="list members"):
             user = m.ident(row.get("id") or row.get("user_id"))
@@ -279,7 +260,12 @@ class WebWorkConnector(Connector):
         user = m.ident(user_id)
         if user is None:
             return None
-        return self.member_names.get(user) or self._member_names().get(user) or user
+        if user in self.member_names:
+            return self.member_names[user]
+        names = self._member_names()
+        if user not in names:
+            names = self._member_names(refresh=True)
+        return names.get(user, user)
 
     def _list_time(self, since: datetime | None) -> Iterator[Record]:
         today = datetime.now(self.tz).date()
