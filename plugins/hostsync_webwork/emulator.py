@@ -76,6 +76,11 @@ def _int(value: Any, field: str) -> int:
     raise invalid(field, f"The {field.replace('_', ' ')} must be an integer.")
 
 
+def _seconds(clock: str) -> str:
+    """``HH:MM`` as ``HH:MM:SS``."""
+    return clock if clock.count(":") == 2 else f"{clock}:00"
+
+
 class WebWork:
     """The state of the emulated WebWork and its endpoints."""
 
@@ -437,7 +442,7 @@ class WebWork:
             if row["project_id"] != contract["project_id"]:
                 raise invalid("task_id", "The task does not belong to the contract's project.")
         entry = self.track(ws, user, contract["project_id"], on, start, end, task_id=None if task is None else int(task),
-                           notes=body.get("notes"), method="manual", contract_id=contract["id"])
+                           notes=body.get("notes"), method="manual", contract_id=contract["id"], stamp=self.stamp())
         return self._entry_out(entry, ws)
 
     @staticmethod
@@ -448,19 +453,25 @@ class WebWork:
 
     def track(self, ws: int, user_id: int, project_id: int, on: str, start: str, end: str | None, *,
               task_id: int | None = None, notes: str | None = None, activity: str | None = None,
-              method: str = "desktop", contract_id: int | None = None) -> dict[str, Any]:
-        """Time as the desktop app records it (``end`` None: the tracker still runs)."""
+              method: str = "desktop", contract_id: int | None = None, stamp: str | None = None) -> dict[str, Any]:
+        """Time as the desktop app records it (``end`` None: the tracker still runs): changed last
+        when the tracker stopped (or started), unless ``stamp`` says when."""
         if contract_id is None:
             contract = next((c for c in self.t["contracts"].values()
                              if c["project_id"] == project_id and c["user_id"] == user_id), None)
             if contract is None:
                 contract = self.api_create_contract(ws, {"project_id": project_id, "user_id": user_id})
             contract_id = contract["id"]
-        stamp = self.stamp()
+        start, end = _seconds(start), None if end is None else _seconds(end)
+        if stamp is None:
+            zone = ZoneInfo(self.workspace(ws).get("timezone") or "UTC")
+            moment = datetime.combine(date.fromisoformat(on), time.fromisoformat(end or start), zone)
+            if end is not None and end < start:
+                moment += timedelta(days=1)
+            stamp = moment.astimezone(timezone.utc).strftime(STAMP)
         entry = {"uuid": str(uuid.UUID(int=(len(self.t["time_entries"]) + 1) << 64 | secrets.randbits(64))),
                  "workspace_id": ws, "user_id": user_id, "project_id": project_id, "contract_id": contract_id,
-                 "task_id": task_id, "date": on, "start_time": start if start.count(":") == 2 else f"{start}:00",
-                 "end_time": None if end is None else (end if end.count(":") == 2 else f"{end}:00"),
+                 "task_id": task_id, "date": on, "start_time": start, "end_time": end,
                  "notes": notes, "activity_description": activity, "tracking_method": method,
                  "created_at": stamp, "updated_at": stamp}
         self.t["time_entries"][entry["uuid"]] = entry

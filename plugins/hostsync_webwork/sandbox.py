@@ -176,6 +176,7 @@ class WebWorkSandbox(Sandbox):
         _, _, _, ws_source, handler, listed = route[0]
         ident = route[2]
         entry = self.log[-1] if self.log else {}
+        entry["at"] = time.monotonic()  # when it arrived, for measuring rates
         try:
             query = {k: v[-1] for k, v in request.query.items()}
             body = self._body(request)
