@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync import Connector, Operations, Record, Setting
 from hostsync.errors import ConfigError, NotFound, Rejected, Transient
-from hostsync.model import PROJECT_STATUSES, TASK_STATUSES, normalise
+from hostsync.model import PROJECT_STATUSES, TASK_STATUSES, matches
 
 from . import mapping as m
 from .client import TeamProClient
@@ -134,7 +134,7 @@ class TeamProConnector(Connector):
                           "time_entry": ("task", "action_id")}[kind]
             params = {param: key[ref]} if key.get(ref) else {}
             records = [self._record(kind, row) for row in self.api.pages(resource, params, limit=self.page_size)]
-        return [r for r in records if _matches(r, key)]
+        return [r for r in records if matches(r, key)]
 
     def _resource(self, kind: str) -> tuple[str, str]:
         if kind not in RESOURCES:
@@ -238,11 +238,3 @@ def _version(row: Mapping[str, Any]) -> str:
     blob = json.dumps(row, sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=12).hexdigest()
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    try:
-        canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    except ValueError:
-        return True  # cannot compare: let the engine decide
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
-from hostsync.http import build_client, describe_body, json_body, retry_after, transport_errors
+from hostsync.http import build_client, describe_body, json_body, json_object, retry_after, transport_errors
 
 from .pacing import Pacer, parse_limit
 
@@ -97,7 +97,7 @@ class WebWorkClient:
                 raise Rejected(f"{what}: refused: {_message(body) or 'success: false'}", _field_errors(body))
             meta = body.get("meta")
             return body["data"], meta if isinstance(meta, dict) else {}
-        body = _json_object(response)
+        body = json_object(response)
         message = _message(body)
         detail = f" ({message})" if message else ""
         if status == 401:
@@ -211,14 +211,6 @@ def _shape(value: Any) -> str:
         keys = ", ".join(sorted(map(str, value))[:6])
         return f"an object with {keys or 'no keys'}"
     return "null" if value is None else type(value).__name__
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _message(body: Mapping[str, Any]) -> str:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting
 from hostsync.errors import AuthError, ConfigError, NotFound, ProtocolError, Rejected
-from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
+from hostsync.model import InvalidValue, differs, matches, normalise
 
 from . import mapping as m
 from . import walk
@@ -148,7 +148,7 @@ class WebWorkConnector(Connector):
             raise Rejected(f"WebWork cannot look up {kind} records")
         if marker:
             return [r for r in records if r.origin == marker]
-        return [r for r in records if _matches(r, key)]
+        return [r for r in records if matches(r, key)]
 
     def create(self, kind: str, record: Record) -> str:
         record = _checked(record)
@@ -169,8 +169,8 @@ class WebWorkConnector(Connector):
         else:
             raise Rejected(f"WebWork time entries are read here, not written ({what})")
         new_id = m.ident(data.get("id")) if isinstance(data, dict) else None
-        if new_id is None:
-            raise ProtocolError(f"{what}: WebWork answered without the new {kind}'s id")
+        if new_id is None or not new_id.isdigit():  # validated before it becomes a link
+            raise ProtocolError(f"{what}: WebWork answered without a usable id for the new {kind} ({new_id!r})")
         return new_id
 
     def update(self, kind: str, id: str, record: Record) -> None:
@@ -183,7 +183,7 @@ class WebWorkConnector(Connector):
             raise NotFound(f"{what}: no such {kind} in workspace {self.api.workspace_id}")
         current = m.project_record(row) if kind == "project" else m.task_record(row)
         changed = {name for name in (*record.fields, *record.refs)
-                   if name in self.kinds[kind].writable(kind) and _changed(kind, name, current, record)}
+                   if name in self.kinds[kind].writable(kind) and differs(kind, name, current, record)}
         if not changed:
             return
         fields = {k: v for k, v in record.fields.items() if k in changed}
@@ -325,23 +325,3 @@ def _checked(record: Record) -> Record:
         raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
     return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
                   {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
-
-
-def _changed(kind: str, name: str, current: Record, wanted: Record) -> bool:
-    spec = KINDS[kind].field(name)
-    if spec.ref:
-        return (current.refs.get(name) or None) != (wanted.refs.get(name) or None)
-    try:
-        return normalise_value(spec, current.value(name)) != normalise_value(spec, wanted.value(name))
-    except InvalidValue:
-        return True
-
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    try:
-        canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    except InvalidValue:
-        return True  # cannot compare: let the engine decide
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)
-

@@ -58,6 +58,15 @@ def _date(value: Any, field: str) -> str | None:
         raise invalid(field, f"The {label} is not a valid date.") from None
 
 
+def _required_text(body: Mapping[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(field, f"The {field} field is required.")
+    if len(value) > 255:
+        raise invalid(field, f"The {field} may not be greater than 255 characters.")
+    return value
+
+
 def _number(value: Any, field: str) -> float | None:
     if value is None:
         return None
@@ -187,12 +196,7 @@ class WebWork:
     def _project_fields(self, body: Mapping[str, Any], row: Mapping[str, Any] | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "name" in body or row is None:
-            name = body.get("name")
-            if not isinstance(name, str) or not name.strip():
-                raise invalid("name", "The name field is required.")
-            if len(name) > 255:
-                raise invalid("name", "The name may not be greater than 255 characters.")
-            out["name"] = name
+            out["name"] = _required_text(body, "name")
         for key in ("start_date", "deadline"):
             if key in body:
                 out[key] = _date(body[key], key)
@@ -288,12 +292,7 @@ class WebWork:
                     raise invalid("project_id", "The selected project id is invalid.") from None
                 raise
         if "title" in body or row is None:
-            title = body.get("title")
-            if not isinstance(title, str) or not title.strip():
-                raise invalid("title", "The title field is required.")
-            if len(title) > 255:
-                raise invalid("title", "The title may not be greater than 255 characters.")
-            out["title"] = title
+            out["title"] = _required_text(body, "title")
         if "description" in body:
             if body["description"] is not None and not isinstance(body["description"], str):
                 raise invalid("description", "The description must be a string.")

@@ -1,7 +1,9 @@
 """Fixtures for the WebWork plugin tests: a seeded sandbox on loopback and connectors pointing at it.
 
-The sandbox enforces WebWork's 60 requests a minute; tests that are not about the limit raise it
-(the sandbox's ``systems()`` then tells hostsync the raised limit), the pacing tests scale it down.
+``workspace`` is the sandbox holding the sample workspace, ``empty_workspace`` the same sandbox with
+the workspaces and members only. The sandbox enforces WebWork's 60 requests a minute; tests that are
+not about the limit raise it (its ``systems()`` then tells hostsync the raised limit), the pacing
+tests scale it down.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ def _fresh(box: WebWorkSandbox, data: dict[str, Any]) -> WebWorkSandbox:
 
 
 @pytest.fixture
-def sandbox(_server: WebWorkSandbox) -> WebWorkSandbox:
+def workspace(_server: WebWorkSandbox) -> WebWorkSandbox:
     """The sandbox with the sample workspace (three weeks of time up to today)."""
     return _fresh(_server, SAMPLE)
 
 
 @pytest.fixture
-def empty_sandbox(_server: WebWorkSandbox) -> WebWorkSandbox:
+def empty_workspace(_server: WebWorkSandbox) -> WebWorkSandbox:
     """The workspaces and their members only, as after `hostsync sandbox webwork --empty`."""
     _server.reset()
     return _fresh(_server, _server.dump())
@@ -62,8 +64,8 @@ def connect() -> Iterator[Callable[..., WebWorkConnector]]:
 
 
 @pytest.fixture
-def webwork(sandbox: WebWorkSandbox, connect: Callable[..., WebWorkConnector]) -> WebWorkConnector:
-    return connect(sandbox)
+def webwork(workspace: WebWorkSandbox, connect: Callable[..., WebWorkConnector]) -> WebWorkConnector:
+    return connect(workspace)
 
 
 def calls(box: WebWorkSandbox) -> dict[str, int]:

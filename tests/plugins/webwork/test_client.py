@@ -1,5 +1,5 @@
 """The WebWork wire client: envelope, errors, paging and the rate limit, against scripted answers
-(``httpx.MockTransport``) for what the sandbox does not do on its own, and against the sandbox."""
+(``httpx.MockTransport``) for what the workspace does not do on its own, and against the workspace."""
 
 from __future__ import annotations
 
@@ -140,8 +140,8 @@ def test_a_429_is_rate_limited_with_retry_after_and_a_list_page_is_asked_again()
     assert raised.value.retry_after == 12.0
 
 
-def test_against_the_sandbox_a_bad_token_and_a_foreign_workspace_are_auth_errors(sandbox: WebWorkSandbox) -> None:
-    base = {**sandbox.systems()["webwork"], "timeout": 2.0}
+def test_against_the_sandbox_a_bad_token_and_a_foreign_workspace_are_auth_errors(workspace: WebWorkSandbox) -> None:
+    base = {**workspace.systems()["webwork"], "timeout": 2.0}
     with pytest.raises(AuthError, match="401"):
         WebWorkClient({**base, "token": "expired"}).get("projects")
     with pytest.raises(AuthError, match="403.*workspace 5150"):

@@ -12,7 +12,8 @@ import pytest
 from hostsync_whmcs.sandbox import WhmcsSandbox
 from hostsync_webwork.sandbox import WebWorkSandbox
 
-from ..whmcs.conftest import running_sandbox  # noqa: F401  (the WHMCS server wbTeamPro lives on)
+# wbTeamPro lives on a WHMCS host: the WHMCS sandbox serves its API (``sandbox``, sample data of seed 1)
+from ..whmcs.conftest import running_sandbox, sandbox  # noqa: F401
 from .conftest import writes
 
 MEMBERS = {"1": "api@example.net", "2": "jane@example.net"}  # WHMCS admin id -> member name
@@ -20,22 +21,18 @@ TEAMPRO_WRITES = ("createProject", "updateProject", "createAction", "updateActio
 
 
 @pytest.fixture
-def whmcs(running_sandbox: WhmcsSandbox) -> WhmcsSandbox:  # noqa: F811
-    running_sandbox.reset()
-    running_sandbox.load(running_sandbox.sample(1))
-    running_sandbox.clear_faults()
-    running_sandbox.reset_calls()
-    return running_sandbox
+def whmcs(sandbox: WhmcsSandbox) -> WhmcsSandbox:  # noqa: F811
+    return sandbox
 
 
 @pytest.fixture
-def systems(hostsync_project: Any, whmcs: WhmcsSandbox, empty_sandbox: WebWorkSandbox) -> WebWorkSandbox:
+def systems(hostsync_project: Any, whmcs: WhmcsSandbox, empty_workspace: WebWorkSandbox) -> WebWorkSandbox:
     """billing and teampro (the WHMCS sandbox) and webwork (an empty workspace) in one project."""
     tables = whmcs.systems()
     hostsync_project.system("billing", **tables["billing"])
     hostsync_project.system("teampro", **tables["teampro"], members=MEMBERS)
-    hostsync_project.system("webwork", **empty_sandbox.systems()["webwork"], timeout=2.0)
-    return empty_sandbox
+    hostsync_project.system("webwork", **empty_workspace.systems()["webwork"], timeout=2.0)
+    return empty_workspace
 
 
 def sync(project: Any, *args: str) -> dict[str, dict[str, int]]:
