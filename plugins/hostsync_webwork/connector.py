@@ -251,7 +251,7 @@ class WebWorkConnector(Connector):
         for row in self.api.pages("members", what="list members"):
             user = m.ident(row.get("id") or row.get("user_id"))
             if user is not None:
-                names[user] = self.member_names.get(user) or m.text(row.get("email")) or user
+                names[user] = self.member_names.get(user) or m.text(row.get("email")) or _unnamed(user)
         with self._lock:
             self._members = names
         return names
@@ -265,7 +265,7 @@ class WebWorkConnector(Connector):
         names = self._member_names()
         if user not in names:
             names = self._member_names(refresh=True)
-        return names.get(user, user)
+        return names.get(user) or _unnamed(user)
 
     def _list_time(self, since: datetime | None) -> Iterator[Record]:
         today = datetime.now(self.tz).date()
@@ -311,6 +311,12 @@ def _num(id: str, kind: str) -> int:
     if not str(id).isdigit():
         raise NotFound(f"WebWork: no {kind} with id {id!r}")
     return int(id)
+
+
+def _unnamed(user: str) -> str:
+    """A member WebWork does not name (left, or no e-mail): never a bare number, which another system
+    could take for one of its own ids."""
+    return f"webwork-user-{user}"
 
 
 def _id_order(user: str) -> tuple[int, str]:

@@ -17,7 +17,7 @@ no priority, so hostsync never sends one and a priority set in WebWork stays.
 Time entries (read only): one per member, date and start time. ``date`` + ``start_time`` in the
 workspace's time zone -> started_at; ``end_time - start_time`` -> minutes (an end before the start
 crosses midnight); ``notes`` (else ``activity_description``) -> note; the member is named by the
-``members`` setting, else by the member's e-mail. A running tracker (no end yet) is not read until
+``members`` setting, else by the member's e-mail (the connector knows them). A running tracker (no end yet) is not read until
 it stops. The record id is ``<user id>/<date>/<start HH:MM:SS>``: WebWork's own time entry ids are
 encrypted UUIDs whose text may differ between two reads of the same entry, and a member's entries
 never overlap, so the start identifies one -- and ``get`` knows which member-day to read.

@@ -151,7 +151,7 @@ def busy_user_days(box: WebWorkSandbox, first: str, last: str) -> set[tuple[int,
             if e["workspace_id"] == WS and first <= e["date"] <= last}
 
 
-def test_time_entries_cost_one_call_per_member_day_with_time(workspace, webwork) -> None:
+def test_time_entries_cost_one_call_per_member_day_with_time(workspace, webwork, connect) -> None:
     entries = list(webwork.list("time_entry"))
     today = workspace.webwork.today(WS)
     first = today - timedelta(days=30)
@@ -162,6 +162,9 @@ def test_time_entries_cost_one_call_per_member_day_with_time(workspace, webwork)
     kim = [e for e in entries if e.fields["member"] == "kim@example.net"]
     assert len(kim) == 1  # an archived member's time still counts
     assert len({e.id for e in entries}) == len(entries)
+    del workspace.webwork.t["members"][(WS, 12)]  # Kim's membership gone altogether: named, not numbered
+    (gone,) = [e for e in connect(workspace).list("time_entry") if e.id.startswith("12/")]
+    assert gone.fields["member"] == "webwork-user-12"
     assert {e.id for e in webwork.list("time_entry")} == {e.id for e in entries}  # ids stable across reads
 
 
