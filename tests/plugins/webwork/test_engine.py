@@ -76,6 +76,18 @@ def test_projects_and_tasks_reach_webwork_and_a_second_run_writes_nothing(hostsy
     assert systems.calls == {"GET /projects": 1, "GET /tasks": 4}  # a no-op costs the list pages only
 
 
+def test_a_project_due_before_it_starts_fails_alone_with_the_reason(hostsync_project, whmcs, systems):
+    whmcs.state["projects"][2]["date_finish"] = "2025-01-31 00:00:00"  # starts 2025-02-28
+    hostsync_project.job("projects", kind="project", source="teampro", targets=["webwork"])
+    result = hostsync_project.cli("sync", "projects", "--json")
+    assert result.exit_code == 1
+    assert {k: v for k, v in result.json()[0]["counts"].items() if v} == {"created": 3, "failed": 1}
+    (run,) = hostsync_project.cli("runs", "projects", "--limit", "1", "--events", "--json").json()
+    (failed,) = [e for e in run["events"] if e["outcome"] == "failed"]
+    assert failed["record_id"] == "2" and "deadline 2025-01-31 is before start_date 2025-02-28" in failed["reason"]
+    assert "Shop migration to WooCommerce" not in {p["name"] for p in systems.webwork.t["projects"].values()}
+
+
 def test_tasks_status_travels_both_ways_and_a_custom_code_is_kept(hostsync_project, whmcs, systems):
     mirror_plans(hostsync_project)
     sync(hostsync_project, "--all")
