@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-import pytest
 
 from hostsync.sandbox import Fault
 from hostsync_webwork.sandbox import WebWorkSandbox
