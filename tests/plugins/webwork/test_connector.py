@@ -1,4 +1,4 @@
-"""The WebWork connector against the workspace on loopback."""
+"""The WebWork connector against the sandbox on loopback."""
 
 from __future__ import annotations
 

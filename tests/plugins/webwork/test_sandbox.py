@@ -1,4 +1,4 @@
-"""The WebWork workspace on the wire: what it answers is what the API reference says WebWork answers."""
+"""The WebWork sandbox on the wire: what it answers is what the API reference says WebWork answers."""
 
 from __future__ import annotations
 
