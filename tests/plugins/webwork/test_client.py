@@ -1,5 +1,5 @@
 """The WebWork wire client: envelope, errors, paging and the rate limit, against scripted answers
-(``httpx.MockTransport``) for what the workspace does not do on its own, and against the workspace."""
+(``httpx.MockTransport``) for what the sandbox does not do on its own, and against the sandbox."""
 
 from __future__ import annotations
 
