@@ -53,27 +53,28 @@ def register(cli: click.Group) -> None:
                 box = registry[vendor](seed=None if empty else seed)
                 box.start(port=port + i if port else 0)
                 started.append(box)
-        done = threading.Event()  # SIGTERM handled before "Serving" is said: a caller may stop us at once
-        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
         try:
             systems = {}
             for box in started:
                 systems.update(box.systems())
-            if as_json:
-                echo_json({"sandboxes": {box.name: box.url for box in started}, "systems": systems})
-            else:
-                for box in started:
-                    click.echo(f"{box.name}: {box.url}")
-                click.echo("\n# hostsync.toml tables for these sandboxes:\n")
-                click.echo(to_toml({"systems": systems}))
-                click.echo("Serving; press Ctrl-C to stop.", err=True)
+            done = threading.Event()  # SIGTERM is handled before "Serving" says it may be sent
+            previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
             try:
+                if as_json:
+                    echo_json({"sandboxes": {box.name: box.url for box in started}, "systems": systems})
+                else:
+                    for box in started:
+                        click.echo(f"{box.name}: {box.url}")
+                    click.echo("\n# hostsync.toml tables for these sandboxes:\n")
+                    click.echo(to_toml({"systems": systems}))
+                    click.echo("Serving; press Ctrl-C to stop.", err=True)
                 while not done.wait(0.5):
                     pass
             except KeyboardInterrupt:
                 pass
+            finally:
+                signal.signal(signal.SIGTERM, previous)
         finally:
-            signal.signal(signal.SIGTERM, previous)
             for box in started:
                 box.stop()
         click.echo("sandboxes stopped", err=True)
