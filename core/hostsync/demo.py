@@ -37,8 +37,10 @@ JOBS = (
     ("ticket-links", "ticket", "billing", ["teampro"]),
     ("webwork-projects", "project", "teampro", ["webwork"]),
     ("webwork-tasks", "task", "teampro", ["webwork"]),
-    ("webwork-time", "time_entry", "webwork", ["teampro"]),
 )
+#: Jobs with nothing to do until the demo's staff act: the time tracked in WebWork (step 3) against
+#: the tasks the first sync put there.
+FOLLOW_UP_JOBS = (("webwork-time", "time_entry", "webwork", ["teampro"]),)
 #: The systems the demo uses from the built-in sandboxes' tables (ISPConfig also offers a JSON one);
 #: a third-party sandbox's systems are all included.
 SYSTEMS = {"billing", "teampro", "panel", "blesta", "webwork"}
@@ -80,7 +82,8 @@ def demo_config(boxes: dict[str, Sandbox]) -> dict[str, Any]:
     for box in boxes.values():
         systems.update({n: s for n, s in box.systems().items() if n in SYSTEMS or box.name not in BUILT_IN})
     jobs = {name: {"kind": kind, "source": source, "targets": [t for t in targets if t in systems], "every": "5m"}
-            for name, kind, source, targets in JOBS if source in systems and any(t in systems for t in targets)}
+            for name, kind, source, targets in JOBS + FOLLOW_UP_JOBS
+            if source in systems and any(t in systems for t in targets)}
     if "webwork" in systems and "teampro" in systems and "whmcs" in boxes:
         # time entries name WebWork members by e-mail: map the WHMCS admins who log time in wbTeamPro
         admins = boxes["whmcs"].state["admins"]  # type: ignore[attr-defined]
