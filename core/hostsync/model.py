@@ -434,6 +434,18 @@ def normalise(record: Record) -> Record:
                   record.updated_at, record.version, origin=record.origin or None)
 
 
+def differs(kind: str, name: str, current: Record, wanted: Record) -> bool:
+    """Whether field or reference ``name`` differs between two records of ``kind`` in canonical terms,
+    for an update that sends only what changed (a value that cannot be normalised differs)."""
+    spec = KINDS[kind].field(name)
+    if spec.ref:
+        return (current.refs.get(name) or None) != (wanted.refs.get(name) or None)
+    try:
+        return normalise_value(spec, current.value(name)) != normalise_value(spec, wanted.value(name))
+    except InvalidValue:
+        return True
+
+
 def normalise_fields(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Just these fields of a ``kind`` in canonical form (``normalise`` fills in every field)."""
     spec = KINDS[kind]

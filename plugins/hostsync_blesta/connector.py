@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
 from hostsync.connector import OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
-from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
+from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_value
 
 from . import mapping as m
 from .client import BlestaClient, rows_of
@@ -211,15 +211,6 @@ class BlestaConnector(Connector):
         top = {name.split(".", 1)[0] for name in writable}
         return {name for name in (*record.fields, *record.refs) if name in top}
 
-    @staticmethod
-    def _changed(kind: str, name: str, current: Record, wanted: Record) -> bool:
-        spec = KINDS[kind].field(name)
-        if spec.ref:
-            return (current.refs.get(name) or None) != (wanted.refs.get(name) or None)
-        try:
-            return normalise_value(spec, current.value(name)) != normalise_value(spec, wanted.value(name))
-        except InvalidValue:
-            return True
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -351,7 +342,7 @@ class BlestaConnector(Connector):
         if row is None:
             raise NotFound(f"{context}: no such client in Blesta")
         current = self._client_from_row(row)
-        changed = {name for name in self._writes("client", record) if self._changed("client", name, current, record)}
+        changed = {name for name in self._writes("client", record) if differs("client", name, current, record)}
         contact_changes = changed & set(m.CLIENT_CONTACT_FIELDS)
         if "state" in changed or ("country" in changed and record.fields.get("state")):
             contact_changes |= {"state", "country"}
@@ -471,10 +462,9 @@ class BlestaConnector(Connector):
         writes = self._writes("invoice", record)
         vars_: dict[str, Any] = {}
         for name, vendor in (("issued_on", "date_billed"), ("due_on", "date_due")):
-            if name in writes and self._changed("invoice", name, current, record):
+            if name in writes and differs("invoice", name, current, record):
                 vars_[vendor] = m.write_date(record.fields[name], self.tz)
-        if "currency" in writes and record.fields.get("currency") and self._changed("invoice", "currency",
-                                                                                     current, record):
+        if "currency" in writes and record.fields.get("currency") and differs("invoice", "currency", current, record):
             vars_["currency"] = record.fields["currency"]
         if "client" in writes and record.refs.get("client") and record.refs["client"] != current.refs.get("client"):
             vars_["client_id"] = record.refs["client"]
@@ -628,7 +618,7 @@ class BlestaConnector(Connector):
         current = None if service is None else m.domain_record(service, self.tz, self.opts["domain_field"])
         if current is None:
             raise NotFound(f"{context}: no such domain service in Blesta")
-        writes = {n for n in self._writes("domain", record) if self._changed("domain", n, current, record)}
+        writes = {n for n in self._writes("domain", record) if differs("domain", n, current, record)}
         vars_: dict[str, Any] = {}
         if "expires_on" in writes and record.fields.get("expires_on"):
             vars_["date_renews"] = m.write_date(record.fields["expires_on"], self.tz)
@@ -897,7 +887,7 @@ class BlestaConnector(Connector):
         current = None if ticket is None else self._ticket_record(ticket)
         if current is None:
             raise NotFound(f"{context}: no such ticket in Blesta")
-        writes = {n for n in self._writes("ticket", record) if self._changed("ticket", n, current, record)}
+        writes = {n for n in self._writes("ticket", record) if differs("ticket", n, current, record)}
         if "messages" in self._writes("ticket", record):
             self._post_missing(id, record.fields.get("messages") or [], current.refs.get("client"),
                                ticket.get("email"), context)
