@@ -3,6 +3,7 @@ write phase against a target with 20 ms latency per write and ``concurrency = 8`
 
     python bench/engine.py              # 10k and 100k, best of 3 runs each
     python bench/engine.py --sizes 10000 --repeat 1
+    python bench/engine.py --sizes 10000 --secrets 10 --generated 64   # with secrets to redact
 
 Each size runs in a fresh process so peak RSS is its own. The connectors generate records on the fly
 and store nothing but counters, so what is measured is hostsync (engine, state file, hashing), not
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from hostsync import Connector, Operations, Record, Setting, hookimpl
 from hostsync.config import load_config
 from hostsync.engine import Runtime, sync_job
 from hostsync.plugins import load_plugins
+from hostsync.redact import register_secret
 
 COUNTRIES = ["DE", "FR", "GB", "NL", "AT", "CH", "US", "ES"]
 CHANGED: set[int] = set()  # indexes whose city changed since the initial sync
@@ -160,9 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest of each phase is shown")
+    parser.add_argument("--secrets", type=int, default=0,
+                        help="secrets registered with the redactor, as a config holding that many would")
+    parser.add_argument("--generated", type=int, default=0,
+                        help="passwords registered as made up by a connector (the redactor keeps the last 64)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--latency-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for n in range(args.secrets + args.generated):  # every value written to the state is checked against each
+        register_secret(secrets.token_urlsafe(24), keep=n < args.secrets)
     if args.child:
         print(json.dumps(one_size(args.child, args.repeat)))
         return
@@ -172,7 +181,8 @@ def main() -> None:
 
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        child = subprocess.run([sys.executable, __file__, "--child", str(size), "--repeat", str(args.repeat)],
+        child = subprocess.run([sys.executable, __file__, "--child", str(size), "--repeat", str(args.repeat),
+                                "--secrets", str(args.secrets), "--generated", str(args.generated)],
                                capture_output=True, text=True, check=True)
         rows.extend(json.loads(child.stdout))
     print(f"{'records':>8} {'phase':<14} {'seconds':>8} {'records/s':>10} {'µs/record':>10} {'writes':>7} "

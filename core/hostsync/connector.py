@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .errors import NotFound, ProtocolError, Rejected, Transient
-from .model import KINDS, Record
+from .model import KINDS, InvalidValue, Record, normalise_value
+from .redact import register_secret
 
 log = logging.getLogger("hostsync.connector")
 
@@ -89,14 +91,31 @@ def _parts(kind: str, names: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+#: The value types a :class:`Setting` may declare (see its docstring).
+SETTING_TYPES = ("str", "url", "int", "float", "bool", "list", "table", "duration", "size", "rate", "timezone",
+                 "cron", "path", "file", "directory")
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One configuration key of a connector, validated when the config loads.
+    """One configuration key of a connector (or of the core), validated when the config loads.
 
-    :param type: ``str``, ``url``, ``int``, ``float``, ``bool``, ``list`` or ``table`` (a sub-table,
-        validated against ``fields`` when given).
+    An invalid value stops the load with the file, the key path and what is wrong (exit code 2), so
+    a connector receives only values of the declared type and range.
+
+    :param type: ``str``; ``url`` (http or https); ``int``, ``float`` (finite); ``bool``; ``list``
+        (of ``items`` when given); ``table`` (a sub-table, validated against ``fields`` when given);
+        ``duration`` (seconds, or ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``: given as a float of
+        seconds); ``size`` (bytes, or ``"512KiB"``, ``"32MiB"``: an int); ``rate`` (``"60/min"``);
+        ``timezone`` (an IANA name such as ``"Europe/Berlin"``); ``cron`` (a crontab expression);
+        ``file`` (an existing readable file), ``directory`` (an existing directory) or ``path`` (a
+        file hostsync may create and write) - relative paths resolved beside the config file and
+        given as absolute path strings.
     :param secret: never shown, logged or stored; may also be given as ``<name>_file``.
     :param choices: the allowed values, listed in the error when another is given.
+    :param min: the least value of an ``int``, ``float``, ``duration`` (seconds) or ``size`` (bytes).
+    :param max: the greatest such value.
+    :param items: the type of each item of a ``list`` (any of the scalar types above).
     """
 
     name: str
@@ -107,6 +126,9 @@ class Setting:
     help: str = ""
     choices: tuple[Any, ...] = ()
     fields: tuple["Setting", ...] = ()
+    min: float | None = None
+    max: float | None = None
+    items: str | None = None
 
 
 class Connector:
@@ -117,8 +139,8 @@ class Connector:
     name: ClassVar[str]
     #: Canonical kind -> the operations (and fields) supported for it.
     kinds: ClassVar[Mapping[str, Operations]] = {}
-    #: The configuration keys this connector takes (beyond the core's ``plugin``, ``concurrency``,
-    #: ``rate_limit`` and ``shares_ids_with``).
+    #: The configuration keys this connector takes (beyond the core's keys of every system:
+    #: ``hostsync.plugins.CORE_SYSTEM_KEYS``).
     settings: ClassVar[Sequence[Setting]] = ()
     #: Requests per period when the operator sets no ``rate_limit`` (``None``: unlimited).
     default_rate_limit: ClassVar[str | None] = None
@@ -144,8 +166,15 @@ class Connector:
 
     # -- operations (override the ones declared in ``kinds``) ---------------------------------
 
-    def check(self) -> None:
-        """Log in and prove the credentials and permissions; raise a typed error saying what is wrong."""
+    def check(self, kinds: Mapping[str, frozenset[str]] | None = None) -> str | None:
+        """Log in and prove the credentials and permissions; raise a typed error saying what is wrong.
+
+        :param kinds: kind -> the operations the configured jobs will ask of this system (``None``:
+            unknown), so the check can prove exactly what they need. Optional: a ``check(self)``
+            without it is still called.
+        :return: ``None``, or a short remark for the operator about a setup that works, but less
+            well than it could (shown by ``hostsync check``).
+        """
         raise NotImplementedError
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
@@ -170,7 +199,9 @@ class Connector:
         """Records whose canonical fields (or references, as ids in this system) equal ``key``.
 
         Used to adopt records that already exist and to reconcile creates whose outcome is unknown.
-        Returning a superset is fine (the engine filters exactly); missing a match is not.
+        Returning a superset is fine (the engine filters exactly); missing a match is not. Narrow
+        the vendor's own search as far as it goes, then filter with :func:`matching`. ``key`` may
+        be ``{ORIGIN: marker}`` for kinds that declare ``origin``.
         """
         raise NotImplementedError
 
@@ -234,6 +265,19 @@ class Connector:
         if self.pacer is not None:
             self.pacer(seconds)
 
+    def secret(self, value: str, *, keep: bool = False) -> str:
+        """Register a secret this connector made up, before sending it, and return it::
+
+            password = self.secret(secrets.token_urlsafe(24))
+
+        The core's redactor then masks it (raw, URL-encoded, JSON- or XML-escaped, inside base64)
+        wherever it might surface: a vendor echoing the request in an error reply, a log line, an
+        error message, an event, the state. Configured secrets are registered already. ``keep``: for
+        the life of the process (a value derived from configured credentials, such as a hash the API
+        takes instead of the password); by default it is kept while it can still be in flight.
+        """
+        return register_secret(value, keep=keep)
+
     def stored(self, kind: str, record: Record) -> Record:
         """What reading ``record`` back would give after writing it (default: the record itself).
 
@@ -243,6 +287,12 @@ class Connector:
         called while planning, often: it must be quick and must not call the vendor.
         """
         return record
+
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
+        """Check what one setting alone cannot say (two keys that go together); called when the config
+        loads, with each setting already valid. Raise ``ConfigError(message, key="setting")``: the
+        loader adds the file and ``systems.NAME``."""
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
@@ -260,3 +310,74 @@ class Connector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def matches(record: Record, key: Mapping[str, Any]) -> bool:
+    """Whether ``record`` equals ``key`` on every name of it the record carries, in canonical form.
+
+    The shared filter of :meth:`Connector.find`: values are normalised by their field type
+    (``"Ann@Example.com"`` equals ``"ann@example.com"``), references compare as id strings,
+    :data:`ORIGIN` compares ``record.origin``. A name the record does not carry (absent from its
+    fields and refs, as in a summary row) and a value that cannot be normalised do not exclude it:
+    a superset is fine, since the engine compares exactly afterwards; a miss is not.
+    """
+    spec = KINDS[record.kind]
+    for name, wanted in key.items():
+        if name == ORIGIN:
+            if (record.origin or None) != (wanted or None):
+                return False
+        elif name in spec.refs:
+            if name in record.refs and _ident(record.refs[name]) != _ident(wanted):
+                return False
+        elif name in record.fields and name in spec.names:
+            field_spec = spec.field(name)
+            try:
+                if normalise_value(field_spec, record.fields[name]) != normalise_value(field_spec, wanted):
+                    return False
+            except InvalidValue:
+                continue
+    return True
+
+
+def matching(records: Iterable[Record], key: Mapping[str, Any]) -> list[Record]:
+    """The records that :func:`matches` ``key``, in order."""
+    return [record for record in records if matches(record, key)]
+
+
+def _ident(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+class OriginIndex:
+    """Origin marker -> record ids of one kind, for vendors that cannot search by the place they
+    keep markers in (a custom field): one full read builds it, the connector's own creates keep it
+    current, and a create whose outcome is unknown makes the next lookup read again (the record
+    may have landed meanwhile). Thread-safe; one per connector instance, so per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, list[str]] | None = None
+
+    def find(self, marker: str, scan: Callable[[], Iterable[Record]]) -> list[str]:
+        """Ids of the records carrying ``marker``; ``scan`` reads every record (with its origin)."""
+        with self._lock:
+            if self._ids is not None:
+                return list(self._ids.get(marker, ()))
+        ids: dict[str, list[str]] = {}
+        for record in scan():
+            if record.origin and record.id:
+                ids.setdefault(record.origin, []).append(record.id)
+        with self._lock:
+            self._ids = ids
+            return list(ids.get(marker, ()))
+
+    def created(self, marker: str | None, id: str) -> None:
+        """Record ``id`` was created carrying ``marker``."""
+        with self._lock:
+            if marker and self._ids is not None:
+                self._ids.setdefault(marker, []).append(id)
+
+    def forget(self) -> None:
+        """A create's outcome is unknown: read everything again on the next lookup."""
+        with self._lock:
+            self._ids = None

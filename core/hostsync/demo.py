@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,11 +36,22 @@ JOBS = (
     ("invoices", "invoice", "billing", ["blesta"]),
     ("tickets", "ticket", "billing", ["blesta"]),
     ("ticket-links", "ticket", "billing", ["teampro"]),
+    ("pwf-clients", "client", "billing", ["proworkflow"]),
+    ("pwf-projects", "project", "teampro", ["proworkflow"]),
+    ("webwork-projects", "project", "teampro", ["webwork"]),
+    ("webwork-tasks", "task", "teampro", ["webwork"]),
 )
+#: Settings beyond kind, source and targets for the jobs that need them.
+JOB_SETTINGS = {"pwf-projects": {"direction": "two-way"}}
+#: Jobs with nothing to do until the demo's staff act: the time tracked in WebWork (step 3) against
+#: the tasks the first sync put there.
+FOLLOW_UP_JOBS = (("webwork-time", "time_entry", "webwork", ["teampro"]),)
 #: The systems the demo uses from the built-in sandboxes' tables (ISPConfig also offers a JSON one);
 #: a third-party sandbox's systems are all included.
-SYSTEMS = {"billing", "teampro", "panel", "blesta"}
-BUILT_IN = {"whmcs", "ispconfig", "blesta"}
+SYSTEMS = {"billing", "teampro", "panel", "blesta", "proworkflow", "webwork"}
+BUILT_IN = {"whmcs", "ispconfig", "blesta", "proworkflow", "webwork"}
+#: WebWork allows 60 requests a minute per user; the demo raises its sandbox's limit (and tells hostsync).
+WEBWORK_DEMO_LIMIT = (6000, 60.0)
 SNAPSHOT = "sandboxes.json"
 
 
@@ -63,6 +75,8 @@ def start_sandboxes(plugins: Plugins, saved: dict[str, Any] | None = None) -> di
             box.start(port=saved[name]["port"])
         else:
             box = cls(seed=SEED if name == "whmcs" else None)
+            if name == "webwork":
+                box.set_limit(*WEBWORK_DEMO_LIMIT)  # type: ignore[attr-defined]
             box.start()
         boxes[name] = box
     return boxes
@@ -72,8 +86,14 @@ def demo_config(boxes: dict[str, Sandbox]) -> dict[str, Any]:
     systems: dict[str, dict[str, Any]] = {}
     for box in boxes.values():
         systems.update({n: s for n, s in box.systems().items() if n in SYSTEMS or box.name not in BUILT_IN})
-    jobs = {name: {"kind": kind, "source": source, "targets": [t for t in targets if t in systems], "every": "5m"}
-            for name, kind, source, targets in JOBS if source in systems and any(t in systems for t in targets)}
+    jobs = {name: {"kind": kind, "source": source, "targets": [t for t in targets if t in systems], "every": "5m",
+                   **JOB_SETTINGS.get(name, {})}
+            for name, kind, source, targets in JOBS + FOLLOW_UP_JOBS
+            if source in systems and any(t in systems for t in targets)}
+    if "webwork" in systems and "teampro" in systems and "whmcs" in boxes:
+        # time entries name WebWork members by e-mail: map the WHMCS admins who log time in wbTeamPro
+        admins = boxes["whmcs"].state["admins"]  # type: ignore[attr-defined]
+        systems["teampro"].setdefault("members", {str(a["id"]): a["email"] for a in admins})
     return {"hostsync": {"state": "hostsync.db", "log_level": "warning"}, "systems": systems, "jobs": jobs}
 
 
@@ -153,6 +173,21 @@ def _changes(rt: Runtime) -> list[str]:
     return done
 
 
+def _tracked_time(rt: Runtime, boxes: dict[str, Sandbox]) -> list[str]:
+    """Jane tracks time in WebWork's desktop app against two tasks the first sync put there."""
+    if "webwork" not in boxes or "webwork" not in rt.config.systems:
+        return []
+    box = boxes["webwork"]
+    tasks = [t for t in rt.connector("webwork").list("task")][:2]
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    done = []
+    for task, (start, end) in zip(tasks, (("09:00", "10:30"), ("11:00", "11:45"))):
+        box.track("jane@example.net", int(task.refs["project"] or 0), yesterday, start, end,  # type: ignore[attr-defined]
+                  task_id=int(task.id or 0), notes=f"Worked on {task.fields['name']}")
+        done.append(f"jane@example.net tracked {start}-{end} in WebWork on task #{task.id} ({task.fields['name']})")
+    return done
+
+
 def _calls(boxes: dict[str, Sandbox]) -> list[str]:
     """Calls each sandbox answered (the WHMCS one serves billing and wbTeamPro), busiest operations first."""
     lines = []
@@ -179,6 +214,9 @@ def run_demo(plugins: Plugins, folder: str | None = None, echo: Callable[..., No
         echo(f"hostsync demo in {home}", bold=True)
         for box in boxes.values():
             echo(f"  sandbox {box.name:<10} {box.url}")
+        if "webwork" in boxes:
+            echo(f"  (the WebWork sandbox allows {WEBWORK_DEMO_LIMIT[0]} requests a minute here, not 60, so the "
+                 "demo takes seconds; hostsync is told the raised limit)")
         for name in names:
             job = config.jobs[name]
             echo(f"  job {name:<13} {job.kind:<7} {job.source} -> {', '.join(job.targets)}")
@@ -197,7 +235,7 @@ def run_demo(plugins: Plugins, folder: str | None = None, echo: Callable[..., No
             first, first_calls = _sync_all(rt, names, boxes)
 
             _heading("3. Staff change a few records in WHMCS")
-            for line in _changes(rt):
+            for line in _changes(rt) + _tracked_time(rt, boxes):
                 echo(f"  {line}")
 
             _heading("4. Sync again: only the changes travel")

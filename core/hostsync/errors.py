@@ -21,14 +21,22 @@ setting, not its value.
 ``NotFound``       A ``Rejected`` for a record id the vendor does not know (deleted meanwhile).
 ``ProtocolError``  The vendor answered something we cannot read (HTML, truncated JSON, ...).
 ``ConfigError``    The configuration is wrong; names the file and key path. Exit code 2.
+``StateError``     The state file cannot be used as it is; names it and what to do. Exit code 2.
+``StateFull``      The disk holding the state is full; nothing half-written. Exit code 1.
 =================  ==========================================================================
 """
 
 from __future__ import annotations
 
+from .redact import redactor
+
 
 class HostsyncError(Exception):
-    """Base of every error hostsync raises on purpose."""
+    """Base of every error hostsync raises on purpose. Its message is redacted when it is made, so a
+    secret a vendor echoed into it (or a plugin put there) never reaches a log, the state or a screen."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redactor(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConnectorError(HostsyncError):
@@ -70,7 +78,7 @@ class Rejected(ConnectorError):
 
     def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.fields = dict(fields or {})
+        self.fields = redactor.value(dict(fields or {}))
 
 
 class NotFound(Rejected):
@@ -87,9 +95,24 @@ class ConfigError(HostsyncError):
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
         self.file = file
         self.key = key
-        self.detail = message
+        self.detail = redactor(message)
         prefix = ": ".join(part for part in (file, key) if part)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class StateError(HostsyncError):
+    """The state file cannot be used as it is (damaged, another program's, written by a newer hostsync,
+    not creatable). Names the file and what to do. Exit code 2."""
+
+
+class StateFull(BaseException):
+    """A write to the state file failed for want of disk space; nothing of it was written. Exit code 1.
+
+    Like ``KeyboardInterrupt`` it derives from ``BaseException``: with nothing more recordable (no
+    intent before a create, no link after it) the whole invocation must stop, and no ``except
+    Exception`` on the way may carry on. The CLI prints it as one line; the daemon logs it and tries
+    again at the job's next scheduled run.
+    """
 
 
 class PluginError(HostsyncError):

@@ -1,8 +1,30 @@
 """Events the engine emits to ``hostsync_event`` observers.
 
-Types: ``run.started``, ``run.finished``, ``record.<action>`` (``created``, ``updated``, ``deleted``,
-``adopted``, ``deferred``, ``conflict``, ``unknown``, ``failed``) and ``system.held`` / ``system.released``.
-Events carry ids and field names, never field values or secrets.
+Events carry ids, names and numbers, never field values or secrets.
+
+Emitted from the engine thread:
+
+* ``run.started`` / ``run.finished`` (``job``, ``run_id``; finished: ``detail`` ``status``, ``counts``,
+  ``error``).
+* ``record.<result>`` (``job``, ``run_id``, ``system`` = the source, ``kind``, ``record_id``, ``target_id``;
+  ``detail`` ``target``, ``action``, ``reason``, ``fields``) for ``created``, ``updated``, ``deleted``,
+  ``adopted``, ``deferred``, ``conflicts``, ``unknown`` (a write whose outcome is unknown: it may still
+  land, and is looked up later, see docs/engine.md) and ``failed``; ``record.failed`` is to carry
+  ``cause``, :func:`failure_cause` of the error (not yet sent: counted as ``unknown`` until then).
+* ``record.drift`` (as ``record.*``; ``detail`` ``target``, ``fields``: the names of the fields that
+  differ, ``repaired``: bool): a full scan found a linked target record changed since hostsync wrote it.
+  (Not emitted yet: comes with drift repair.)
+* ``system.held`` (``system``; ``detail`` ``reason``) / ``system.released`` (``system``).
+
+Emitted from the worker thread that made the call, so observers of these must be thread-safe (not
+emitted yet; :mod:`hostsync.metrics` already counts them):
+
+* ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method (``list``, ``get``, ``find``,
+  ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it took, ``outcome``: ``ok`` or
+  :func:`failure_cause` of what it raised): one per attempt, so a retried call is several.
+* ``system.waited`` (``system``; ``detail`` ``seconds``, ``why``: ``rate_limit`` (the system's own
+  ``rate_limit``) or ``vendor`` (the vendor asked: ``Retry-After``, a pause)): a call waited that long
+  before it was sent.
 """
 
 from __future__ import annotations
@@ -10,6 +32,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from .errors import AuthError, ConnectorError, NotFound, ProtocolError, RateLimited, Rejected, Transient
+
+#: What :func:`failure_cause` answers, most specific first.
+_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (AuthError, "auth"), (RateLimited, "rate_limited"), (Transient, "transient"), (NotFound, "not_found"),
+    (Rejected, "rejected"), (ProtocolError, "protocol"),
+)
 
 
 @dataclass(frozen=True)
@@ -23,3 +53,17 @@ class Event:
     target_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def failure_cause(error: BaseException | None) -> str:
+    """The cause a failure is counted under: ``auth``, ``rate_limited``, ``transient``, ``not_found``,
+    ``rejected``, ``protocol``, a connector error's own ``cause`` attribute (e.g. ``held``), ``connector``,
+    ``plugin`` (any other exception: a bug in a plugin) or ``unknown`` (no error: the engine decided)."""
+    if error is None:
+        return "unknown"
+    for cls, name in _CAUSES:
+        if isinstance(error, cls):
+            return name
+    if isinstance(error, ConnectorError):
+        return str(getattr(error, "cause", None) or "connector")
+    return "plugin"

@@ -369,6 +369,15 @@ def json_body(response: httpx.Response, what: str) -> Any:
         raise ProtocolError(f"{what}: expected JSON, got {describe_body(response)}") from None
 
 
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, or ``{}`` (for reading an error answer that may be anything)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def describe_body(response: httpx.Response) -> str:
     """A short, secret-free description of an unreadable body (content type and size, not content)."""
     kind = response.headers.get("Content-Type", "no content type").split(";")[0]

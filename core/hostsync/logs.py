@@ -1,7 +1,8 @@
 """Logging to stderr (journald adds timestamps and the unit under systemd), with secrets redacted.
 
-Connectors must never put secrets in messages; the redaction filter is the second line of
-defence: every configured secret value is replaced by ``***`` in every record, whoever logs it.
+Connectors must never put secrets in messages; redaction is the second line of defence: every log
+record made in the process, whoever logs it (hostsync, a plugin, httpx, zeep), is formatted and passed
+through :mod:`hostsync.redact` when it is made, so no handler ever sees a registered secret.
 """
 
 from __future__ import annotations
@@ -9,42 +10,34 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Iterable
+from typing import Any, Iterable
+
+from .redact import redactor, register_secret
 
 LEVELS = ["debug", "info", "warning", "error"]
+#: Libraries that log request URLs or bodies: quiet unless asked for with -vv at debug level.
+NOISY = ("httpx", "httpcore", "zeep", "urllib3", "apscheduler")
+
+_base_factory = logging.getLogRecordFactory()
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces each known secret value in a record's message and arguments by ``***``."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-        self.update(secrets)
-
-    def update(self, secrets: Iterable[str]) -> None:
-        # longest first, so a secret containing another is replaced whole; very short values would
-        # redact ordinary words, so they are left to the connectors' own care
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record.msg, record.args = self.redact(message), None
-            if record.exc_text:
-                record.exc_text = self.redact(record.exc_text)
-        return True
-
-
-_filter = RedactSecrets()
+def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Make a record whose message, traceback and stack are already redacted."""
+    record = _base_factory(*args, **kwargs)
+    if not redactor:
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: logging reports it when the record is emitted
+        return record
+    record.msg, record.args = redactor(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redactor(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redactor(record.stack_info)
+    return record
 
 
 class _Stderr(logging.StreamHandler):
@@ -65,26 +58,26 @@ class _Stderr(logging.StreamHandler):
 
 
 def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) -> None:
-    """Configure the ``hostsync`` logger once per process; later calls adjust level and secrets."""
+    """Configure logging once per process; later calls adjust the level (and register ``secrets``)."""
     index = min(max(LEVELS.index(level) - verbosity, 0), len(LEVELS) - 1)
-    logger = logging.getLogger("hostsync")
-    logger.setLevel(LEVELS[index].upper())
-    _filter.update(secrets)
-    if not any(getattr(h, "_hostsync", False) for h in logger.handlers):
+    for secret in secrets:
+        register_secret(secret)
+    if logging.getLogRecordFactory() is not _redacted_record:
+        logging.setLogRecordFactory(_redacted_record)
+    root = logging.getLogger()
+    root.setLevel(LEVELS[index].upper())
+    logging.getLogger("hostsync").setLevel(LEVELS[index].upper())
+    if not any(getattr(h, "_hostsync", False) for h in root.handlers):
         handler = _Stderr()
         under_journald = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
         handler.setFormatter(logging.Formatter(
             "%(levelname)s %(name)s: %(message)s" if under_journald
             else "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
-        handler.addFilter(_filter)
-        logger.addHandler(handler)
-    # libraries that log request URLs or bodies stay quiet unless asked for
-    for noisy in ("httpx", "httpcore", "zeep", "urllib3", "apscheduler"):
+        root.addHandler(handler)
+    for noisy in NOISY:
         logging.getLogger(noisy).setLevel("DEBUG" if index == 0 and verbosity >= 2 else "WARNING")
-        if not any(f is _filter for f in logging.getLogger(noisy).filters):
-            logging.getLogger(noisy).addFilter(_filter)
 
 
 def redact(text: str) -> str:
     """Redact known secrets from text printed outside logging (CLI error messages)."""
-    return _filter.redact(text)
+    return redactor(text)

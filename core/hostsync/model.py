@@ -320,7 +320,12 @@ def _decimal(value: Any) -> Decimal | None:
 
 def _money(value: Any) -> str | None:
     number = _decimal(value)
-    return None if number is None else str(number.quantize(_CENT))
+    if number is None:
+        return None
+    try:
+        return str(number.quantize(_CENT))
+    except InvalidOperation:  # more digits than the decimal context holds
+        raise InvalidValue(f"{value!r} is too large an amount") from None
 
 
 def _quantity(value: Any) -> str | None:
@@ -427,6 +432,18 @@ def normalise(record: Record) -> Record:
                 for name in refs}
     return Record(record.kind, None if record.id is None else str(record.id), fields, out_refs,
                   record.updated_at, record.version, origin=record.origin or None)
+
+
+def differs(kind: str, name: str, current: Record, wanted: Record) -> bool:
+    """Whether field or reference ``name`` differs between two records of ``kind`` in canonical terms,
+    for an update that sends only what changed (a value that cannot be normalised differs)."""
+    spec = KINDS[kind].field(name)
+    if spec.ref:
+        return (current.refs.get(name) or None) != (wanted.refs.get(name) or None)
+    try:
+        return normalise_value(spec, current.value(name)) != normalise_value(spec, wanted.value(name))
+    except InvalidValue:
+        return True
 
 
 def normalise_fields(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:

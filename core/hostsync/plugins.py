@@ -9,6 +9,7 @@ misspelt hook, a connector that declares something invalid.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
@@ -23,18 +24,21 @@ from typing import Any, Callable, Iterable, Mapping
 import pluggy
 
 from . import __version__, hookspecs
-from .connector import OPERATIONS, Connector, Operations, Setting
+from .connector import OPERATIONS, SETTING_TYPES, Connector, Operations, Setting
 from .errors import PluginError
 from .events import Event
 from .model import KINDS
+from .redact import redactor
 from .sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hostsync"
-DEFAULT_PLUGINS = ("hostsync.transforms",)
-SETTING_TYPES = ("str", "url", "int", "float", "bool", "list", "table")
+DEFAULT_PLUGINS = ("hostsync.transforms", "hostsync.metrics")
 #: Keys of ``[systems.X]`` the core owns; a connector may not declare settings with these names.
+#: The Connector method each declared operation needs (``since`` is a kind of ``list``).
+METHOD_OF = {"list": "list", "since": "list", "get": "get", "find": "find", "create": "create",
+             "update": "update", "delete": "delete"}
 CORE_SYSTEM_KEYS = ("plugin", "concurrency", "rate_limit", "shares_ids_with", "timeout", "deadline",
                     "max_reply_size", "settle_delay", "verify_tls")
 
@@ -132,7 +136,10 @@ class Plugins:
         self._each_impl("hostsync_register_commands", cli=lambda _plugin: cli)
 
     def emit(self, event: Event) -> None:
-        """Deliver an event to every observer; one observer's failure is logged, the others still run."""
+        """Deliver an event to every observer, secrets redacted; one observer's failure is logged, the
+        others still run."""
+        if redactor:
+            event = dataclasses.replace(event, detail=redactor.value(event.detail))
         for impl in self.pm.hook.hostsync_event.get_hookimpls():
             self._trace("hostsync_event", impl.plugin_name, event.type)
             try:
@@ -140,6 +147,13 @@ class Plugins:
             except Exception as exc:  # an observer must never break a run
                 log.warning("event observer in plugin %r failed on %s: %s: %s",
                             impl.plugin_name, event.type, type(exc).__name__, exc)
+
+    def sandbox_for(self, name: str) -> type[Sandbox] | None:
+        """The sandbox named ``name``, else the one that serves the connector ``name`` (the WHMCS
+        sandbox serves wbTeamPro too)."""
+        if name in self.sandboxes:
+            return self.sandboxes[name]
+        return next((box for box in self.sandboxes.values() if name in box.plugins), None)
 
     def _trace(self, hook: str, plugin: str, detail: str = "") -> None:
         if self.trace:
@@ -180,14 +194,37 @@ def _validate_connector(plugin: str, cls: Any) -> None:
         if setting.name in seen:
             raise PluginError(f"{where}: setting {setting.name!r} declared twice")
         seen.add(setting.name)
+    _validate_implemented(where, cls)
+
+
+def _validate_implemented(where: str, cls: type[Connector]) -> None:
+    """Every declared operation has its method: a connector that declares more than it does stops
+    start-up rather than failing the first run that calls it."""
+    if not _overrides(cls, "check"):
+        raise PluginError(f"{where}: does not implement check() (log in and prove the credentials)")
+    for kind, ops in cls.kinds.items():
+        missing = sorted({METHOD_OF[op] for op in ops.ops if not _overrides(cls, METHOD_OF[op])})
+        if missing:
+            raise PluginError(f"{where}: kinds[{kind!r}] declares {', '.join(op for op in OPERATIONS if op in ops)} "
+                              f"but the connector does not implement {', '.join(f'{m}()' for m in missing)}")
+        if ops.origin and "find" not in ops:
+            raise PluginError(f"{where}: kinds[{kind!r}] keeps an origin marker but cannot find by it "
+                              "(declare 'find')")
+
+
+def _overrides(cls: type[Connector], method: str) -> bool:
+    return getattr(cls, method) is not getattr(Connector, method)
 
 
 def _validate_setting(where: str, setting: Any) -> None:
     if not isinstance(setting, Setting):
         raise PluginError(f"{where}: settings must be hostsync.Setting objects, got {setting!r}")
-    if setting.type not in SETTING_TYPES:
-        raise PluginError(f"{where}: setting {setting.name!r} has unknown type {setting.type!r} "
-                          f"(known: {', '.join(SETTING_TYPES)})")
+    for type_name in (setting.type, setting.items or "str"):
+        if type_name not in SETTING_TYPES:
+            raise PluginError(f"{where}: setting {setting.name!r} has unknown type {type_name!r} "
+                              f"(known: {', '.join(SETTING_TYPES)})")
+    if setting.min is not None and setting.max is not None and setting.min > setting.max:
+        raise PluginError(f"{where}: setting {setting.name!r} has min {setting.min} above max {setting.max}")
     for sub in setting.fields:
         _validate_setting(f"{where}, setting {setting.name!r}", sub)
 

@@ -12,6 +12,8 @@ injection and a small control surface, reachable in-process and over HTTP under 
 ``GET  /_sandbox/calls``  ``{"calls": {operation: count}, "log": [...]}``
 ``POST /_sandbox/faults`` add a :class:`Fault` (JSON object with its fields)
 ``DELETE /_sandbox/faults``  clear faults
+``POST /_sandbox/edit``   change a record as a user of the vendor would (:meth:`Sandbox.edit`):
+                          ``{"kind": "client", "id": "3", "fields": {"city": "Leipzig"}}``
 =======================  =====================================================================
 """
 
@@ -25,10 +27,11 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply", "applied_late", "applied_error", "drip", "oversized")
+FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply", "applied_late", "applied_error", "drip", "oversized",
+               "echo")
 
 
 @dataclass
@@ -91,7 +94,10 @@ class Fault:
           client with a shorter timeout gave up), then drops the connection;
         * ``applied_error``: applies the call, then answers ``status``/``body`` (a 5xx after applying);
         * ``drip``: applies the call and answers it one byte every ``delay`` seconds;
-        * ``oversized``: answers 200 with ``size`` bytes of filler, streamed, without a length.
+        * ``oversized``: answers 200 with ``size`` bytes of filler, streamed, without a length;
+        * ``echo``: like ``error``, with ``{request}`` in ``body`` replaced by the request as a
+          careless vendor echoes it: query, body, its form fields decoded and the Authorization
+          header, escaped for a JSON or XML ``content_type``.
     :param about: only calls whose query string or body holds this text (``"clientid=3"``: the
         calls about one record).
     :param times: how many matching calls fail (``None``: every one).
@@ -125,6 +131,9 @@ class Sandbox:
     plugins: ClassVar[tuple[str, ...]] = ()
     #: One line for ``hostsync sandbox --help`` and ``hostsync plugins``.
     description: ClassVar[str] = ""
+    #: Scale of the vendor latencies a sandbox models (0: answer at once, as tests and the demo
+    #: want; 1: as slow as measured on real systems, for realistic concurrency choices).
+    latency: float = 0.0
 
     def __init__(self, seed: int | None = None) -> None:
         """:param seed: fill with :meth:`sample` data from this seed; ``None`` starts empty."""
@@ -168,6 +177,28 @@ class Sandbox:
     def systems(self) -> dict[str, dict[str, Any]]:
         """``[systems.NAME]`` tables that point hostsync at this running sandbox."""
         raise NotImplementedError
+
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change record ``id`` of canonical ``kind`` as a user of the vendor would in its own
+        screens: ``fields`` are canonical names and values; the change is logged and stamped as
+        the vendor does, and is not an API call. Raises ``LookupError`` for an unknown record and
+        ``ValueError`` for a kind or field this sandbox cannot edit."""
+        raise ValueError(f"sandbox {self.name} cannot edit records")
+
+    def editable(self, kind: str, id: str, fields: Mapping[str, Any], rows: Mapping[int, Any],
+                 allowed: Mapping[str, Iterable[str]]) -> Any:
+        """For :meth:`edit`: row ``id`` of ``rows``, once ``allowed[kind]`` holds every field;
+        else the ``ValueError`` or ``LookupError`` that :meth:`edit` documents."""
+        if kind not in allowed:
+            raise ValueError(f"sandbox {self.name} cannot edit {kind} records (it edits {', '.join(allowed)})")
+        unknown = sorted(set(fields) - set(allowed[kind]))
+        if unknown:
+            raise ValueError(f"sandbox {self.name} cannot edit {kind} field(s) {', '.join(unknown)} "
+                             f"(editable: {', '.join(allowed[kind])})")
+        row = rows.get(int(id)) if str(id).isdigit() else None
+        if row is None:
+            raise LookupError(f"sandbox {self.name} has no {kind} {id}")
+        return row
 
     # -- control ------------------------------------------------------------------------------
 
@@ -249,7 +280,21 @@ class Sandbox:
                 return Response.json({"ok": True})
             if action == "faults" and request.method == "GET":
                 return Response.json([asdict(f) for f in self.faults])
+            if action == "edit" and request.method == "POST":
+                return self._edit_control(request)
         return Response.json({"error": f"unknown control {request.method} {action}"}, 404)
+
+    def _edit_control(self, request: Request) -> Response:
+        try:
+            body = request.json()
+            kind, ident, fields = body["kind"], body["id"], body.get("fields") or {}
+            if not isinstance(fields, dict):
+                raise ValueError("fields must be an object of canonical field names and values")
+            self.edit(str(kind), str(ident), **fields)
+        except (LookupError, ValueError, TypeError, AttributeError) as exc:
+            message = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            return Response.json({"error": message or type(exc).__name__}, 400)
+        return Response.json({"ok": True})
 
     def dispatch(self, request: Request) -> tuple[Response | None, Fault | None]:
         """Handle a request with faults applied. ``None`` as response: drop the connection (after
@@ -262,6 +307,9 @@ class Sandbox:
             fault = self._pick_fault(operation, request)
             entry: dict[str, Any] = {"operation": operation, "fault": fault.kind if fault else None}
             self.log.append(entry)
+            if fault and fault.kind == "echo":
+                entry["status"], entry["echoed"] = fault.status, _request_text(request)
+                return Response(fault.status, _echo(entry["echoed"], fault), {"Content-Type": fault.content_type}), fault
             if fault and fault.kind == "error":
                 entry["status"] = fault.status
                 return Response(fault.status, fault.body, {"Content-Type": fault.content_type}), fault
@@ -294,6 +342,26 @@ class Sandbox:
         """Apply a call an ``applied_late`` fault held back (its client has given up by now)."""
         with self.lock:
             self.handle(request)
+
+
+def _request_text(request: Request) -> str:
+    """What a request carried, as a careless vendor echoes it (secrets included)."""
+    body = request.body.decode("utf-8", errors="replace")
+    try:
+        fields = "; ".join(f"{k}={v}" for k, v in request.form_pairs())
+    except UnicodeDecodeError:
+        fields = ""
+    return (f"{request.method} {request.path}?{request.raw_query} | Authorization: "
+            f"{request.headers.get('Authorization', '')} | {body} | fields: {fields}")
+
+
+def _echo(text: str, fault: Fault) -> str:
+    """``fault.body`` with ``{request}`` replaced by ``text``, escaped for the fault's content type."""
+    if "json" in fault.content_type:
+        text = json.dumps(text)[1:-1]
+    elif "xml" in fault.content_type:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return fault.body.replace("{request}", text)
 
 
 class _Server(ThreadingHTTPServer):

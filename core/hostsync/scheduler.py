@@ -3,11 +3,14 @@
 One scheduled job per configured job, with stable ids so a reload replaces rather than duplicates;
 ``max_instances=1`` and ``coalesce`` so a slow run is never overlapped by its own next run (the job
 lock also covers other processes); runs that were due while the daemon was busy run once, late.
+A new configuration's triggers are all built before anything changes, so a configuration the
+scheduler cannot take leaves the running schedule as it was.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -23,14 +26,15 @@ MISFIRE_GRACE = 300
 
 
 def validate_cron(expression: object) -> str | None:
-    """Why a crontab expression is invalid, or None."""
+    """Why a crontab expression is invalid (or never fires), or None."""
     if not isinstance(expression, str):
         return "expected a crontab expression such as \"*/15 * * * *\""
     try:
-        CronTrigger.from_crontab(expression)
-    except ValueError as exc:
+        trigger = CronTrigger.from_crontab(expression)
+        never = trigger.get_next_fire_time(None, datetime.now(timezone.utc)) is None
+    except Exception as exc:  # APScheduler says ValueError; anything else is as bad
         return f"bad cron expression {expression!r}: {exc}"
-    return None
+    return f"cron expression {expression!r} never fires" if never else None
 
 
 def trigger_for(job: JobConfig) -> BaseTrigger | None:
@@ -52,13 +56,19 @@ class Scheduler:
             timezone="UTC",
         )
 
-    def apply(self, config: Config) -> None:
-        """Schedule every job of ``config`` (replacing changed ones) and drop jobs no longer configured."""
+    @staticmethod
+    def triggers(config: Config) -> dict[str, BaseTrigger]:
+        """The trigger of every scheduled job of ``config`` (raises before anything is scheduled)."""
         wanted = {}
         for name, job in config.jobs.items():
             trigger = trigger_for(job)
             if trigger is not None:
                 wanted[name] = trigger
+        return wanted
+
+    def apply(self, config: Config, wanted: dict[str, BaseTrigger] | None = None) -> None:
+        """Schedule every job of ``config`` (replacing changed ones) and drop jobs no longer configured."""
+        wanted = self.triggers(config) if wanted is None else wanted
         for scheduled in self.scheduler.get_jobs():
             if scheduled.id not in wanted:
                 scheduled.remove()

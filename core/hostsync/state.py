@@ -2,18 +2,29 @@
 
 Links between records across systems (with the hash and snapshot last synced), cursors for
 incremental reads, intents stored before creates, records to retry, conflicts, runs with their
-per-record events, and per-system health. No secrets: only ids, canonical field values, hashes.
+per-record events, and per-system health. No secrets: every value a statement writes passes through
+the core's redactor first (:mod:`hostsync.redact`).
 
 All SQL lives here, behind the methods of :class:`State`, so the engine never depends on SQLite.
 One ``State`` belongs to one thread (each run opens its own); WAL mode lets the CLI read while the
 daemon writes, and a busy timeout covers short write overlaps.
+
+The schema is versioned by the migrations below, applied in order, each once, under an exclusive lock
+(``<state>.locks/state.lock``) by the first process that opens the file for writing. To change the
+schema, append a function decorated with ``@migrations()`` at the end of the list; never edit one
+that has shipped. A file that cannot be used as it is (damaged, another program's, written by a newer
+hostsync) is refused with :class:`~hostsync.errors.StateError` saying what to do; a full disk raises
+:class:`~hostsync.errors.StateFull` and SQLite's transactions keep the file as it was before the
+statement that failed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,10 +33,14 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from .errors import HostsyncError
+from . import __version__
+from .errors import HostsyncError, StateError, StateFull
+from .redact import redactor
 
 migrations = sqlite_utils.Migrations("hostsync")
 BUSY_TIMEOUT_MS = 15000
+#: How long opening waits for another process migrating the same file.
+MIGRATION_WAIT = 300.0
 
 
 def now() -> str:
@@ -140,6 +155,99 @@ def create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+class _Connection(sqlite3.Connection):
+    """The state's SQLite connection: the text every statement writes passes through the redactor,
+    and the failures an operator must act on become one clear error naming the file."""
+
+    path = ""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(sql, redactor.value(parameters) if _writes(sql) else parameters)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self.path) or exc
+
+    def executemany(self, sql: str, rows: Iterable[Any], /) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(sql, redactor.value(list(rows)) if _writes(sql) else rows)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self.path) or exc
+
+
+def _writes(sql: str) -> bool:
+    """Whether a statement stores its parameters (reads and deletes only compare them)."""
+    return sql.lstrip()[:7].upper().startswith(("INSERT", "UPDATE", "REPLACE"))
+
+
+_DAMAGED = ("restore it from a backup, or move it aside to start afresh (the next run then adopts existing "
+            "records by their match fields)")
+
+
+def _translated(exc: sqlite3.DatabaseError, path: str) -> HostsyncError | None:
+    """The hostsync error for an SQLite failure an operator must act on (``None``: a bug, raise as is)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return StateFull(f"cannot write the state file {path}: the disk is full; what failed was not written "
+                         "and the next run carries on from there: free some space and run again")
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        return StateError(f"{path} is not a usable state file ({exc}): {_DAMAGED}")
+    if code == sqlite3.SQLITE_IOERR:
+        return StateError(f"cannot read or write the state file {path}: {exc}")
+    return None
+
+
+def _connect(path: Path, read_only: bool = False) -> sqlite_utils.Database:
+    target = f"file:{path}?mode=ro" if read_only else str(path)
+    conn = sqlite3.connect(target, uri=read_only, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                           isolation_level=None, factory=_Connection)
+    conn.path = str(path)
+    return sqlite_utils.Database(conn, execute_plugins=False)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold ``<state>.locks/state.lock`` (one process at a time sets the file up and migrates it)."""
+    lock_path = Path(f"{path}.locks") / "state.lock"
+    lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + MIGRATION_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StateError(f"{path}: another hostsync process has been setting up or migrating this "
+                                     f"state file for {MIGRATION_WAIT:.0f} s; try again when it is done") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def schema_version() -> int:
+    """The state schema this hostsync writes: the number of its migrations."""
+    return len(migrations._migrations)
+
+
+def _identify(db: sqlite_utils.Database, path: Path) -> list[str]:
+    """The hostsync migrations applied to ``db``; refuses another program's file and a newer hostsync's."""
+    tables = set(db.table_names())  # reading the schema is what finds a damaged or foreign file
+    applied = [m.name for m in migrations.applied(db)] if migrations.migrations_table in tables else []
+    if tables and not applied:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StateError(f"{path} is an SQLite database but not a hostsync state file (it holds {shown}): "
+                         "point [hostsync] state at another file")
+    known = [m.name for m in migrations._migrations]
+    unknown = [name for name in applied if name not in known]
+    if unknown:
+        raise StateError(f"{path} has state schema version {len(applied)} ({', '.join(unknown)} unknown here), "
+                         f"written by a newer hostsync; this is hostsync {__version__}, which reads schema "
+                         f"version {len(known)}: upgrade hostsync, or restore a backup made before the upgrade")
+    return applied
+
+
 class State:
     """The state store. Open with :meth:`open`; use from one thread."""
 
@@ -151,18 +259,28 @@ class State:
     def open(cls, path: str | Path) -> "State":
         """Open (creating with mode 0600 and migrating as needed) the state file at ``path``."""
         path = Path(path)
-        create_private_file(path)
         old_umask = os.umask(0o077)  # the -wal and -shm files SQLite creates stay private too
         try:
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
-                                   isolation_level=None)
-            db = sqlite_utils.Database(conn, execute_plugins=False)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if db.journal_mode != "wal":
-                db.enable_wal()
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA foreign_keys = ON")
-            migrations.apply(db)
+            try:
+                create_private_file(path)
+            except OSError as exc:
+                raise StateError(f"cannot create the state file {path}: {exc.strerror or exc}; check [hostsync] "
+                                 "state and the permissions of its folder") from None
+            db = _connect(path)
+            try:
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                with _exclusive(path):
+                    applied = _identify(db, path)
+                    if db.journal_mode != "wal":
+                        db.enable_wal()
+                    if len(applied) < schema_version():
+                        with db.atomic():  # every pending migration, or none
+                            migrations.apply(db)
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                db.close()
+                raise
         finally:
             os.umask(old_umask)
         return cls(db, path)
@@ -184,9 +302,9 @@ class State:
         if not path.exists():
             return cls.open_memory()
         state = cls.open_readonly(path)
-        if [m.name for m in migrations.pending(state.db)]:
+        if not state.initialised:
             state.close()
-            raise HostsyncError(f"{path} needs migrating; run `hostsync sync` or `hostsync check` once first")
+            raise StateError(f"{path} needs migrating; run `hostsync sync` or `hostsync check` once first")
         return state
 
     @classmethod
@@ -195,9 +313,16 @@ class State:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(str(path))
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                               isolation_level=None)
-        return cls(sqlite_utils.Database(conn, execute_plugins=False), path)
+        try:
+            db = _connect(path, read_only=True)
+        except sqlite3.OperationalError as exc:  # no read permission, or a directory
+            raise StateError(f"cannot open the state file {path}: {exc}") from None
+        try:
+            _identify(db, path)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, path)
 
     @property
     def initialised(self) -> bool:
@@ -220,6 +345,53 @@ class State:
 
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
+
+    def check(self) -> dict[str, Any]:
+        """What ``hostsync state check`` reports: SQLite's integrity check, the schema version and
+        how much the state holds."""
+        problems = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
+        applied = self.applied_migrations()
+        count = {table: self._rows(f"SELECT count(*) AS n FROM {table}" + where)[0]["n"]
+                 for table, where in (("links", ""), ("intents", ""), ("pending", ""),
+                                      ("conflicts", " WHERE status != 'applied'"), ("health", " WHERE status = 'held'"),
+                                      ("runs", ""))}
+        return {"path": str(self.path) if self.path else None, "integrity": "ok" if problems == ["ok"] else problems,
+                "schema_version": len(applied), "schema_version_supported": schema_version(),
+                "migrations": applied, "links": count["links"], "intents": count["intents"],
+                "pending": count["pending"], "conflicts": count["conflicts"], "holds": count["health"],
+                "held_systems": [row["system"] for row in self.all_health() if row["status"] == "held"],
+                "runs": count["runs"]}
+
+    def backup(self, target: str | Path) -> None:
+        """Copy the state to ``target`` with SQLite's online backup (safe while another process writes):
+        a private file (mode 0600) that appears complete or not at all."""
+        target = Path(target)
+        partial = target.with_name(f".{target.name}.partial")
+        old_umask = os.umask(0o077)
+        try:
+            fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+            try:
+                copy = sqlite3.connect(partial, factory=_Connection)
+                copy.path = str(target)
+                try:
+                    self.db.conn.backup(copy)
+                    if copy.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                        raise StateError(f"the copy of {self.path} at {target} did not check out; it was not kept")
+                finally:
+                    copy.close()
+                with open(partial, "rb") as written:
+                    os.fsync(written.fileno())
+                os.replace(partial, target)
+            finally:
+                if partial.exists():
+                    partial.unlink()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, str(target)) or StateError(f"cannot back up {self.path} to {target}: {exc}") from None
+        except OSError as exc:
+            raise StateError(f"cannot back up {self.path} to {target}: {exc.strerror or exc}") from None
+        finally:
+            os.umask(old_umask)
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.db.execute(sql, list(params))
@@ -470,6 +642,36 @@ class State:
         for row in rows:
             row["fields"] = json.loads(row["fields"]) if row["fields"] else None
         return rows
+
+    def finished_through(self, after: int = 0) -> int:
+        """The highest run id at and below which every run has finished (its row no longer changes),
+        given that every run up to ``after`` had (so only later runs are looked at)."""
+        row = self._rows("SELECT (SELECT min(id) FROM runs WHERE id > ? AND status = 'running') AS running, "
+                         "(SELECT max(id) FROM runs) AS last", [after])[0]
+        if row["last"] is not None and row["last"] < after:  # another state file
+            return row["last"]
+        return (row["running"] - 1) if row["running"] is not None else (row["last"] or 0)
+
+    def run_totals(self, after: int = 0, through: int | None = None) -> list[dict[str, Any]]:
+        """Finished runs with ``after < id <= through``, summed per job and status: ``runs``, ``counts``
+        (records per action), ``first_started_at`` and ``last_finished_at``. For metrics. (``NOT INDEXED``:
+        grouping by job would otherwise walk the whole ``(job, id)`` index instead of the id range.)"""
+        where, params = "runs.status != 'running' AND runs.id > ?", [after]
+        if through is not None:
+            where += " AND runs.id <= ?"
+            params.append(through)
+        totals = {(r["job"], r["status"]): {**r, "counts": {}} for r in self._rows(
+            f"SELECT job, status, count(*) AS runs, min(started_at) AS first_started_at, "
+            f"max(finished_at) AS last_finished_at FROM runs NOT INDEXED WHERE {where} GROUP BY job, status", params)}
+        for row in self._rows(f"SELECT runs.job, runs.status, json_each.key AS action, sum(json_each.value) AS n "
+                              f"FROM runs NOT INDEXED, json_each(runs.counts) WHERE {where} GROUP BY 1, 2, 3", params):
+            totals[(row["job"], row["status"])]["counts"][row["action"]] = row["n"]
+        return list(totals.values())
+
+    def count_open_conflicts(self) -> dict[str, int]:
+        """Open conflicts per job."""
+        return {r["job"]: r["n"] for r in self._rows(
+            "SELECT job, count(*) AS n FROM conflicts WHERE status != 'applied' GROUP BY job")}
 
     def mark_interrupted_runs(self) -> None:
         """Runs left 'running' by a process that no longer exists (killed) are marked interrupted."""

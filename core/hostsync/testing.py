@@ -10,7 +10,15 @@ then drive it through the real CLI (in-process) and inspect its state::
         project.job("clients", kind="client", source="billing", targets=["panel"])
         assert project.cli("sync", "clients").exit_code == 0
 
-``start_sandbox(name, seed=None)``: a registered sandbox served on loopback, stopped after the test.
+``start_sandbox(name, seed=None)``: a registered sandbox (by its name or a plugin it serves) served on
+loopback, stopped after the test.
+
+``ContractSuite``: the connector contract suite (:mod:`hostsync.contract`); subclass it as a
+``Test...`` class to run every check against a connector and its sandbox. ``--contract-strictness
+low|high`` overrides the strictness of every suite in a run.
+
+Every test starts with no secret registered for redaction (the redactor is one per process, as in the
+daemon, so one test's passwords would otherwise be masked in the next test's messages).
 """
 
 from __future__ import annotations
@@ -25,9 +33,13 @@ from click.testing import CliRunner
 
 from .cli import cli
 from .cli.config_cmd import to_toml
+from .contract import ContractSuite
 from .plugins import load_plugins
+from .redact import redactor
 from .sandbox import Sandbox
 from .state import State
+
+__all__ = ["CliResult", "ContractSuite", "HostsyncProject", "hostsync_project", "start_sandbox"]
 
 
 @dataclass
@@ -90,6 +102,18 @@ class HostsyncProject:
         return State.open_readonly(self.state_path)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_redactor() -> Iterator[None]:
+    redactor.clear()
+    yield
+    redactor.clear()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--contract-strictness", choices=("low", "high"), default=None,
+                     help="hostsync contract suites: fail (high) or skip (low) the checks a suite cannot set up")
+
+
 @pytest.fixture
 def hostsync_project(tmp_path: Path) -> Iterator[HostsyncProject]:
     """A fresh hostsync installation in a temporary folder."""
@@ -100,12 +124,14 @@ def hostsync_project(tmp_path: Path) -> Iterator[HostsyncProject]:
 def start_sandbox() -> Iterator[Callable[..., Sandbox]]:
     """Start a registered sandbox by vendor name on loopback; stopped after the test."""
     started: list[Sandbox] = []
-    registry = load_plugins().sandboxes
+    plugins = load_plugins()
 
     def start(name: str, seed: int | None = None) -> Sandbox:
-        if name not in registry:
-            raise LookupError(f"no sandbox {name!r} registered (known: {', '.join(sorted(registry))})")
-        box = registry[name](seed=seed)
+        """``name``: a sandbox, or a plugin a sandbox serves (``wbteampro``: the WHMCS sandbox)."""
+        cls = plugins.sandbox_for(name)
+        if cls is None:
+            raise LookupError(f"no sandbox {name!r} registered (known: {', '.join(sorted(plugins.sandboxes))})")
+        box = cls(seed=seed)
         box.start()
         started.append(box)
         return box

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator, Mapping
 import httpx
 
 from hostsync.errors import AuthError, ProtocolError, Rejected, Transient
-from hostsync.http import build_client, check_status, describe_body, json_body, transport_errors
+from hostsync.http import build_client, check_status, describe_body, json_body, json_object, transport_errors
+from hostsync.redact import redact
 
 from . import phpform
 
@@ -186,27 +187,19 @@ def _int(value: Any, what: str) -> int:
         raise ProtocolError(f"Blesta {what}: expected a number, got {type(value).__name__}") from None
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _message(response: httpx.Response) -> str:
-    message = _json_object(response).get("message")
-    return message[:200] if isinstance(message, str) else ""
+    message = json_object(response).get("message")
+    return redact(message)[:200] if isinstance(message, str) else ""  # redacted before it is cut
 
 
 def _default_value_missing(response: httpx.Response) -> bool:
-    detail = _json_object(response).get("response")
+    detail = json_object(response).get("response")
     return isinstance(detail, str) and _DEFAULT_VALUE in detail
 
 
 def _field_errors(response: httpx.Response) -> dict[str, str]:
     """Blesta's ``errors`` map ``{field: {code: message}}`` as ``{field: "message; message"}``."""
-    errors = _json_object(response).get("errors")
+    errors = json_object(response).get("errors")
     out: dict[str, str] = {}
     if not isinstance(errors, dict):
         return out
@@ -217,5 +210,5 @@ def _field_errors(response: httpx.Response) -> dict[str, str]:
             texts = [str(text) for text in codes]
         else:
             texts = [str(codes)]
-        out[str(field)] = "; ".join(texts)[:500]
+        out[str(field)] = redact("; ".join(texts))[:500]
     return out

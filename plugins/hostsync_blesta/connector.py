@@ -14,13 +14,15 @@ import logging
 import secrets
 import string
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync.connector import OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
-from hostsync.model import KINDS, InvalidValue, normalise, normalise_value
+from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_value
 
 from . import mapping as m
 from .client import BlestaClient, rows_of
@@ -28,6 +30,7 @@ from .client import BlestaClient, rows_of
 log = logging.getLogger("hostsync.blesta")
 
 TICKETS = "support_manager.support_manager_tickets"
+DEPARTMENTS = "support_manager.support_manager_departments"
 DOMAIN_SERVICE_FILTER = {"type": "domains"}
 #: contacts/getNumbers' own default order (work, home, mobile), sent because every argument is sent.
 NUMBER_ORDER = {"FIELD(location,'work','home','mobile')": "ASC"}
@@ -41,7 +44,7 @@ TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messa
 
 #: What the connector can do at most; an instance narrows it to what its settings allow.
 KINDS_MAX: dict[str, Operations] = {
-    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS),
+    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True),
     "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
                              read_only=("number", "paid_on", "total")),
     "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS),
@@ -69,7 +72,7 @@ class BlestaConnector(Connector):
         Setting("auth", default="basic", choices=("basic", "header"),
                 help="basic: HTTP Basic; header: BLESTA-API-USER/BLESTA-API-KEY headers (Blesta >= 5.11)"),
         Setting("company_id", "int", default=1, help="the company the API key belongs to"),
-        Setting("timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
+        Setting("timezone", "timezone", default="UTC", help="the company's time zone (Settings > Company > Localization); "
                 "calendar dates are midnight there"),
         Setting("client_group_id", "int", default=1, help="client group for clients created here"),
         Setting("currency", default="USD", help="default currency of new clients and of invoices without one"),
@@ -84,12 +87,15 @@ class BlestaConnector(Connector):
                 help="a state Blesta has no subdivision for: omit it (and warn) or reject the client"),
         Setting("staff_id", "int", help="staff member that posts staff replies to tickets"),
         Setting("ticket_department_id", "int", help="Support Manager department of tickets created here, and of "
-                "tickets whose department ticket_departments does not map"),
-        Setting("ticket_departments", "table", help="department name -> Blesta department id; without it the "
-                "ticket department is read-only"),
+                "tickets whose department ticket_departments does not map; without it a ticket goes to the "
+                "department of its department's name, else to Blesta's only department"),
+        Setting("ticket_departments", "table", help="department name -> Blesta department id; without it (and "
+                "with ticket_department_id) the ticket department is read-only"),
         Setting("domain_pricing_id", "int", help="package pricing id of a domain package; without it domains "
                 "cannot be created here"),
         Setting("domain_field", default="domain", help="service field holding the domain name (registrar module)"),
+        Setting("origin_field", "int", help="id of a client custom field (a text field of the client_group_id group, "
+                "hidden from clients) where hostsync keeps the origin marker of clients it creates"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
@@ -109,25 +115,41 @@ class BlestaConnector(Connector):
         self._states: dict[str, dict[str, str]] = {}
         self._orphans: set[str] = set()
         self._department_names: dict[int, str] = {}  # Blesta's own names, learned from the tickets read
+        self._departments_read: list[tuple[int, str]] | None = None  # Blesta's departments, when asked
+        self.origin_field = str(opts.get("origin_field") or "") or None
+        self._origins = OriginIndex()
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
         """:data:`KINDS_MAX` narrowed to the settings: creating domains needs ``domain_pricing_id``;
-        without ``ticket_departments`` a ticket's department can be read but not set."""
+        with ``ticket_department_id`` but no ``ticket_departments`` every ticket goes to that one
+        department, so a ticket's department can be read but not set."""
         kinds = dict(KINDS_MAX)
         if not options.get("domain_pricing_id"):
             domain = kinds["domain"]
             kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
-        if not options.get("ticket_departments"):
+        if not options.get("ticket_departments") and options.get("ticket_department_id"):
             ticket = kinds["ticket"]
             kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
+        if not options.get("origin_field"):
+            kinds["client"] = replace(kinds["client"], origin=False)
         return kinds
 
     # -- seam -----------------------------------------------------------------------------------
 
-    def check(self) -> None:
+    def check(self, kinds: Mapping[str, frozenset[str]] | None = None) -> None:
+        """Prove the API user and key; where jobs write tickets here, that each has a department."""
         self.api.get("clients", "getListCount", {"filters": {"company_id": self.company_id}},
                      context=f"check {self.system}")
+        ticket_ops = kinds.get("ticket", ()) if kinds is not None else self.kinds["ticket"].ops
+        if {"create", "update"} & set(ticket_ops) and not self._by_settings_only():
+            departments = self._blesta_departments()
+            if len(departments) != 1:
+                names = ", ".join(sorted(name for _, name in departments)) or "none"
+                raise ConfigError(f"not set, and Blesta has {len(departments)} support departments ({names}), so a "
+                                  f"ticket whose department has none of these names would fail: set it to the "
+                                  f"department id for those (or map names in ticket_departments)",
+                                  key=f"systems.{self.system}.ticket_department_id")
 
     def close(self) -> None:
         self.api.close()
@@ -182,7 +204,7 @@ class BlestaConnector(Connector):
         except InvalidValue as exc:
             raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
         return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
-                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version)
+                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
 
     def _writes(self, kind: str, record: Record) -> set[str]:
         """Top-level names of the record's fields/refs this instance may write."""
@@ -190,15 +212,6 @@ class BlestaConnector(Connector):
         top = {name.split(".", 1)[0] for name in writable}
         return {name for name in (*record.fields, *record.refs) if name in top}
 
-    @staticmethod
-    def _changed(kind: str, name: str, current: Record, wanted: Record) -> bool:
-        spec = KINDS[kind].field(name)
-        if spec.ref:
-            return (current.refs.get(name) or None) != (wanted.refs.get(name) or None)
-        try:
-            return normalise_value(spec, current.value(name)) != normalise_value(spec, wanted.value(name))
-        except InvalidValue:
-            return True
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -212,7 +225,13 @@ class BlestaConnector(Connector):
 
     def _client_from_row(self, row: Mapping[str, Any]) -> Record:
         numbers = self._numbers(row.get("contact_id"), f"read client {row.get('id')}")
-        return m.client_record(row, numbers, self._state_names(row.get("country")))
+        record = m.client_record(row, numbers, self._state_names(row.get("country")))
+        if self.origin_field:
+            values = rows_of(self.api.get("clients", "getCustomFieldValues", {"client_id": row.get("id")},
+                                          context=f"read client {row.get('id')}"), "clients/getCustomFieldValues")
+            record.origin = next((str(v["value"]) for v in values
+                                  if str(v.get("id")) == self.origin_field and v.get("value")), None)
+        return record
 
     def _numbers(self, contact_id: Any, context: str) -> list[dict[str, Any]]:
         if not contact_id:
@@ -260,12 +279,17 @@ class BlestaConnector(Connector):
         return None if row is None else self._client_from_row(row)
 
     def _find_client(self, key: dict[str, Any]) -> list[Record]:
+        if ORIGIN in key:  # Blesta cannot search custom field values: an index from one full read
+            if not self.origin_field:
+                return []
+            ids = self._origins.find(str(key[ORIGIN]), self._list_client)
+            return matching((r for r in map(self._get_client, ids) if r is not None), key)
         if key.get("email"):
             filters = {"company_id": self.company_id, "contact_email": str(key["email"]).strip()}
             rows = self.api.pages("clients", "getList", {"order_by": {"id_code": "ASC"}, "filters": filters},
                                   context="find client")
-            return _matching((self._client_from_row(row) for row in rows), key)
-        return _matching(self._list_client(), key)
+            return matching((self._client_from_row(row) for row in rows), key)
+        return matching(self._list_client(), key)
 
     def _state_out(self, fields: Mapping[str, Any], context: str) -> str | None:
         state = fields.get("state")
@@ -284,7 +308,7 @@ class BlestaConnector(Connector):
         fields = record.fields
         context = "create client"
         template = str(self.opts["username_template"])
-        password = secrets.token_urlsafe(24)
+        password = self.secret(secrets.token_urlsafe(24))
         contact = m.contact_vars(fields, self._state_out(fields, context))
         vars_: dict[str, Any] = {
             "username": _username(template, fields),
@@ -303,9 +327,16 @@ class BlestaConnector(Connector):
         }
         if fields.get("phone"):
             vars_["numbers"] = [{"number": fields["phone"], "type": "phone", "location": "home"}]
-        created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        if record.origin and self.origin_field:
+            vars_["custom"] = {self.origin_field: record.origin}
+        try:
+            created = self.api.post("clients", "create", {"vars": vars_}, context=context)
+        except ConnectorError:
+            self._origins.forget()  # it may have landed: the next lookup by origin reads again
+            raise
         if not isinstance(created, dict) or not created.get("id"):
             raise ProtocolError(f"{context}: Blesta clients/create answered without the new client's id")
+        self._origins.created(record.origin, str(created["id"]))
         return str(created["id"])
 
     def _update_client(self, id: str, record: Record) -> None:
@@ -314,7 +345,7 @@ class BlestaConnector(Connector):
         if row is None:
             raise NotFound(f"{context}: no such client in Blesta")
         current = self._client_from_row(row)
-        changed = {name for name in self._writes("client", record) if self._changed("client", name, current, record)}
+        changed = {name for name in self._writes("client", record) if differs("client", name, current, record)}
         contact_changes = changed & set(m.CLIENT_CONTACT_FIELDS)
         if "state" in changed or ("country" in changed and record.fields.get("state")):
             contact_changes |= {"state", "country"}
@@ -384,16 +415,16 @@ class BlestaConnector(Connector):
         elif key.get("client"):
             rows = self._invoice_rows({"client_id": key["client"]})
         else:
-            return _matching(self._list_invoice(), key)
+            return matching(self._list_invoice(), key)
         found = []
         for row in rows:
             stub = m.invoice_record({**row, "line_items": []}, self.tz)
-            if not _matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
+            if not matches(stub, {k: v for k, v in key.items() if k in ("client", "issued_on", "due_on", "total")}):
                 continue
             record = self._get_invoice(str(row["id"]))
             if record is not None:
                 found.append(record)
-        return _matching(found, key)
+        return matching(found, key)
 
     def _create_invoice(self, record: Record) -> str:
         fields = record.fields
@@ -434,10 +465,9 @@ class BlestaConnector(Connector):
         writes = self._writes("invoice", record)
         vars_: dict[str, Any] = {}
         for name, vendor in (("issued_on", "date_billed"), ("due_on", "date_due")):
-            if name in writes and self._changed("invoice", name, current, record):
+            if name in writes and differs("invoice", name, current, record):
                 vars_[vendor] = m.write_date(record.fields[name], self.tz)
-        if "currency" in writes and record.fields.get("currency") and self._changed("invoice", "currency",
-                                                                                     current, record):
+        if "currency" in writes and record.fields.get("currency") and differs("invoice", "currency", current, record):
             vars_["currency"] = record.fields["currency"]
         if "client" in writes and record.refs.get("client") and record.refs["client"] != current.refs.get("client"):
             vars_["client_id"] = record.refs["client"]
@@ -561,7 +591,7 @@ class BlestaConnector(Connector):
             forms = dict.fromkeys([name, m.domain_unicode(name)])
             rows = (row for form in forms for row in self._service_rows(extra, {"service_meta": form}))
         found = {r.id: r for r in map(self._domain_from_row, rows) if r is not None}
-        return _matching(found.values(), key)
+        return matching(found.values(), key)
 
     def _create_domain(self, record: Record) -> str:
         fields = record.fields
@@ -591,7 +621,7 @@ class BlestaConnector(Connector):
         current = None if service is None else m.domain_record(service, self.tz, self.opts["domain_field"])
         if current is None:
             raise NotFound(f"{context}: no such domain service in Blesta")
-        writes = {n for n in self._writes("domain", record) if self._changed("domain", n, current, record)}
+        writes = {n for n in self._writes("domain", record) if differs("domain", n, current, record)}
         vars_: dict[str, Any] = {}
         if "expires_on" in writes and record.fields.get("expires_on"):
             vars_["date_renews"] = m.write_date(record.fields["expires_on"], self.tz)
@@ -640,6 +670,8 @@ class BlestaConnector(Connector):
         return {"status": "", **extra, "get_replies": True}
 
     def _ticket_rows(self, **extra: Any) -> Iterator[dict]:
+        if not self._by_settings_only():  # stored() shows Blesta's department names: know them from here on
+            self._blesta_departments()
         args = {**self._ticket_args(**extra), "order_by": {"id": "asc"}}
         count = {"status": "", **{k: v for k, v in extra.items() if k in ("client_id", "filters")}}
         return self.api.pages(TICKETS, "getList", args, count=count, context="list tickets")
@@ -677,7 +709,7 @@ class BlestaConnector(Connector):
             rows = self._ticket_rows()
         found = [r for r in map(self._ticket_record, rows) if r is not None]
         found += self._orphan_tickets({r.id for r in found})
-        return _matching(found, key)
+        return matching(found, key)
 
     def _orphan_tickets(self, known: set[str | None]) -> list[Record]:
         """Tickets whose opening reply never arrived: Blesta's lists hide them (they INNER JOIN the
@@ -718,14 +750,45 @@ class BlestaConnector(Connector):
             return self.departments[str(name).casefold()]
         return None
 
-    def _department_target(self, name: Any) -> int | None:
-        """Where a ticket of department ``name`` goes: the mapped department, else ticket_department_id."""
+    def _by_settings_only(self) -> bool:
+        """Whether the settings alone say where tickets go (else Blesta's departments are read)."""
+        return bool(self.opts.get("ticket_department_id"))
+
+    def _blesta_departments(self) -> list[tuple[int, str]]:
+        """This company's Support Manager departments as (id, name), read once per run."""
+        with self._lock:
+            if self._departments_read is not None:
+                return self._departments_read
+        rows = rows_of(self.api.get(DEPARTMENTS, "getAll", {"company_id": self.company_id},
+                                    context="read support departments"), f"{DEPARTMENTS}/getAll")
+        found = sorted((int(r["id"]), str(r.get("name") or "")) for r in rows if str(r.get("id", "")).isdigit())
+        with self._lock:
+            self._departments_read = found
+            for department, name in found:
+                self._department_names.setdefault(department, name)
+        return found
+
+    def _department_target(self, name: Any, *, ask: bool = True) -> int | None:
+        """Where a ticket of department ``name`` goes: the mapped department, else ticket_department_id,
+        else Blesta's department of that name, else Blesta's only one (``ask``: read Blesta's
+        departments if not read yet; without, what is not known is ``None``)."""
         default = self.opts.get("ticket_department_id")
-        return self._department_id(name) or (int(default) if default else None)
+        found = self._department_id(name) or (int(default) if default else None)
+        if found or self._by_settings_only():
+            return found
+        if ask:
+            departments = self._blesta_departments()
+        else:
+            with self._lock:
+                departments = self._departments_read or []
+        named = [d for d, known in departments if name is not None and known.casefold() == str(name).casefold()]
+        if named:
+            return named[0]
+        return departments[0][0] if len(departments) == 1 else None
 
     def _department_shown(self, name: Any) -> Any:
         """The department name Blesta will show for a ticket written with department ``name``."""
-        target = self._department_target(name)
+        target = self._department_target(name, ask=False)
         if target is None:
             return name
         with self._lock:
@@ -741,7 +804,8 @@ class BlestaConnector(Connector):
         client = record.refs.get("client")
         department = self._department_target(fields.get("department"))
         if not department:
-            raise Rejected(f"{context}: set ticket_department_id (or map the department in ticket_departments)",
+            raise Rejected(f"{context}: Blesta has no support department named {fields.get('department')!r} and "
+                           f"ticket_department_id is not set (set it, or map the department in ticket_departments)",
                            {"department": "no Blesta department"})
         messages = m.ticket_messages_stored(fields.get("messages"), fields.get("subject"))
         sender = None if client else messages[0].get("author")
@@ -826,7 +890,7 @@ class BlestaConnector(Connector):
         current = None if ticket is None else self._ticket_record(ticket)
         if current is None:
             raise NotFound(f"{context}: no such ticket in Blesta")
-        writes = {n for n in self._writes("ticket", record) if self._changed("ticket", n, current, record)}
+        writes = {n for n in self._writes("ticket", record) if differs("ticket", n, current, record)}
         if "messages" in self._writes("ticket", record):
             self._post_missing(id, record.fields.get("messages") or [], current.refs.get("client"),
                                ticket.get("email"), context)
@@ -883,25 +947,3 @@ def _decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    spec = KINDS[record.kind]
-    for name, wanted in key.items():
-        if name not in spec.names:
-            continue
-        field = spec.field(name)
-        if field.ref:
-            if wanted not in (None, "") and str(record.refs.get(name) or "") != str(wanted):
-                return False
-            continue
-        try:
-            if normalise_value(field, record.fields.get(name)) != normalise_value(field, wanted):
-                return False
-        except InvalidValue:
-            return False
-    return True
-
-
-def _matching(records: Any, key: Mapping[str, Any]) -> list[Record]:
-    """The records that equal ``key`` on its fields (exactly, after normalisation)."""
-    return [record for record in records if _matches(record, key)]

@@ -31,7 +31,8 @@ TICKET_STATUSES = ("open", "awaiting_reply", "in_progress", "on_hold", "closed",
 TICKET_PRIORITIES = ("emergency", "critical", "high", "medium", "low")
 CLIENT_STATUSES = ("active", "inactive", "fraud")
 TABLES = ("client_groups", "currencies", "states", "packages", "staff", "departments", "users", "clients",
-          "contacts", "numbers", "invoices", "transactions", "services", "tickets", "replies")
+          "contacts", "numbers", "invoices", "transactions", "services", "tickets", "replies", "client_fields",
+          "client_values")
 
 
 class Invalid(Exception):
@@ -58,8 +59,10 @@ def php_true_string(value: Any, default: bool) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _money(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def _money(value: Decimal) -> str:
+    """An amount as Blesta answers it: a DECIMAL(19,4) column as PHP gets it from MySQL, a string
+    with four decimals (``"13.4900"``), rounded to the cent as Blesta rounds totals."""
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):.4f}"
 
 
 def _dec(value: Any, field: str, code: str = "format") -> Decimal:
@@ -311,7 +314,38 @@ class Blesta:
                 self._insert("numbers", {"contact_id": contact, "number": number["number"],
                                          "type": number.get("type") or "phone",
                                          "location": number.get("location") or "home"})
+        custom = vars.get("custom") if isinstance(vars.get("custom"), dict) else {}
+        for field_id, value in custom.items():  # fields of the client's group; others are ignored
+            field = self.t["client_fields"].get(_int(field_id))
+            if field and _int(field["client_group_id"]) == _int(vars["client_group_id"]):
+                self.clients_setCustomField(field_id, client, value)
         return self._client_row(self.t["clients"][client])
+
+    def _field_row(self, field: dict[str, Any]) -> dict[str, Any]:
+        return {k: _s(v) for k, v in field.items()}
+
+    def clients_getCustomFields(self, company_id, client_group_id, options):
+        groups = {i for i, g in self.t["client_groups"].items() if str(g.get("company_id")) == str(company_id)}
+        return [self._field_row(f) for f in self.t["client_fields"].values() if _int(f["client_group_id"]) in groups
+                and (client_group_id in (None, "") or _int(f["client_group_id"]) == _int(client_group_id))]
+
+    def clients_getCustomFieldValues(self, client_id):
+        """The client's custom field values: each field's row with ``client_id`` and ``value``."""
+        rows = [{**self._field_row(self.t["client_fields"][v["client_field_id"]]), "client_id": _s(v["client_id"]),
+                 "value": v["value"]} for v in self.t["client_values"].values()
+                if _int(v["client_id"]) == _int(client_id) and v["client_field_id"] in self.t["client_fields"]]
+        return self.empty(rows)
+
+    def clients_setCustomField(self, field_id, client_id, value):
+        if _int(field_id) not in self.t["client_fields"] or _int(client_id) not in self.t["clients"]:
+            raise Invalid({"client_field_id": {"exists": "Invalid client field ID."}})
+        for row in self.t["client_values"].values():
+            if row["client_field_id"] == _int(field_id) and row["client_id"] == _int(client_id):
+                row["value"] = str(value)
+                return None
+        self._insert("client_values", {"client_field_id": _int(field_id), "client_id": _int(client_id),
+                                       "value": str(value)})
+        return None
 
     def clients_edit(self, client_id, vars):
         vars = _array(vars, "vars")
@@ -559,7 +593,7 @@ class Blesta:
         self._apply_lines(invoice, changes)
         self._number(invoice)
         self._set_closed(invoice)
-        return new
+        return _s(new)  # PDO's lastInsertId(): a string
 
     def invoices_edit(self, invoice_id, vars):
         vars = _array(vars, "vars")
@@ -607,10 +641,10 @@ class Blesta:
         status = vars.get("status") or "approved"
         if errors:
             raise Invalid(errors)
-        return self._insert("transactions", {
+        return _s(self._insert("transactions", {
             "client_id": _int(vars["client_id"]), "amount": str(amount), "currency": vars["currency"],
             "type": vars["type"], "status": status, "transaction_id": vars.get("transaction_id") or None,
-            "date_added": self.when(vars.get("date_added"), "date_added") or self.stamp(), "applied": []})
+            "date_added": self.when(vars.get("date_added"), "date_added") or self.stamp(), "applied": []}))
 
     def transactions_getList(self, client_id, status, page, order_by, filters):
         filters = filters if isinstance(filters, dict) else {}
@@ -728,10 +762,10 @@ class Blesta:
         self._module_guard(vars, status)
         added = dates["date_added"] or self.stamp()
         renews = dates["date_renews"] or _plus_term(added, found[1] if found else {})
-        return self._insert("services", {
+        return _s(self._insert("services", {
             "parent_service_id": None, "pricing_id": _int(vars["pricing_id"]), "client_id": _int(vars["client_id"]),
             "qty": _int(vars.get("qty")) or 1, "status": status, "date_added": added, "date_renews": renews,
-            "date_suspended": None, "date_canceled": None, "fields": fields})
+            "date_suspended": None, "date_canceled": None, "fields": fields}))
 
     def _service(self, service_id: Any) -> dict[str, Any]:
         service = self.t["services"].get(_int(service_id))
@@ -905,6 +939,20 @@ class Blesta:
         ticket = self.t["tickets"].get(_int(ticket_id))
         return self._ticket_row(ticket, php_bool(get_replies)) if ticket else False
 
+    def support_manager_departments_getAll(self, company_id, status, clients_only, criteria):
+        """``support_departments.*`` of one company (the mailbox password decrypted, as Blesta does)."""
+        rows = [d for d in self.t["departments"].values() if str(d.get("company_id")) == str(company_id)
+                and status in (None, "", d.get("status", "visible"))]
+        staff = [s.get("departments", []) for s in self.t["staff"].values()]
+        return [{"id": _s(d["id"]), "company_id": _s(d["company_id"]), "name": d["name"], "description": "",
+                 "email": d.get("email", ""), "method": "none", "default_priority": "low", "host": None,
+                 "user": None, "pass": d.get("pass"), "port": None, "security": None, "box_name": None,
+                 "mark_messages": None, "clients_only": "1", "override_from_email": "1",
+                 "close_ticket_interval": None, "delete_ticket_interval": None, "response_id": None,
+                 "automatic_transition": "0", "status": d.get("status", "visible"),
+                 "assigned_staff": _s(sum(d["id"] in s for s in staff))}
+                for d in sorted(rows, key=lambda d: d["id"])]
+
     def _ticket_fields(self, vars: Mapping[str, Any], ticket: dict[str, Any] | None) -> dict[str, Any]:
         errors: dict[str, dict[str, str]] = {}
         out: dict[str, Any] = {}
@@ -949,11 +997,11 @@ class Blesta:
             raise Invalid({"email": {"format": "Please enter a valid email address."}})
         self._code += 1
         now = self.stamp()
-        return self._insert("tickets", {
+        return _s(self._insert("tickets", {
             "code": self._code, "department_id": fields["department_id"], "staff_id": fields.get("staff_id"),
             "service_id": None, "client_id": fields.get("client_id"), "email": email, "summary": fields["summary"],
             "priority": fields["priority"], "status": fields["status"], "date_added": now, "date_updated": now,
-            "date_closed": now if fields["status"] == "closed" else None})
+            "date_closed": now if fields["status"] == "closed" else None}))
 
     def support_manager_tickets_addReply(self, ticket_id, vars, files, new_ticket):
         vars = _array(vars, "vars")
@@ -979,10 +1027,10 @@ class Blesta:
         ticket.update(changes)
         now = self.stamp()
         ticket["date_updated"] = now
-        return self._insert("replies", {
+        return _s(self._insert("replies", {
             "ticket_id": ticket["id"], "staff_id": _int(vars.get("staff_id")) or None,
             "client_id": _int(vars.get("client_id")) or None, "contact_id": _int(vars.get("contact_id")) or None,
-            "type": kind, "details": str(vars.get("details") or ""), "date_added": now})
+            "type": kind, "details": str(vars.get("details") or ""), "date_added": now}))
 
     def _log(self, ticket: dict[str, Any], changes: Mapping[str, Any]) -> None:
         text = "; ".join(f"{k} changed to {v}" for k, v in changes.items() if ticket.get(k) != v)

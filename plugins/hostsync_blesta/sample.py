@@ -115,8 +115,12 @@ def company_setup() -> dict[str, Any]:
         "departments": [{"id": 1, "company_id": 1, "name": "Technical Support"},
                         {"id": 2, "company_id": 1, "name": "Billing"},
                         {"id": 3, "company_id": 2, "name": "Other company"}],
+        # a text field of the General group, hidden from clients, made to keep hostsync's origin markers
+        "client_fields": [{"id": 1, "client_group_id": 1, "name": "hostsync origin", "is_lang": 0, "type": "text",
+                           "values": None, "regex": None, "show_client": 0, "encrypted": 0, "default": None,
+                           "read_only": 1}],
         "users": [], "clients": [], "contacts": [], "numbers": [], "invoices": [], "transactions": [],
-        "services": [], "tickets": [], "replies": [],
+        "services": [], "tickets": [], "replies": [], "client_values": [],
     }
 
 

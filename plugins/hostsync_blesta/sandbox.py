@@ -60,6 +60,11 @@ def _sig(*specs: str) -> tuple[Param, ...]:
 
 
 SM = "support_manager.support_manager_tickets"
+SMD = "support_manager.support_manager_departments"
+#: Canonical client field -> the primary contact's column (what ``edit`` changes).
+CONTACT_COLUMNS = {"first_name": "first_name", "last_name": "last_name", "company": "company", "email": "email",
+                   "address1": "address1", "address2": "address2", "city": "city", "state": "state",
+                   "postcode": "zip", "country": "country"}
 
 #: (model, method) -> (PHP signature, changes state). Core signatures as in raw/blesta_api_schema.json
 #: (checked by a test); the Support Manager ones as FACTS.md §3.4 gives them.
@@ -69,6 +74,9 @@ METHODS: dict[tuple[str, str], tuple[tuple[Param, ...], bool]] = {
     ("clients", "get"): (_sig("client_id", "get_settings=true"), False),
     ("clients", "create"): (_sig("@vars"), True),
     ("clients", "edit"): (_sig("client_id", "@vars"), True),
+    ("clients", "getCustomFields"): (_sig("company_id", "client_group_id=null", "@options=null"), False),
+    ("clients", "getCustomFieldValues"): (_sig("client_id"), False),
+    ("clients", "setCustomField"): (_sig("field_id", "client_id", "value"), True),
     ("client_groups", "get"): (_sig("client_group_id"), False),
     ("contacts", "get"): (_sig("contact_id"), False),
     ("contacts", "edit"): (_sig("contact_id", "@vars"), True),
@@ -106,6 +114,7 @@ METHODS: dict[tuple[str, str], tuple[tuple[Param, ...], bool]] = {
     (SM, "add"): (_sig("@vars", "require_email=false"), True),
     (SM, "addReply"): (_sig("ticket_id", "@vars", "@files=null", "new_ticket=false"), True),
     (SM, "edit"): (_sig("ticket_id", "@vars", "log=true"), True),
+    (SMD, "getAll"): (_sig("company_id", "status=null", "clients_only=null", "@criteria=[]"), False),
 }
 
 
@@ -180,8 +189,21 @@ class BlestaSandbox(Sandbox):
             "staff_id": min(self.blesta.t["staff"], default=None),
             "ticket_department_id": min(departments.values(), default=None),
             "ticket_departments": departments, "domain_pricing_id": domain_pricing,
+            "origin_field": next((f["id"] for f in self.blesta.t["client_fields"].values()
+                                  if f["name"] == "hostsync origin"), None),
         }
         return {"blesta": {k: v for k, v in system.items() if v not in (None, {})}}
+
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change a client as staff would in Blesta's admin area: its primary contact's fields (a
+        state as its ISO 3166-2 code) and its status."""
+        with self.lock:
+            client = self.editable(kind, id, fields, self.blesta.t["clients"],
+                                   {"client": [*CONTACT_COLUMNS, "status"]})
+            if "status" in fields:
+                client["status"] = {"closed": "inactive"}.get(str(fields["status"]), fields["status"])
+            contact = self.blesta.t["contacts"][client["contact_id"]]
+            contact.update({CONTACT_COLUMNS[k]: v for k, v in fields.items() if k in CONTACT_COLUMNS})
 
     def operation(self, request: Request) -> str:
         route = _route(request.path)
@@ -202,6 +224,8 @@ class BlestaSandbox(Sandbox):
         model, method, fmt = route
         if fmt != "json":
             return _error(415)
+        if method.startswith("_"):  # a protected or private PHP method: exists, but is not callable
+            return _error(403)
         found = METHODS.get((model, method))
         if found is None:
             return _error(404)

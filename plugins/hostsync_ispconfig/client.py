@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from hostsync.errors import AuthError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
+from hostsync.redact import redact as core_redact
 
 from .functions import FUNCTIONS, Default, is_write
 
@@ -120,7 +121,7 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 def clean_message(text: str, secrets: Sequence[str] = ()) -> str:
     """The vendor's message made fit for a log line: secrets redacted, HTML breaks out, short."""
-    text = re.sub(r"<br\s*/?>", "; ", redact(text or "", secrets), flags=re.I)
+    text = re.sub(r"<br\s*/?>", "; ", core_redact(redact(text or "", secrets)), flags=re.I)  # before it is cut
     text = re.sub(r"<[^>]{0,200}>", "", text)
     text = "; ".join(part.strip() for part in re.split(r"[\r\n;]+", text) if part.strip())
     return text[:300] + ("..." if len(text) > 300 else "") if text else "no message given"
@@ -141,6 +142,19 @@ def fault_error(fault: RemoteFault, what: str, *, write: bool, secrets: Sequence
     fields = {match.group(1): f"{match.group(1)}_error_{match.group(2)}"
               for match in _FIELD_ERROR.finditer(redact(fault.message or "", secrets))}
     return Rejected(f"{what}: ISPConfig refused it: {message}", fields)
+
+
+def login_error(fault: RemoteFault, what: str, secrets: Sequence[str]) -> ConnectorError:
+    """The typed error for a fault answering ``login``. Only the faults that mean the credentials (or
+    the remote user's rights) are refused hold the system; any other fault (``server_error``,
+    maintenance, a database error) may pass, and PHP failing on what we sent is a protocol error."""
+    kind = classify(fault)
+    message = clean_message(fault.message, secrets)
+    if kind == "auth":
+        return AuthError(f"{what}: {message}")
+    if kind == "protocol":
+        return ProtocolError(f"{what}: ISPConfig could not process the login: {message}")
+    return Transient(f"{what}: ISPConfig failed ({fault.code or 'remote_fault'}): {message}")
 
 
 # --- the session ------------------------------------------------------------------------------
@@ -173,10 +187,7 @@ class Session:
             session_id = self.transport.call("login", (self._username, self._password, Default(False)),
                                              what=what, write=False)
         except RemoteFault as fault:
-            kind = classify(fault)
-            if kind in ("auth", "session", "rejected"):
-                raise AuthError(f"{what}: {clean_message(fault.message, self.secrets)}") from None
-            raise fault_error(fault, what, write=False, secrets=self.secrets) from None
+            raise login_error(fault, what, self.secrets) from None
         if not isinstance(session_id, str) or not re.fullmatch(r"[0-9A-Za-z]{8,128}", session_id):
             raise ProtocolError(f"{what}: the answer is not a session id")
         self.logins += 1

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping
 
 from hostsync import Connector, Operations, Record, Setting
-from hostsync.errors import ConfigError, NotFound, ProtocolError, Rejected
+from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import normalise
 
 from . import mapping
@@ -182,13 +182,8 @@ class IspconfigConnector(Connector):
     def create(self, kind: str, record: Record) -> str:
         fields = record.fields
         if kind == "client":
-            username = self._free_login_name(fields)
-            password = secrets.token_urlsafe(18)
-            params = mapping.client_add_params(fields, self._client_columns, username=username, password=password)
-            what = f"create client {fields.get('email')}"
-            new_id = self._call("client_add", self.client_defaults["reseller_id"], params, what=what,
-                                hide=(password,))
-        elif kind == "domain":
+            return self._create_client(fields)
+        if kind == "domain":
             what = f"create domain {fields.get('name')}"
             new_id = self._call("domains_domain_add", self._owner_id(record), mapping.domain_params(fields), what=what)
         else:
@@ -196,6 +191,33 @@ class IspconfigConnector(Connector):
             params = mapping.site_add_params(fields, self._site_columns, letsencrypt=self.site_defaults["letsencrypt"])
             new_id = self._call("sites_web_domain_add", self._owner_id(record), params, Default(False), what=what)
         return self._new_id(new_id, what)
+
+    def _create_client(self, fields: Mapping[str, Any]) -> str:
+        """``client_add`` as an active client, then ``client_update`` to any other status.
+
+        ISPConfig 3.2 makes every new login active whatever ``canceled`` says; only ``client_update``
+        applies ``canceled`` to the login (and ``locked`` to the client's services). The add is
+        active on purpose: should the update not happen, ISPConfig shows an active client, a
+        difference the engine sees, so its lookup after the ``Transient`` below adopts the client and
+        updates it, instead of linking a "closed" client whose login still works.
+        """
+        status = fields.get("status") or "active"
+        username = self._free_login_name(fields)
+        password = self.secret(secrets.token_urlsafe(18))
+        params = mapping.client_add_params({**fields, "status": "active"}, self._client_columns,
+                                           username=username, password=password)
+        what = f"create client {fields.get('email')}"
+        new_id = self._new_id(self._call("client_add", self.client_defaults["reseller_id"], params, what=what,
+                                         hide=(password,)), what)
+        if status != "active":
+            try:
+                self._call("client_update", int(new_id), self.client_defaults["reseller_id"],
+                           mapping.client_changes({"status": status}), what=f"{what}: set status {status}")
+            except ConnectorError as exc:
+                raise Transient(f"{self.system}: {what}: client {new_id} was added as active, but setting its "
+                                f"status to {status} failed ({exc}); it is looked up and updated again",
+                                may_have_applied=True) from exc
+        return new_id
 
     def _free_login_name(self, fields: Mapping[str, Any]) -> str:
         template = self.client_defaults["username_template"]

@@ -6,6 +6,8 @@ reach a :class:`~hostsync.model.Record`.
 
 client: ``contact_firstname``/``contact_name`` are first/last name; there is one street line, so
 ``address2`` is not carried; status is ``canceled`` (closed), else ``locked`` (inactive), else active.
+An inactive client is written as closed (``locked`` and ``canceled``): ``canceled`` is ISPConfig's
+only way to stop a client's panel login, and no client hostsync mirrors as not active may log in.
 domain: the domain-limit table (``domains_domain_*``) holds only the name and its owner.
 site: a ``vhost`` web domain; ``active`` y/n, ``php`` (``no`` = no PHP), ``ssl`` y/n, ``hd_quota`` in MiB.
 Owners are references: the connector resolves a row's ``sys_userid`` to the client id.
@@ -36,7 +38,7 @@ CLIENT_LOOKUPS = ("customer_no", "username")
 
 _STATUS_COLUMNS = {
     "active": {"locked": "n", "canceled": "n"},
-    "inactive": {"locked": "y", "canceled": "n"},
+    "inactive": {"locked": "y", "canceled": "y"},  # the login must stop too: read back as closed
     "closed": {"locked": "y", "canceled": "y"},
 }
 

@@ -5,7 +5,9 @@ hold strings or NULL as MySQL returns them; ``_get`` takes an id (one row or NUL
 or a filter array (``%`` -> LIKE, ``#OFFSET#``/``#LIMIT#``, case-insensitive like MySQL's
 collation); adds return the new id as a string and apply no defaults beyond the columns'; updates
 merge into the record and return the affected-row count (0 when nothing changed); sessions last
-1800 s from login; validation fails with ``data_processing_error`` and the tform error keys. Both
+1800 s from login; validation fails with ``data_processing_error`` and the tform error keys. A
+client's login (``sys_user.active``) is created active whatever the client's ``canceled`` says;
+only ``client_update`` makes it follow ``canceled`` (ISPConfig 3.2's ``func_client_cancel``). Both
 front ends in :mod:`.sandbox` (SOAP and JSON) call :meth:`Panel.invoke`.
 """
 
@@ -349,6 +351,11 @@ class Panel:
         for user in self.tables["sys_user"].values():
             if user["client_id"] == row["client_id"]:
                 user.update(username=row["username"], passwort=row["password"], language=row["language"])
+                # func_client_cancel, run by every client_update (never by client_add) with the merged
+                # record's `canceled`: the login follows it. (func_client_lock, run for `locked`, turns
+                # the client's sites, mail, FTP, ... off and on; it leaves the login alone.)
+                if row["canceled"] in ("y", "n"):
+                    user["active"] = "0" if row["canceled"] == "y" else "1"
         return int(changed)
 
     def client_delete(self, client_id: Any) -> int:

@@ -9,7 +9,10 @@ an empty HTTP 500.
 Controls beyond the base's ``/_sandbox/``: the clock is injectable (``clock=``) and can be moved on
 with :meth:`advance` or ``POST /_sandbox/clock {"advance": seconds}`` to expire sessions mid-run;
 ``orphan_on_failed_add`` (``True``: every add; an int: that many adds; also ``POST /_sandbox/flags``)
-applies an add and then answers an empty HTTP 500, as a non-atomic ISPConfig write does.
+applies an add and then answers an empty HTTP 500, as a non-atomic ISPConfig write does. With
+``latency`` (``hostsync sandbox --latency 1``, or ``POST /_sandbox/flags {"latency": 1}``) each
+``client_add`` takes :data:`CLIENT_ADD_SECONDS` times it, as on a real panel; it is 0 by default,
+so tests and the demo stay fast.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from hostsync.sandbox import Request, Response, Sandbox
 
 from . import soapenc
 from .functions import FUNCTIONS
+from .mapping import CLIENT_FIELDS, client_changes
 from .panel import Crash, Panel, PanelFault, PhpError
 
 REMOTE_USER = "hostsync"
+#: Seconds a ``client_add`` takes on a real panel (an SSH key pair per client), at ``latency = 1``.
+CLIENT_ADD_SECONDS = 0.6
 REMOTE_PASSWORD = "sandbox-Remote-pass-7"
 _SOAP_TYPE = "text/xml; charset=utf-8"
 _JSON_TYPE = 'application/json; charset="utf-8"'
@@ -94,14 +100,26 @@ class IspconfigSandbox(Sandbox):
                 return "index.php"
         return f"{request.method} {request.path}"
 
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change a client as the admin would in the panel (the columns ``client_update`` sets)."""
+        with self.lock:
+            row = self.editable(kind, id, fields, self.panel.tables["client"], {"client": sorted(CLIENT_FIELDS)})
+            row.update(client_changes(fields))
+
     def dispatch(self, request: Request) -> tuple[Response | None, Any]:
         if request.path.endswith("/_sandbox/clock") and request.method == "POST":
             self.advance(float(request.json().get("advance", 0)))
             return Response.json({"ok": True, "now": self.now()}), None
         if request.path.endswith("/_sandbox/flags") and request.method == "POST":
+            flags = request.json()
             with self.lock:
-                self.orphan_on_failed_add = request.json().get("orphan_on_failed_add", False)
+                self.orphan_on_failed_add = flags.get("orphan_on_failed_add", self.orphan_on_failed_add)
+                self.latency = float(flags.get("latency", self.latency))
             return Response.json({"ok": True}), None
+        if self.latency and request.method == "POST" and self.operation(request) == "client_add":
+            # ISPConfig generates an SSH key pair per client: each add takes this long, outside the
+            # lock, so parallel adds overlap as they do on a real panel's PHP workers
+            time.sleep(self.latency * CLIENT_ADD_SECONDS)
         return super().dispatch(request)
 
     def handle(self, request: Request) -> Response:

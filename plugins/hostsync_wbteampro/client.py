@@ -24,6 +24,7 @@ import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
 from hostsync.http import build_client, check_status, json_body, retry_after, transport_errors
+from hostsync.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class TeamProClient:
     def _scrub(self, message: str) -> str:
         for secret in self._secrets:
             message = message.replace(secret, "***")
-        message = " ".join(message.split())
+        message = " ".join(redact(message).split())  # redacted before it is cut
         return message if len(message) <= 200 else message[:199] + "…"
 
 

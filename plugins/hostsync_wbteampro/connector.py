@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import Connector, Operations, Record, Setting, matching
 from hostsync.errors import ConfigError, NotFound, Rejected, Transient
-from hostsync.model import PROJECT_STATUSES, TASK_STATUSES, normalise
+from hostsync.model import PROJECT_STATUSES, TASK_STATUSES
 
 from . import mapping as m
 from .client import TeamProClient
@@ -52,13 +52,22 @@ class TeamProConnector(Connector):
         Setting("username", required=True, help="a WHMCS admin in a role with wbTeamPro access"),
         Setting("password", secret=True, required=True,
                 help="that admin's password; sent as its md5. 3 failed logins ban this host's IP"),
-        Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name)"),
+        Setting("timezone", "timezone", default="UTC", help="the WHMCS server's time zone (IANA name)"),
         Setting("unassigned_project", "int", help="project id for tickets whose client has no active project"),
         Setting("project_statuses", "table", help="canonical project status -> your wbTeamPro status name"),
         Setting("task_statuses", "table", help="canonical task status -> your wbTeamPro action status name"),
         Setting("members", "table", help="WHMCS admin id -> member name (e-mail or login) for time entries"),
-        Setting("page_size", "int", default=50, help="rows per list call"),
+        Setting("page_size", "int", default=50, min=1, max=10000, help="rows per list call"),
     )
+
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
+        for key, read, write, canonical in (("project_statuses", m.PROJECT_READ, m.PROJECT_WRITE, PROJECT_STATUSES),
+                                            ("task_statuses", m.TASK_READ, m.TASK_WRITE, TASK_STATUSES)):
+            try:
+                m.Vocabulary(read, write, canonical, options.get(key))
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=key) from None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         super().__init__(system, options)
@@ -76,6 +85,8 @@ class TeamProConnector(Connector):
         self.members = m.Members(options.get("members"))
         self.page_size = int(options.get("page_size") or 50)
         self.api = TeamProClient(options, fetch=self.fetch)
+        for value in self.api._secrets:  # the md5 of the password is as good as the password
+            self.secret(value, keep=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -135,7 +146,7 @@ class TeamProConnector(Connector):
                           "time_entry": ("task", "action_id")}[kind]
             params = {param: key[ref]} if key.get(ref) else {}
             records = [self._record(kind, row) for row in self.api.pages(resource, params, limit=self.page_size)]
-        return [r for r in records if _matches(r, key)]
+        return matching(records, key)
 
     def _resource(self, kind: str) -> tuple[str, str]:
         if kind not in RESOURCES:
@@ -239,11 +250,3 @@ def _version(row: Mapping[str, Any]) -> str:
     blob = json.dumps(row, sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=12).hexdigest()
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    try:
-        canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    except ValueError:
-        return True  # cannot compare: let the engine decide
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 BASE = datetime(2025, 3, 10, 9, 0, 0)  # the sample's "today", in the server's local time
@@ -172,12 +173,20 @@ def sample_state(seed: int, state: dict[str, Any]) -> dict[str, Any]:
                           "description": description, "amount": amount, "taxed": bool(taxed)})
             item_id += 1
         paid = _when(days_ago - 2, rng) if status in ("Paid", "Refunded") else "0000-00-00 00:00:00"
+        transactions = []  # a paid invoice was paid: its payment is recorded, so its balance is 0
+        if status in ("Paid", "Refunded"):
+            total = _total(items, taxrate)
+            transactions.append({"id": n, "userid": client_id, "currency": 0, "gateway": "banktransfer",
+                                 "date": paid, "description": f"Invoice Payment (#{n})", "amountin": total,
+                                 "fees": "0.00", "amountout": total if status == "Refunded" else "0.00",
+                                 "rate": "1.00000", "transid": f"BT-{20250000 + n}", "invoiceid": n, "refundid": 0})
         invoices.append({"id": n, "userid": client_id, "invoicenum": number or (f"2025-{n:04d}" if n % 3 == 0 else ""),
                          "date": issued.strftime("%Y-%m-%d"),
                          "duedate": (issued + timedelta(days=14)).strftime("%Y-%m-%d"), "datepaid": paid,
                          "status": status, "paymentmethod": "banktransfer", "notes": "", "taxrate": taxrate,
                          "taxrate2": "0.000", "credit": "0.00", "created_at": created,
-                         "updated_at": paid if paid[0] != "0" else created, "items": items})
+                         "updated_at": paid if paid[0] != "0" else created, "items": items,
+                         "transactions": transactions})
         log(created, f"Created Invoice - Invoice ID: {n}", client_id, "System")
 
     domains = []
@@ -238,3 +247,11 @@ def sample_state(seed: int, state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "clients": clients, "tickets": tickets, "invoices": invoices, "domains": domains,
             "orders": [], "activity": activity, "projects": projects, "actions": actions, "timelogs": timelogs,
             "ticketxrefs": xrefs}
+
+
+def _total(items: list[dict[str, Any]], taxrate: str) -> str:
+    """An invoice's total as WHMCS computes it (lines plus tax on the taxed ones)."""
+    subtotal = sum((Decimal(i["amount"]) for i in items), Decimal("0"))
+    taxed = sum((Decimal(i["amount"]) for i in items if i["taxed"]), Decimal("0"))
+    tax = (taxed * Decimal(taxrate) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return str((subtotal + tax).quantize(Decimal("0.01")))

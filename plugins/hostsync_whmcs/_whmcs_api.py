@@ -8,10 +8,11 @@ way PHP reads them: every value is a string, and ``""``/``"0"`` are false while 
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 import string
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Mapping
 from xml.sax.saxutils import escape
@@ -41,6 +42,52 @@ class ApiError(Exception):
         self.status = status
 
 
+def php_unserialize(text: str) -> dict[str, Any]:
+    """A PHP ``serialize()``d flat array: int or string keys; string, int, bool or null values."""
+    data = text.encode("utf-8")
+    pos = 0
+
+    def scalar() -> Any:
+        nonlocal pos
+        kind = data[pos:pos + 2]
+        if kind == b"N;":
+            pos += 2
+            return None
+        end = data.index(b";" if kind in (b"i:", b"b:") else b":", pos + 2)
+        head = data[pos + 2:end].decode()
+        if kind == b"i:":
+            pos = end + 1
+            return int(head)
+        if kind == b"b:":
+            pos = end + 1
+            return head == "1"
+        if kind != b"s:" or data[end + 1:end + 2] != b'"':
+            raise ValueError("unsupported serialized value")
+        start = end + 2
+        pos = start + int(head)
+        if data[pos:pos + 2] != b'";':
+            raise ValueError("serialized string length does not match")
+        pos += 2
+        return data[start:pos - 2].decode("utf-8")
+
+    match = re.match(rb"a:(\d+):\{", data)
+    if not match:
+        raise ValueError("not a serialized array")
+    pos = match.end()
+    out: dict[str, Any] = {}
+    for _ in range(int(match.group(1))):
+        key = scalar()
+        out[str(key)] = scalar()
+    if data[pos:] != b"}":
+        raise ValueError("trailing data after the serialized array")
+    return out
+
+
+def _years_later(day: date, years: int) -> date:
+    """The same day ``years`` later (28 February for a 29 February)."""
+    return day.replace(year=day.year + years, day=28 if (day.month, day.day) == (2, 29) else day.day)
+
+
 def php_true(value: Any) -> bool:
     return value not in (None, "", "0", 0, False)
 
@@ -57,6 +104,8 @@ class WhmcsApi:
 
     state: dict[str, Any]
     allowed_ips: list[str] | None
+    api_role: set[str] | None
+    missing_actions: set[str]
     _rng: random.Random
 
     def whmcs(self, request: Request, p: dict[str, Any]) -> Response:
@@ -67,8 +116,11 @@ class WhmcsApi:
                 raise ApiError(f"Invalid IP {request.client}", 403)
             admin = self._whmcs_login(p)
             handler: Callable[..., dict[str, Any]] | None = getattr(self, f"_api_{action.lower()}", None)
-            if handler is None:
+            if handler is None or action.lower() in self.missing_actions:
                 raise ApiError("Command Not Found")
+            if self.api_role is not None and action.lower() not in self.api_role \
+                    and (p.get("identifier") or p.get("username")) == self.IDENTIFIER:  # type: ignore[attr-defined]
+                raise ApiError(f'Invalid Permissions: API action "{action.lower()}" is not allowed', 403)
             self._caller = {"admin": admin, "ip": request.client}
             data = handler(p)
         except ApiError as exc:
@@ -168,7 +220,11 @@ class WhmcsApi:
             "currency": currency["id"], "defaultgateway": "", "groupid": client.get("groupid", 0),
             "status": client["status"], "credit": "0.00", "taxexempt": False, "language": client.get("language", ""),
             "lastlogin": "No Login Logged", "currency_code": currency["code"],
-            "customfields": [], "users": {"user": [{"id": client["id"], "name": f"{client['firstname']} "
+            "customfields": [{"id": field["id"], "value": client.get("customfields", {}).get(str(field["id"]), "")}
+                             for field in self._client_fields()],
+            **{f"customfields{n}": client.get("customfields", {}).get(str(field["id"]), "")
+               for n, field in enumerate(self._client_fields(), start=1)},
+            "users": {"user": [{"id": client["id"], "name": f"{client['firstname']} "
                                                     f"{client['lastname']}", "email": client["email"],
                                                     "is_owner": True}]},
         }
@@ -177,6 +233,22 @@ class WhmcsApi:
             answer["stats"] = {"numdueinvoices": 0, "numactivedomains": sum(
                 1 for d in self.state["domains"].values() if d["userid"] == client["id"] and d["status"] == "Active")}
         return answer
+
+    def _client_fields(self) -> list[dict[str, Any]]:
+        return [field for field in self.state["customfields"] if field["type"] == "client"]
+
+    def _custom_values(self, p: Mapping[str, Any]) -> dict[str, str]:
+        """The ``customfields`` parameter (a base64 ``serialize()``d array of field id -> value), for
+        the client custom fields that exist; WHMCS ignores other ids."""
+        raw = str(p.get("customfields") or "")
+        if not raw:
+            return {}
+        try:
+            values = php_unserialize(base64.b64decode(raw, validate=True).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError("Invalid customfields format") from None
+        known = {str(field["id"]) for field in self._client_fields()}
+        return {str(k): str(v) for k, v in values.items() if str(k) in known}
 
     def _validate_client(self, p: Mapping[str, Any], client_id: int | None) -> None:
         email = str(p.get("email", "")).strip()
@@ -208,7 +280,8 @@ class WhmcsApi:
                   "datecreated": self.now()[:10], "groupid": 0, "status": "Active",  # type: ignore[attr-defined]
                   "currency": int(p.get("currency") or self.state["currencies"][0]["id"]),
                   "password_set": bool(p.get("password2")), "notes": str(p.get("notes", "")),
-                  "language": str(p.get("language", "")), "tax_id": str(p.get("tax_id", ""))}
+                  "language": str(p.get("language", "")), "tax_id": str(p.get("tax_id", "")),
+                  "customfields": self._custom_values(p)}
         for key in ("firstname", "lastname", "companyname", "email", "address1", "address2", "city", "state",
                     "postcode", "country", "phonenumber"):
             client[key] = str(p.get(key, "")).strip()
@@ -226,8 +299,10 @@ class WhmcsApi:
         self._validate_client(p, client["id"])
         if "status" in p and p["status"] not in ("Active", "Inactive", "Closed"):
             raise ApiError(f"Invalid status {p['status']}")
+        custom = self._custom_values(p)
         self._change_client(client, {k: v for k, v in p.items() if k in CLIENT_FIELDS},
                             username=self._caller["admin"]["username"], ip=self._caller["ip"])
+        client.setdefault("customfields", {}).update(custom)
         return {"clientid": str(client["id"])}
 
     def _change_client(self, client: dict[str, Any], changes: Mapping[str, Any], *, username: str, ip: str) -> None:
@@ -472,8 +547,12 @@ class WhmcsApi:
         tax = (taxable * Decimal(str(inv.get("taxrate") or "0")) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
         tax2 = (taxable * Decimal(str(inv.get("taxrate2") or "0")) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
         total = subtotal + tax + tax2 - Decimal(money(inv.get("credit")))
+        paid = sum((Decimal(money(t["amountin"])) - Decimal(money(t["amountout"]))
+                    for t in inv.get("transactions") or []), Decimal("0"))
+        # what is still owed: the total less the payments recorded, whatever the status says (an
+        # invoice marked Paid with UpdateInvoice has no payment, and its balance stays the total)
         return {"subtotal": money(subtotal), "tax": money(tax), "tax2": money(tax2), "total": money(total),
-                "balance": money(0 if inv["status"] == "Paid" else total)}
+                "balance": money(total - paid)}
 
     def _invoice_row(self, inv: dict[str, Any]) -> dict[str, Any]:
         client = self.state["clients"].get(inv["userid"], {})
@@ -524,7 +603,8 @@ class WhmcsApi:
                 "items": {"item": [{"id": i["id"], "type": i.get("type", ""), "relid": i.get("relid", 0),
                                     "description": i["description"], "amount": money(i["amount"]),
                                     "taxed": 1 if i["taxed"] else 0} for i in inv["items"]]},
-                "transactions": ""}
+                "transactions": {"transaction": [dict(t) for t in inv["transactions"]]}
+                if inv.get("transactions") else ""}
 
     def _next_item_id(self) -> int:
         return max((i["id"] for inv in self.state["invoices"].values() for i in inv["items"]), default=0) + 1
@@ -601,6 +681,45 @@ class WhmcsApi:
         self._log(f"Modified Invoice Options - Invoice ID: {inv['id']}", inv["userid"])
         return {"invoiceid": str(inv["id"])}
 
+    def _api_addinvoicepayment(self, p: dict[str, Any]) -> dict[str, Any]:
+        inv = self._invoice(p)
+        if inv["status"] == "Cancelled":
+            raise ApiError("It is not possible to add a payment to an invoice that is Cancelled")
+        for key in ("transid", "gateway"):
+            if not str(p.get(key) or "").strip():
+                raise ApiError(f"Missing required parameter: {key}")
+        balance = Decimal(self._totals(inv)["balance"])
+        amount = Decimal(money(p["amount"])) if str(p.get("amount") or "").strip() else balance
+        when = str(p.get("date") or "").strip() or self.now()  # type: ignore[attr-defined]
+        if not _DATETIME.match(when):
+            raise ApiError("Invalid Date Format")
+        when = when if len(when) > 10 else f"{when} 00:00:00"
+        transactions = inv.setdefault("transactions", [])
+        transactions.append({
+            "id": max((t["id"] for i in self.state["invoices"].values() for t in i.get("transactions") or []),
+                      default=0) + 1,
+            "userid": inv["userid"], "currency": 0, "gateway": str(p["gateway"]), "date": when,
+            "description": f"Invoice Payment (#{inv['id']})", "amountin": money(amount),
+            "fees": money(p.get("fees")), "amountout": "0.00", "rate": "1.00000", "transid": str(p["transid"]),
+            "invoiceid": inv["id"], "refundid": 0})
+        if Decimal(self._totals(inv)["balance"]) <= 0 and inv["status"] in ("Unpaid", "Payment Pending", "Collections"):
+            inv["status"], inv["datepaid"] = "Paid", when
+        inv["updated_at"] = self.now()  # type: ignore[attr-defined]
+        self._log(f"Added Invoice Payment - Invoice ID: {inv['id']}", inv["userid"])
+        return {}
+
+    def _api_deleteclient(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Deletes the client with everything it owns (WHMCS keeps transactions unless
+        ``deletetransactions`` is set; this emulator keeps none of the client's records)."""
+        client = self._client(p.get("clientid"))
+        for table, column in (("tickets", "userid"), ("invoices", "userid"), ("domains", "userid"),
+                              ("orders", "userid")):
+            for row_id in [i for i, row in self.state[table].items() if row[column] == client["id"]]:
+                del self.state[table][row_id]
+        del self.state["clients"][client["id"]]
+        self._log(f"Client Deleted - User ID: {client['id']}", client["id"])
+        return {"clientid": client["id"]}
+
     # -- domains and orders -------------------------------------------------------------------
 
     def _api_getclientsdomains(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -637,6 +756,26 @@ class WhmcsApi:
         self._log(f"Domain Modified - Domain ID: {domain['id']}", domain["userid"])
         return {"domainid": str(domain["id"])}
 
+    def _api_domainregister(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Sends the registration to the domain's registrar (emulated as accepted): the domain
+        becomes Active, registered today for its period."""
+        if p.get("domainid"):
+            domain = self.state["domains"].get(int(p["domainid"]) if str(p["domainid"]).isdigit() else 0)
+        else:
+            name = str(p.get("domain") or "").strip().lower()
+            domain = next((d for d in self.state["domains"].values() if name and d["domainname"] == name), None)
+        if domain is None:
+            raise ApiError("Domain Not Found")
+        if domain["status"] in ("Active", "Transferred Away", "Cancelled", "Fraud"):
+            raise ApiError(f"Registrar Error Message: the domain is {domain['status']}")
+        today = date.fromisoformat(self.now()[:10])  # type: ignore[attr-defined]
+        years = int(domain.get("regperiod") or 1)
+        domain.update(status="Active", regdate=today.isoformat(), registrar=domain.get("registrar") or "enom",
+                      expirydate=_years_later(today, years).isoformat())
+        self._log(f"Domain Registered - Domain ID: {domain['id']} - Domain: {domain['domainname']}",
+                  domain["userid"])
+        return {}
+
     def _api_getpaymentmethods(self, p: dict[str, Any]) -> dict[str, Any]:
         methods = self.state["paymentmethods"]
         return {"totalresults": len(methods), "paymentmethods": {"paymentmethod": list(methods)}}
@@ -661,8 +800,7 @@ class WhmcsApi:
                 "regtype": "Transfer" if kind == "transfer" else "Register", "domainname": str(name).strip().lower(),
                 "registrar": "", "regperiod": str(period), "firstpaymentamount": "12.95", "recurringamount": "12.95",
                 "paymentmethod": p["paymentmethod"], "paymentmethodname": p["paymentmethod"],
-                "regdate": today.isoformat(), "expirydate": today.replace(year=today.year + period).isoformat()
-                if not (today.month == 2 and today.day == 29) else (today + timedelta(days=365 * period)).isoformat(),
+                "regdate": today.isoformat(), "expirydate": _years_later(today, period).isoformat(),
                 "nextduedate": today.isoformat(), "status": "Pending", "subscriptionid": "", "promoid": "0",
                 "dnsmanagement": "0", "emailforwarding": "0", "idprotection": "0", "donotrenew": "0", "notes": ""}
             domain_ids.append(str(domain_id))

@@ -22,6 +22,7 @@ import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.http import build_client, check_status, describe_body, json_body, transport_errors
+from hostsync.redact import redact
 
 from .mapping import integer, nested, unflatten
 
@@ -30,8 +31,15 @@ log = logging.getLogger(__name__)
 ENDPOINT = "/includes/api.php"
 
 #: ``result=error`` messages that mean the credentials, the IP or the API role were refused.
-AUTH_MESSAGES = ("authentication failed", "invalid ip", "invalid permissions", "invalid access key",
-                 "access denied", "api access")
+AUTH_MESSAGES = ("authentication failed", "invalid ip", "invalid access key", "access denied", "api access")
+#: Where an administrator allows API actions for a credential (WHMCS 7.4+ API roles).
+API_ROLES = "Setup > Staff Management > Manage API Roles"
+
+
+class ActionRefused(Rejected):
+    """WHMCS refused one API action, not the credentials: the credential's API role does not allow
+    it (``Invalid Permissions``), or this WHMCS does not have it (``Command Not Found``). Every
+    other action still works, so the system is not held; what needs this action fails."""
 
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
@@ -126,6 +134,11 @@ class WhmcsClient:
     def _raise(self, message: str, what: str, status: int) -> None:
         message = self._scrub(message)
         lower = message.lower()
+        if lower.startswith("invalid permissions"):  # one action, not the login
+            raise ActionRefused(f"{what}: not allowed for these credentials ({message}); allow it in "
+                                f"their API role ({API_ROLES})")
+        if lower == "command not found":
+            raise ActionRefused(f"{what}: this WHMCS does not know the action (Command Not Found)")
         if status in (401, 403) or lower.startswith(AUTH_MESSAGES):
             raise AuthError(f"{what}: {message}")
         if status >= 500:
@@ -138,7 +151,7 @@ class WhmcsClient:
         """A vendor message, short and with any credential blanked out."""
         for secret in self._secrets:
             message = message.replace(secret, "***")
-        return _short(message, 200)
+        return _short(redact(message), 200)  # redacted before it is cut
 
 
 def _form(value: Any) -> str:

@@ -8,7 +8,9 @@ Change signals (WHMCS has no modified-since filter):
   (the latest logged activity about the client: an upper bound of its last change). If the log
   ends before ``since`` (trimmed), the read falls back to a full scan. A full scan is one
   ``GetActivityLog`` page (to stamp the clients it names, so the engine gets a cursor), ``GetClients``
-  pages, and one ``GetClientsDetails`` per client, since list rows carry no address;
+  pages, and one ``GetClientsDetails`` per client, since list rows carry no address. Where
+  ``GetActivityLog`` is refused (an API role without it) or unknown, every read is a full scan
+  (warned once per run) and clients carry no ``updated_at``;
 * tickets and invoices are listed as partial stubs whose version hashes the ``GetTickets`` /
   ``GetInvoices`` row (``lastreply``, ``updated_at``, status, totals...): the engine fetches with
   ``GetTicket`` / ``GetInvoice`` only those whose row changed;
@@ -17,20 +19,54 @@ Change signals (WHMCS has no modified-since filter):
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync.connector import OriginIndex
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
 from . import mapping as m
-from .client import WhmcsClient
+from .client import API_ROLES, ActionRefused, WhmcsClient
+
+log = logging.getLogger("hostsync.whmcs")
 
 TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messages", "created_at")
+
+#: The API actions each operation on each kind calls (what ``check`` proves the credentials may call).
+ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "client": {"list": ("GetClients", "GetClientsDetails", "GetActivityLog"), "since": ("GetActivityLog",),
+               "get": ("GetClientsDetails",), "find": ("GetClientsDetails", "GetClients"),
+               "create": ("AddClient", "UpdateClient"), "update": ("UpdateClient",), "delete": ("UpdateClient",)},
+    "ticket": {"list": ("GetTickets",), "get": ("GetTicket",), "find": ("GetTickets", "GetTicket"),
+               "create": ("GetSupportDepartments", "OpenTicket", "AddTicketReply", "UpdateTicket", "GetClientsDetails"),
+               "update": ("GetTicket", "GetSupportDepartments", "AddTicketReply", "UpdateTicket", "GetClientsDetails")},
+    "invoice": {"list": ("GetInvoices",), "get": ("GetInvoice", "GetClientsDetails"), "find": ("GetInvoices", "GetInvoice"),
+                "create": ("GetInvoices", "CreateInvoice", "UpdateInvoice"), "update": ("GetInvoice", "UpdateInvoice")},
+    "domain": {"list": ("GetClientsDomains",), "get": ("GetClientsDomains",), "find": ("GetClientsDomains",),
+               "create": ("GetPaymentMethods", "AddOrder", "UpdateClientDomain"),
+               "update": ("GetClientsDomains", "UpdateClientDomain")},
+}
+#: Actions a read can do without (at a cost), so check() reports them without failing.
+OPTIONAL = {"GetActivityLog": "clients are read by a full scan on every run"}
+#: Parameters that make each action harmless: lists read one row; the others name id 0, which no
+#: WHMCS record has, so an action the role allows answers "... Not Found" and changes nothing.
+#: (WHMCS checks the API role before it reads the parameters.)
+PROBES: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(("GetClients", "GetTickets", "GetInvoices", "GetClientsDomains", "GetActivityLog"),
+                    {"limitstart": 0, "limitnum": 1}),
+    "GetClientsDetails": {"clientid": 0}, "UpdateClient": {"clientid": 0}, "GetTicket": {"ticketid": 0},
+    "AddTicketReply": {"ticketid": 0}, "UpdateTicket": {"ticketid": 0}, "OpenTicket": {"deptid": 0},
+    "GetInvoice": {"invoiceid": 0}, "UpdateInvoice": {"invoiceid": 0}, "CreateInvoice": {"userid": 0},
+    "AddOrder": {"clientid": 0}, "UpdateClientDomain": {"domainid": 0},
+    "GetSupportDepartments": {}, "GetPaymentMethods": {},
+}
 
 
 class WhmcsConnector(Connector):
@@ -38,7 +74,8 @@ class WhmcsConnector(Connector):
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
     id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
-        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since"),
+        # the origin marker lives in the client custom field origin_field (see operations())
+        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
         "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
         # the total is set through the tax rate; stored() says what WHMCS computes where no rate fits
         "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency")),
@@ -53,38 +90,96 @@ class WhmcsConnector(Connector):
         Setting("accesskey", secret=True, help="$api_access_key from configuration.php: passes the IP allow-list"),
         Setting("ticket_department", help="department id or name for tickets whose department WHMCS lacks"),
         Setting("payment_method", help="gateway module for domain orders (default: the first WHMCS lists)"),
-        Setting("timezone", default="UTC", help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
-        Setting("page_size", "int", default=100, help="rows per list call (limitnum)"),
+        Setting("timezone", "timezone", default="UTC",
+                help="the WHMCS server's time zone (IANA name): WHMCS sends local times"),
+        Setting("page_size", "int", default=100, min=1, max=10000, help="rows per list call (limitnum)"),
+        Setting("origin_field", "int", min=1, help="id of a client custom field (a text field, admin only) where "
+                "hostsync keeps the origin marker of clients it creates: exact identity after a lost reply"),
     )
 
-    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
-        super().__init__(system, options)
+    @classmethod
+    def validate_settings(cls, options: Mapping[str, Any]) -> None:
         has_api_credentials = bool(options.get("identifier") or options.get("secret"))
         has_login = bool(options.get("username") or options.get("password"))
         if has_api_credentials == has_login:
-            raise ConfigError("set either identifier and secret (API credentials) or username and password",
-                              key=f"systems.{system}")
+            raise ConfigError("set either identifier and secret (API credentials) or username and password")
         for a, b in (("identifier", "secret"), ("username", "password")):
             if bool(options.get(a)) != bool(options.get(b)):
-                raise ConfigError(f"{a} and {b} go together", key=f"systems.{system}.{b if options.get(a) else a}")
+                raise ConfigError(f"{a} and {b} go together", key=b if options.get(a) else a)
+
+    def __init__(self, system: str, options: Mapping[str, Any]) -> None:
+        super().__init__(system, options)
         try:
             self.tz = m.zone(options.get("timezone"))
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
         self.api = WhmcsClient(options, fetch=self.fetch)
+        for value in self.api._secrets:  # the md5 of the password is as good as the password
+            self.secret(value, keep=True)
         self._lock = threading.Lock()
         self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
         self._currencies: dict[str, str | None] = {}
         self._client_emails: dict[str, str | None] = {}
         self._invoice_numbers: dict[str, str] | None = None
+        self._no_activity_log: str | None = None  # why GetActivityLog cannot be used in this run
+        self.origin_field = str(options.get("origin_field") or "") or None
+        self._origins = OriginIndex()
+
+    @classmethod
+    def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
+        """Clients keep origin markers only where ``origin_field`` names the custom field for them."""
+        if options.get("origin_field"):
+            return cls.kinds
+        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False)}
 
     def close(self) -> None:
         self.api.close()
 
-    def check(self) -> None:
-        self.api.call("GetClients", {"limitstart": 0, "limitnum": 1})
+    def check(self, kinds: Mapping[str, frozenset[str]] | None = None) -> str | None:
+        """Prove the credentials, then that their API role allows every action the operations in
+        ``kinds`` call (default: all this connector offers); raise ``ActionRefused`` listing those
+        it does not. Each action is probed harmlessly (see :data:`PROBES`)."""
+        wanted = kinds if kinds is not None else {kind: ops.ops for kind, ops in self.kinds.items()}
+        actions = list(dict.fromkeys(action for kind, ops in wanted.items() for op in sorted(ops)
+                                     for action in ACTIONS.get(kind, {}).get(op, ())))
+        if self._payment_method:
+            actions = [a for a in actions if a != "GetPaymentMethods"]
+        if not actions:  # used by no job: only the login to prove, which any answer but a refused one does
+            try:
+                self.api.call("GetClients", PROBES["GetClients"], about="check")
+            except ActionRefused:
+                pass
+            return None
+        refused: dict[str, str] = {}
+        for action in actions:
+            params = PROBES.get(action)
+            if action == "AddClient":  # an e-mail address WHMCS already has: refused as a duplicate
+                try:
+                    params = self._probe_email()
+                except ActionRefused:  # GetClients refused (and listed, where the jobs need it)
+                    params = None
+                if params is None:  # no client to take one from: not probed rather than risk a create
+                    continue
+            try:
+                self.api.call(action, params or {}, about="check")
+            except ActionRefused as exc:
+                refused[action] = "unknown to this WHMCS" if "Command Not Found" in str(exc) else "not allowed"
+            except Rejected:  # allowed: WHMCS looked at the parameters
+                pass
+        needed = [f"{action} ({why})" for action, why in refused.items() if action not in OPTIONAL]
+        notes = [f"{action} {why}: {OPTIONAL[action]}" for action, why in refused.items() if action in OPTIONAL]
+        if needed:
+            raise ActionRefused(f"the configured jobs need WHMCS API actions these credentials may not call: "
+                                f"{', '.join(needed)}; allow them in the credentials' API role ({API_ROLES})"
+                                + "".join(f"; also {note}" for note in notes))
+        return "; ".join(notes) or None
+
+    def _probe_email(self) -> dict[str, Any] | None:
+        rows = m.nested(self.api.call("GetClients", PROBES["GetClients"], about="check").get("clients"), "client")
+        email = m.text(rows[0].get("email")) if rows else None
+        return {"email": email} if email else None
 
     def stored(self, kind: str, record: Record) -> Record:
         """What WHMCS shows after hostsync wrote ``record``: urgent tickets as high, an unknown
@@ -111,6 +206,7 @@ class WhmcsConnector(Connector):
         if kind == "client":
             yield from (self._changed_clients(since) if since else self._all_clients())
         elif kind == "ticket":
+            self._departments_by_name()  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
                                       limit=self.page_size):
                 yield m.ticket_stub(row, self.tz)
@@ -129,7 +225,7 @@ class WhmcsConnector(Connector):
         try:
             if kind == "client":
                 return m.client_record(self.api.call("GetClientsDetails", {"clientid": id, "stats": False},
-                                                     about=f"client {id}"))
+                                                     about=f"client {id}"), self.origin_field)
             if kind == "ticket":
                 return m.ticket_record(self._ticket(id), self.tz)
             if kind == "invoice":
@@ -154,7 +250,7 @@ class WhmcsConnector(Connector):
             return self._find_invoices(key)
         if kind == "domain":
             if not key.get("name"):
-                return [r for r in self.list("domain") if _matches(r, key)]
+                return [r for r in self.list("domain") if matches(r, key)]
             found: dict[str, Record] = {}
             for name in m.domain_spellings(str(key["name"])):  # WHMCS may hold an IDN in either form
                 for row in self.api.pages("GetClientsDomains", "domains", "domain", {"domain": name},
@@ -169,29 +265,54 @@ class WhmcsConnector(Connector):
         as ``updated_at`` (the others: unknown), which gives the engine its next cursor on the
         WHMCS clock: anything logged later is read by the next incremental run."""
         stamps = self._log_head()
+        for record in self._clients():
+            record.updated_at = stamps.get(record.id or "")
+            yield record
+
+    def _clients(self) -> Iterator[Record]:
+        """Every client, with details (list rows carry no address and no custom fields)."""
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
             client_id = str(row.get("id"))
             record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:
-                record.updated_at = stamps.get(record.id or "")
                 yield record
 
     def _log_head(self, pages: int = 3) -> dict[str, datetime]:
         """Newest activity-log time per client, from the newest page(s) that name any client."""
         newest: dict[str, datetime] = {}
+        if self._no_activity_log:
+            return newest
         for start in range(0, pages * self.page_size, self.page_size):
-            answer = self.fetch(self.api.call, "GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            try:
+                answer = self.fetch(self.api.call, "GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+            except ActionRefused as exc:
+                self._without_activity_log(exc)
+                return {}
             entries = m.nested(answer.get("activity"), "entry")
             m.newest_activity(entries, self.tz, into=newest)
             if newest or len(entries) < self.page_size:
                 break
         return newest
 
+    def _without_activity_log(self, error: ActionRefused) -> None:
+        """Read clients without the activity log for the rest of this run; say so once."""
+        with self._lock:
+            first, self._no_activity_log = self._no_activity_log is None, str(error)
+        if first:
+            log.warning("%s: cannot read the WHMCS activity log, so clients are read by a full scan on every run "
+                        "(%s)", self.system, error)
+
     def _changed_clients(self, since: datetime) -> Iterator[Record]:
         """Clients named by activity-log entries at or after ``since`` (the log is newest first)."""
-        log = self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size)
-        newest, reached = m.newest_activity(log, self.tz, since)
-        if not reached:  # the log was trimmed (or is younger than ``since``): it may miss changes
+        newest: dict[str, datetime] = {}
+        reached = False
+        if not self._no_activity_log:
+            try:
+                newest, reached = m.newest_activity(
+                    self.api.pages("GetActivityLog", "activity", "entry", limit=self.page_size), self.tz, since)
+            except ActionRefused as exc:
+                self._without_activity_log(exc)
+        if not reached:  # the log was trimmed (or is younger than ``since``, or unreadable): it may miss changes
             yield from self._all_clients()
             return
         for client_id, when in sorted(newest.items(), key=lambda item: item[1]):
@@ -201,16 +322,22 @@ class WhmcsConnector(Connector):
                 yield record
 
     def _find_clients(self, key: Mapping[str, Any]) -> list[Record]:
+        if ORIGIN in key:  # WHMCS cannot search custom fields: an index from one full read
+            if not self.origin_field:
+                return []
+            ids = self._origins.find(str(key[ORIGIN]), self._clients)
+            return matching((r for r in (self.get("client", i) for i in ids) if r), key)
         if key.get("email"):
             try:
-                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}))
+                found = m.client_record(self.api.call("GetClientsDetails", {"email": key["email"], "stats": False}),
+                                        self.origin_field)
             except NotFound:
                 return []
             return [found]
         term = next((key[name] for name in ("company", "last_name", "first_name") if key.get(name)), None)
         if term is None:
             rows = self.api.pages("GetClients", "clients", "client", limit=self.page_size)
-            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and _matches(r, key)]
+            return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r and matches(r, key)]
         rows = self.api.pages("GetClients", "clients", "client", {"search": term}, limit=self.page_size)
         return [r for r in (self.get("client", str(row.get("id"))) for row in rows) if r]
 
@@ -224,7 +351,7 @@ class WhmcsConnector(Connector):
                               limit=self.page_size)
         stubs = [m.invoice_stub(row, self.tz) for row in rows]
         wanted = {k: v for k, v in key.items() if k in ("number", "issued_on", "due_on", "total", "client")}
-        return [r for r in (self.get("invoice", s.id or "") for s in stubs if _matches(s, wanted)) if r]
+        return [r for r in (self.get("invoice", s.id or "") for s in stubs if matches(s, wanted)) if r]
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -263,10 +390,17 @@ class WhmcsConnector(Connector):
         # WHMCS 8 needs a password for the client's user login; a random one (never stored or
         # logged) keeps the account closed until the client resets it. No welcome e-mail is sent,
         # and skipvalidation lets records that lack WHMCS's required address fields through.
-        params.update(password2=secrets.token_urlsafe(24), noemail=True, skipvalidation=True)
+        params.update(password2=self.secret(secrets.token_urlsafe(24)), noemail=True, skipvalidation=True)
+        if record.origin and self.origin_field:
+            params["customfields"] = m.custom_fields({self.origin_field: record.origin})
         email = record.fields.get("email")
-        answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
-        client_id = _required_id(answer, "clientid", "AddClient")
+        try:
+            answer = self.api.call("AddClient", params, write=True, about=f"client {email}")
+            client_id = _required_id(answer, "clientid", "AddClient")
+        except ConnectorError:
+            self._origins.forget()  # it may have landed: the next lookup by origin reads again
+            raise
+        self._origins.created(record.origin, client_id)
         status = record.fields.get("status")
         if status and status != "active":
             self._follow_up(f"client {client_id}", "UpdateClient",
@@ -286,6 +420,7 @@ class WhmcsConnector(Connector):
     # tickets
 
     def _ticket(self, id: str) -> dict[str, Any]:
+        self._departments_by_name()  # once per run, so that stored() knows them without a call
         return self.api.call("GetTicket", {"ticketid": id, "repliessort": "ASC"}, about=f"ticket {id}")
 
     def _create_ticket(self, record: Record) -> str:
@@ -399,11 +534,13 @@ class WhmcsConnector(Connector):
         return found[0]
 
     def _department_name(self, name: str) -> str | None:
-        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored())."""
-        try:
-            found = self._department(name)
-        except ConnectorError:
-            return None  # cannot tell: assume it is kept as given
+        """WHMCS's name for the department a ticket of department ``name`` goes to (for stored(),
+        which must not call WHMCS: until this run has read the departments, assume it is kept as
+        given)."""
+        with self._lock:
+            if self._departments is None:
+                return None
+        found = self._department(name)
         return found[1] if found else None
 
     def _client_email(self, client_id: str) -> str | None:
@@ -615,9 +752,3 @@ def _required_id(answer: Mapping[str, Any], key: str, action: str) -> str:
 def _message_key(message: Mapping[str, Any]) -> tuple[Any, Any]:
     return (message.get("body"), message.get("created_at"))
 
-
-def _matches(record: Record, key: Mapping[str, Any]) -> bool:
-    """Whether the record's canonical values equal ``key`` where the record has them."""
-    canonical = normalise(Record(record.kind, record.id, dict(record.fields), dict(record.refs)))
-    return all(canonical.value(name) == value for name, value in key.items()
-               if name in record.fields or name in record.refs)

@@ -37,6 +37,8 @@ The connector's ``stored()`` applies the lossy points of writing (``stored_lines
 
 from __future__ import annotations
 
+import base64
+
 import hashlib
 import json
 import re
@@ -187,9 +189,12 @@ CLIENT_STATUS = {"active": "active", "inactive": "inactive", "closed": "closed"}
 CLIENT_STATUS_OUT = {"active": "Active", "inactive": "Inactive", "closed": "Closed"}
 
 
-def client_record(details: Mapping[str, Any]) -> Record:
-    """A ``GetClientsDetails`` answer (the ``client`` object, or the deprecated top-level copy)."""
+def client_record(details: Mapping[str, Any], origin_field: str | None = None) -> Record:
+    """A ``GetClientsDetails`` answer (the ``client`` object, or the deprecated top-level copy);
+    its origin marker is the value of client custom field ``origin_field``."""
     client = details.get("client") if isinstance(details.get("client"), Mapping) else details
+    origin = next((text(field.get("value")) for field in nested(client.get("customfields"), "customfield")
+                   if origin_field and str(field.get("id")) == origin_field), None)
     return Record(
         "client", ident(client.get("id") or client.get("client_id") or client.get("userid")),
         {
@@ -206,7 +211,15 @@ def client_record(details: Mapping[str, Any]) -> Record:
             "country": text(client.get("countrycode") or client.get("country")),
             "status": _canonical(CLIENT_STATUS, client.get("status")),
         },
+        origin=origin,
     )
+
+
+def custom_fields(values: Mapping[str, str]) -> str:
+    """The ``customfields`` parameter of AddClient/UpdateClient: field id -> value as a PHP
+    ``serialize()``d array, base64-encoded (the form the WHMCS reference gives)."""
+    items = "".join(f'i:{int(field)};s:{len(value.encode("utf-8"))}:"{value}";' for field, value in values.items())
+    return base64.b64encode(f"a:{len(values)}:{{{items}}}".encode("utf-8")).decode("ascii")
 
 
 _CLIENT_PARAMS = {

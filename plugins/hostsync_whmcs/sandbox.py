@@ -26,7 +26,9 @@ errors carry the HTTP status in ``request.code`` too (401 bad login, 403 banned/
 Test helpers: :meth:`WhmcsSandbox.edit_client` changes a client the way an admin would in the
 WHMCS admin area (logged like WHMCS logs it); :attr:`WhmcsSandbox.failed_logins` counts failed
 wbTeamPro logins; flags ``php_warnings`` (prepend a PHP warning to every answer, as a misconfigured
-WHMCS does) and ``allowed_ips`` (the IP allow-list) switch vendor failure modes on.
+WHMCS does), ``allowed_ips`` (the IP allow-list), ``api_role`` (the actions the API credential's
+role allows: see :meth:`WhmcsSandbox.deny_actions`) and ``missing_actions`` (answered ``Command Not
+Found``) switch vendor failure modes on.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ from ._teampro_api import TeamProApi
 from ._whmcs_api import WhmcsApi
 
 WHMCS_PATH = "/includes/api.php"
+#: What ``edit`` changes: kind -> (table, canonical field -> column, canonical status -> WHMCS status).
+EDITABLE = {
+    "client": ("clients", {"email": "email", "first_name": "firstname", "last_name": "lastname",
+                           "company": "companyname", "phone": "phonenumber", "address1": "address1",
+                           "address2": "address2", "city": "city", "state": "state", "postcode": "postcode",
+                           "country": "country", "status": "status"},
+               {"active": "Active", "inactive": "Inactive", "closed": "Closed"}),
+    "domain": ("domains", {"name": "domainname", "status": "status", "registered_on": "regdate",
+                           "expires_on": "expirydate"},
+               {"pending": "Pending", "active": "Active", "expired": "Expired", "cancelled": "Cancelled",
+                "transferred": "Transferred Away", "suspended": "Fraud"}),
+}
 TEAMPRO_PREFIXES = ("/modules/addons/wbteampro/api.php", "/modules/addons/wbteampro/api")
 TABLES = ("clients", "tickets", "invoices", "domains", "orders", "activity",
           "projects", "actions", "timelogs", "ticketxrefs")
@@ -71,6 +85,10 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
         self.tz = ZoneInfo(self.timezone)
         self.php_warnings = False
         self.allowed_ips: list[str] | None = None
+        #: the actions the API credential's role allows, lower-case (None: every action); see deny_actions
+        self.api_role: set[str] | None = None
+        #: actions this WHMCS answers "Command Not Found" to (an older or a trimmed install)
+        self.missing_actions: set[str] = set()
         self.state: dict[str, Any] = self._empty()
 
     def _empty(self) -> dict[str, Any]:
@@ -81,6 +99,9 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
                            {"id": 3, "code": "GBP", "prefix": "£", "suffix": " GBP"}],
             "departments": [{"id": 1, "name": "Technical Support"}, {"id": 2, "name": "Sales"},
                             {"id": 3, "name": "Billing"}],
+            # a text field, admin only, made to keep hostsync's origin markers (systems() names it)
+            "customfields": [{"id": 1, "type": "client", "fieldname": "hostsync origin", "fieldtype": "text",
+                              "adminonly": True}],
             "paymentmethods": [{"module": "banktransfer", "displayname": "Bank Transfer"},
                                {"module": "paypal", "displayname": "PayPal"}],
             "admins": [{"id": 1, "username": self.ADMIN, "password": self.ADMIN_PASSWORD, "firstname": "Api",
@@ -113,11 +134,21 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
                     for key, value in copy.deepcopy(self.state).items()}
 
     def systems(self) -> dict[str, dict[str, Any]]:
+        """``billing`` and ``teampro``; tickets whose client has no project of its own go to the
+        first internal project (one of no client), as a support queue."""
+        teampro = {"plugin": "wbteampro", "url": self.url, "username": self.ADMIN, "password": self.ADMIN_PASSWORD,
+                   "shares_ids_with": "billing", "timezone": self.timezone}
+        with self.lock:
+            internal = sorted(p["id"] for p in self.state["projects"].values() if not int(p.get("client_userid") or 0))
+        if internal:
+            teampro["unassigned_project"] = internal[0]
         return {
             "billing": {"plugin": "whmcs", "url": self.url, "identifier": self.IDENTIFIER, "secret": self.SECRET,
-                        "timezone": self.timezone, "ticket_department": "Technical Support"},
-            "teampro": {"plugin": "wbteampro", "url": self.url, "username": self.ADMIN,
-                        "password": self.ADMIN_PASSWORD, "shares_ids_with": "billing", "timezone": self.timezone},
+                        "timezone": self.timezone, "ticket_department": "Technical Support",
+                        **({"origin_field": field["id"]} if (field := next(
+                            (f for f in self.state["customfields"] if f["fieldname"] == "hostsync origin"), None))
+                           else {})},
+            "teampro": teampro,
         }
 
     # -- test helpers -------------------------------------------------------------------------
@@ -128,10 +159,33 @@ class WhmcsSandbox(WhmcsApi, TeamProApi, Sandbox):
         with self.lock:
             return sum(self.state["failed_logins"].values())
 
+    def deny_actions(self, *actions: str) -> None:
+        """Take ``actions`` out of the API credential's role, as an admin would under Manage API Roles:
+        WHMCS then answers them HTTP 403 ``Invalid Permissions: API action "..." is not allowed``."""
+        allowed = self.api_role if self.api_role is not None else {
+            name[len("_api_"):] for name in dir(self) if name.startswith("_api_")}
+        self.api_role = allowed - {action.lower() for action in actions}
+
     def edit_client(self, client_id: int, **changes: Any) -> None:
-        """Change a client as an admin would in the WHMCS admin area (and log it as WHMCS does)."""
+        """Change a client as an admin would in the WHMCS admin area (and log it as WHMCS does);
+        ``changes`` are WHMCS column names (``edit`` takes canonical ones)."""
         with self.lock:
             self._change_client(self.state["clients"][int(client_id)], changes, username="jdoe", ip="10.0.0.8")
+
+    def edit(self, kind: str, id: str, **fields: Any) -> None:
+        """Change a client or domain as an admin would in the WHMCS admin area (logged as WHMCS does)."""
+        with self.lock:
+            row = self.editable(kind, id, fields, self.state[EDITABLE[kind][0]] if kind in EDITABLE else {},
+                                {name: columns for name, (_, columns, _) in EDITABLE.items()})
+            _, columns, statuses = EDITABLE[kind]
+            changes = {columns[name]: statuses.get(str(value), value) if name == "status"
+                       else ("" if value is None else str(value)) for name, value in fields.items()}
+            if kind == "client":
+                self._change_client(row, changes, username="jdoe", ip="10.0.0.8")
+            else:
+                row.update(changes)
+                self.log_activity(f"Domain Modified - Domain ID: {row['id']}", row["userid"], username="jdoe",
+                                  ip="10.0.0.8")
 
     def now(self) -> str:
         """The server's local time, as WHMCS prints it."""

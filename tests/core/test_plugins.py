@@ -49,6 +49,13 @@ class Acme(Connector):
              "invoice": Operations.of("list", "get", "since")}
     settings = (Setting("url", "url", required=True), Setting("token", secret=True, required=True))
 
+    def check(self): ...
+    def list(self, kind, since=None): ...
+    def get(self, kind, id): ...
+    def find(self, kind, key): ...
+    def create(self, kind, record): ...
+    def update(self, kind, id, record): ...
+
 @hookimpl
 def hostsync_register_connectors(register):
     register(Acme)
@@ -91,9 +98,9 @@ def test_an_external_plugin_registers_exactly_like_a_built_in_one(tmp_path):
 def test_the_allow_list_restricts_installed_plugins(tmp_path):
     env = external_plugin(tmp_path, "acme", ACME)
     result = hostsync("plugins", "--json", env={**env, "HOSTSYNC_LOAD_PLUGINS": "acme, whmcs"})
-    assert sorted(p["name"] for p in json.loads(result.stdout)) == ["acme", "transforms", "whmcs"]
+    assert sorted(p["name"] for p in json.loads(result.stdout)) == ["acme", "metrics", "transforms", "whmcs"]
     none = hostsync("plugins", "--json", env={"HOSTSYNC_LOAD_PLUGINS": ""})
-    assert [p["name"] for p in json.loads(none.stdout)] == ["transforms"]
+    assert [p["name"] for p in json.loads(none.stdout)] == ["transforms", "metrics"]
     wrong = hostsync("plugins", env={"HOSTSYNC_LOAD_PLUGINS": "whmc"})
     assert wrong.returncode == 2
     assert wrong.stderr.startswith("error: HOSTSYNC_LOAD_PLUGINS names whmc, which is not installed (installed: ")
@@ -104,6 +111,25 @@ def test_plugins_load_from_a_plugins_directory(tmp_path):
     [memory] = [p for p in json.loads(result.stdout) if p["name"] == "memory"]
     assert memory["source"] == "plugins directory" and memory["module"] == str(PLUGINS_DIR / "memory.py")
     assert [c["name"] for c in memory["connectors"]] == ["memory", "memlite", "memro"]
+
+
+def test_plugins_fields_shows_carried_read_only_fields_and_origin_markers():
+    result = hostsync("--plugins-dir", str(PLUGINS_DIR), "plugins", "--fields", "--json",
+                      env={"HOSTSYNC_LOAD_PLUGINS": "whmcs"})
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    [whmcs] = plugins["whmcs"]["connectors"]
+    assert whmcs["fields"]["invoice"]["read_only"] == ["number", "currency"]
+    assert whmcs["fields"]["ticket"]["carried"] == ["subject", "client", "status", "priority", "department",
+                                                    "messages.author", "messages.body", "messages.created_at",
+                                                    "created_at"]
+    memlite = next(c for c in plugins["memory"]["connectors"] if c["name"] == "memlite")
+    assert "phone" not in memlite["fields"]["client"]["carried"] and memlite["fields"]["client"]["origin"] is False
+    memory = next(c for c in plugins["memory"]["connectors"] if c["name"] == "memory")
+    assert memory["fields"]["client"]["origin"] is True
+    text = hostsync("--plugins-dir", str(PLUGINS_DIR), "plugins", "--fields",
+                    env={"HOSTSYNC_LOAD_PLUGINS": "whmcs"}).stdout
+    assert "      read-only: number, currency\n" in text and "keeps an origin marker" in text
+    assert "carries:" not in hostsync("plugins", env={"HOSTSYNC_LOAD_PLUGINS": "whmcs"}).stdout
 
 
 def plugin_dir(tmp_path: Path, name: str, source: str) -> Path:
@@ -168,7 +194,18 @@ def test_an_installed_plugin_that_fails_to_import_is_named(tmp_path):
      "plugin 'invalid', connector 'x': kinds['client'] names unknown field(s) mail"),
     ('settings = (Setting("plugin"),)', "plugin 'invalid', connector 'x': setting 'plugin' is a core key of [systems.*]"),
     ('settings = (Setting("url", "uri"),)',
-     "plugin 'invalid', connector 'x': setting 'url' has unknown type 'uri' (known: str, url, int, float, bool, list, table)"),
+     "plugin 'invalid', connector 'x': setting 'url' has unknown type 'uri' (known: str, url, int, float, bool, list, "
+     "table, duration, size, rate, timezone, cron, path, file, directory)"),
+    ('settings = (Setting("ids", "list", items="integer"),)',
+     "plugin 'invalid', connector 'x': setting 'ids' has unknown type 'integer' (known: str, url, int, float, bool, "
+     "list, table, duration, size, rate, timezone, cron, path, file, directory)"),
+    ('settings = (Setting("n", "int", min=5, max=1),)',
+     "plugin 'invalid', connector 'x': setting 'n' has min 5 above max 1"),
+    ('kinds = {"client": Operations.of("list", "get", "create")}\n            def list(self, kind, since=None): ...',
+     "plugin 'invalid', connector 'x': kinds['client'] declares list, get, create but the connector does not "
+     "implement create(), get()"),
+    ('kinds = {"client": Operations.of("list", "get", origin=True)}\n            def get(self, kind, id): ...',
+     "plugin 'invalid', connector 'x': kinds['client'] keeps an origin marker but cannot find by it (declare 'find')"),
 ])
 def test_a_connector_declaring_something_invalid_stops_start_up(tmp_path, body, message):
     folder = plugin_dir(tmp_path, "invalid", f"""
@@ -177,6 +214,8 @@ def test_a_connector_declaring_something_invalid_stops_start_up(tmp_path, body, 
         class X(Connector):
             name = "x"
             {body}
+            def check(self): ...
+            def list(self, kind, since=None): ...
 
         @hookimpl
         def hostsync_register_connectors(register):
@@ -194,6 +233,8 @@ def test_two_plugins_registering_one_connector_name_are_both_named(tmp_path):
         class Memory(Connector):
             name = "memory"
             kinds = {"client": Operations.of("list")}
+            def check(self): ...
+            def list(self, kind, since=None): ...
 
         @hookimpl
         def hostsync_register_connectors(register):

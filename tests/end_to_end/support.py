@@ -52,8 +52,12 @@ def _peer_ref(rt: Runtime, kind: str, system: str, ref: str | None, peer: str) -
         return None
     if rt.shares_ids(system, peer):
         return ref
-    link = rt.state.link(kind, system, ref, peer)
-    return link.peer_id if link else f"(unlinked {ref})"
+    # as the engine translates: through the system's own links, or its host's (a wbTeamPro client is WHMCS's)
+    for src in dict.fromkeys([system, rt.system(system).shares_ids_with]):
+        link = rt.state.link(kind, src, ref, peer) if src else None
+        if link:
+            return link.peer_id
+    return f"(unlinked {ref})"
 
 
 def counts(rt: Runtime, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -34,7 +34,11 @@ def with_peers(text: str) -> str:
     for job in data.get("jobs", {}).values():
         wanted |= {job.get("source"), *job.get("targets", [])}
     peers = tomllib.loads((CONFIG / "hostsync.example.toml").read_text())["systems"]
-    missing = {name: peers[name] for name in sorted(n for n in wanted if n and n not in systems)}
+    missing: dict[str, dict] = {}
+    while wanted := {n for n in wanted if n and n not in systems and n not in missing}:  # peers' hosts too
+        missing.update({name: peers[name] for name in wanted})
+        wanted = {peers[name].get("shares_ids_with") for name in wanted}
+    missing = dict(sorted(missing.items()))
     return text + ("\n" + to_toml({"systems": missing}) if missing else "")
 
 

@@ -66,8 +66,10 @@ def test_runs_until_quiet_after_faults_leave_every_system_matching_and_no_duplic
 
         with Runtime(config, plugins) as rt:
             billing = inventory(rt, "billing", "client")
-            for system in ("panel", "blesta"):
+            for system in ("panel", "blesta", "proworkflow"):
                 assert emails(inventory(rt, system, "client")) == emails(billing)
+            assert sorted(r.fields["name"] for r in inventory(rt, "proworkflow", "project").values()) == \
+                sorted(r.fields["name"] for r in inventory(rt, "teampro", "project").values())
             for system, kind, key in (("panel", "domain", "name"), ("blesta", "invoice", "total"),
                                       ("blesta", "ticket", "subject"), ("panel", "client", "email"),
                                       ("blesta", "client", "email")):

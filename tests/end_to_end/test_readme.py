@@ -40,7 +40,8 @@ def test_the_first_two_commands_are_the_demo_and_the_test_command_ci_runs():
 
 def test_the_readme_shows_the_operator_commands():
     shown = {shlex.split(c)[1] for c in console_commands()}
-    assert {"sandbox", "config", "check", "plan", "sync", "runs", "links", "jobs", "conflicts", "resolve"} <= shown
+    assert {"sandbox", "config", "check", "plan", "sync", "runs", "links", "jobs", "conflicts", "resolve",
+            "state"} <= shown
 
 
 def test_every_hostsync_command_in_the_readme_works(tmp_path):

@@ -1,6 +1,6 @@
 """The ``hostsync`` command line: the operator's tool. One module per command group.
 
-Exit codes: 0 all good, 1 something failed, 2 usage or configuration error.
+Exit codes: see :mod:`.exits`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import click
 
 from .. import __version__, logs
 from ..config import Config, find_config, load_config, plugins_for
-from ..errors import ConfigError, HostsyncError, PluginError
+from ..errors import ConfigError, HostsyncError, PluginError, StateError, StateFull
 from ..plugins import Plugins, load_plugins
+from . import exits
+from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401 - kept importable from here
+from .output import redacted_output
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _preloaded: dict[str, Plugins] = {}
 
 
@@ -53,20 +55,23 @@ class App:
 
 
 class HostsyncGroup(click.Group):
-    """Turns hostsync's own errors into one clear line on stderr and the documented exit code."""
+    """Turns hostsync's own errors into one clear line on stderr and the documented exit code; whatever
+    a command prints passes through the redactor."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (ConfigError, PluginError) as exc:
-            click.echo(f"error: {logs.redact(str(exc))}", err=True)
-            ctx.exit(EXIT_USAGE)
-        except HostsyncError as exc:
-            click.echo(f"error: {logs.redact(str(exc))}", err=True)
-            ctx.exit(EXIT_FAILED)
+        with redacted_output():
+            try:
+                return super().invoke(ctx)
+            except (ConfigError, PluginError, StateError) as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(EXIT_USAGE)
+            except (HostsyncError, StateFull) as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(EXIT_FAILED)
 
 
-@click.group(cls=HostsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=HostsyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=exits.HELP)
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file. Default: $HOSTSYNC_CONFIG, else ./hostsync.toml, else /etc/hostsync/hostsync.toml.")
 @click.option("--plugins-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -83,14 +88,20 @@ def cli(ctx: click.Context, config_path: Path | None, plugins_dir: Path | None, 
     change before it applies it, remembering what it linked, and never creating a record twice.
 
     Start with `hostsync demo`, then see `hostsync COMMAND -h`.
+
+    \b
+    Shell completion of commands, job and system names (bash; zsh_source, fish_source likewise):
+      eval "$(_HOSTSYNC_COMPLETE=bash_source hostsync)"
     """
     ctx.obj = App(config_path, plugins_dir, verbose - quiet, _preloaded.get("plugins"))
 
 
 def _register_builtin_commands() -> None:
-    from . import config_cmd, daemon_cmd, plugins_cmd, sandbox_cmd, state_cmd, sync_cmd
+    from . import (config_cmd, daemon_cmd, holds_cmd, metrics_cmd, plugin_cmd, plugins_cmd, sandbox_cmd,
+                   state_cmd, sync_cmd)
 
-    for module in (plugins_cmd, config_cmd, sync_cmd, state_cmd, daemon_cmd, sandbox_cmd):
+    for module in (plugins_cmd, plugin_cmd, config_cmd, sync_cmd, state_cmd, holds_cmd, metrics_cmd, daemon_cmd,
+                   sandbox_cmd):
         module.register(cli)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
-from .output import echo_json
+from .. import logs
+from ..errors import ConfigError, PluginError
+from .exits import EXIT_USAGE
+from .output import echo_json, plural
 
 
 def to_toml(data: dict[str, Any]) -> str:
@@ -51,11 +55,20 @@ def register(cli: click.Group) -> None:
         """Check and show the configuration."""
 
     @config.command("validate")
+    @click.option("--json", "as_json", is_flag=True, help='Print {"valid": ..., "error": ...} as JSON.')
     @click.pass_obj
-    def validate(app: Any) -> None:
+    def validate(app: Any, as_json: bool) -> None:
         """Load the config and report the first problem (exit 2), or say it is valid."""
-        cfg = app.config
-        click.echo(f"{cfg.path}: valid ({len(cfg.systems)} systems, {len(cfg.jobs)} jobs)")
+        if not as_json:
+            cfg = app.config
+            click.echo(f"{cfg.path}: valid ({plural(len(cfg.systems), 'system')}, {plural(len(cfg.jobs), 'job')})")
+            return
+        try:
+            cfg = app.config
+        except (ConfigError, PluginError) as exc:
+            echo_json({"valid": False, "error": logs.redact(str(exc))})
+            sys.exit(EXIT_USAGE)
+        echo_json({"valid": True, "path": str(cfg.path), "systems": sorted(cfg.systems), "jobs": sorted(cfg.jobs)})
 
     @config.command("show")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")

@@ -1,13 +1,47 @@
-"""Printing tables, JSON and run counts for the commands."""
+"""Printing tables, JSON and run counts for the commands, and the redaction of everything printed."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Sequence
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence, TextIO
 
 import click
 
 from ..engine.actions import COUNTERS
+from ..redact import redactor
+
+
+class _Redacting:
+    """A text stream that passes what is written through the redactor (everything else: the stream's)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("a text stream takes str")  # so click sees a text stream, not a binary one
+        return self._stream.write(redactor(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def redacted_output() -> Iterator[None]:
+    """While a command runs, whatever it prints (and whatever is logged) passes through the redactor."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Redacting(sys.stdout), _Redacting(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def plural(count: int, word: str) -> str:
+    """``1 job``, ``2 jobs``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def echo_json(value: Any) -> None:

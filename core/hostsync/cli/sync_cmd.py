@@ -22,6 +22,8 @@ from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sy
 from ..engine.actions import Action
 
 from ..state import State
+from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
+from .names import complete_jobs, complete_systems, require_job, require_systems
 from .output import echo_json, echo_table, summary_line
 
 SUMMARY_ORDER = COUNTERS
@@ -81,15 +83,15 @@ class Interrupt:
         if self.signum is not None:  # asked twice: leave now; intents make that safe
             click.echo("\nstopped at once", err=True)
             sys.stderr.flush()
-            os._exit(128 + signum)
+            os._exit(for_signal(signum))
         self.signum = signum
         self.stop.set()
         click.echo(f"\n{signal.Signals(signum).name}: stopping (calls in flight finish; "
                    "Ctrl-C again to stop at once)", err=True)
 
-    def exit(self, ok: bool) -> None:
-        """Exit 128 + the signal's number if interrupted, else 0 (``ok``) or 1."""
-        sys.exit(128 + self.signum if self.signum is not None else 0 if ok else 1)
+    def exit(self, code: int) -> None:
+        """Exit with the code of the signal if one stopped the command (130, 143), else ``code``."""
+        sys.exit(for_signal(self.signum) if self.signum is not None else code)
 
 
 def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False) -> Runtime:
@@ -130,9 +132,7 @@ def resolve_names(app: Any, names: tuple[str, ...], all_jobs: bool) -> list[str]
     if not all_jobs and not names:
         raise click.UsageError("name at least one job, or pass --all")
     for name in names:
-        if name not in config.jobs:
-            raise click.BadParameter(f"unknown job {name!r} (known: {', '.join(sorted(config.jobs)) or 'none'})",
-                                     param_hint="JOB")
+        require_job(app, name)
     return order_jobs(config, config.jobs if all_jobs else names)
 
 
@@ -170,7 +170,7 @@ def register(cli: click.Group) -> None:
                    ["job", "kind", "systems", "schedule", "deletes", "last run", "at"], empty="(no jobs configured)")
 
     @cli.command("plan")
-    @click.argument("job")
+    @click.argument("job", shell_complete=complete_jobs)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
     @click.option("--limit", default=50, show_default=True, help="Actions to list (0: all).")
@@ -199,10 +199,10 @@ def register(cli: click.Group) -> None:
             click.echo(f"Summary: {summary_line(result.counts)}")
             if result.error:
                 click.echo(f"error: {result.error}", err=True)
-        interrupt.exit(result.status == "ok")
+        interrupt.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
 
     @cli.command("sync")
-    @click.argument("jobs", nargs=-1)
+    @click.argument("jobs", nargs=-1, shell_complete=complete_jobs)
     @click.option("--all", "all_jobs", is_flag=True, help="Run every configured job (in dependency order).")
     @click.option("--dry-run", is_flag=True, help="Plan only: show the counts, write nothing.")
     @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
@@ -214,7 +214,8 @@ def register(cli: click.Group) -> None:
         Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
         `hostsync runs` and the log), 2 on a usage or configuration error, 130/143 when stopped by
         Ctrl-C/SIGTERM (the run is recorded as interrupted; Ctrl-C twice stops at once). A job that
-        is already running (here or in the daemon) is not started twice.
+        is already running (here or in the daemon) is not started twice: exit status 75 when that
+        was all.
         """
         names = resolve_names(app, jobs, all_jobs)
         results = []
@@ -230,20 +231,21 @@ def register(cli: click.Group) -> None:
                         "seconds": round(r.seconds, 3), "writes": r.writes} for r in results])
         else:
             print_results(results)
-        interrupt.exit(all(r.ok for r in results))
+        interrupt.exit(for_statuses(r.status for r in results))
 
     @cli.command("check")
-    @click.argument("systems", nargs=-1)
+    @click.argument("systems", nargs=-1, shell_complete=complete_systems)
     @click.option("--force", is_flag=True, help="Check a held system even though its configuration is unchanged.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
     def check(app: Any, systems: tuple[str, ...], force: bool, as_json: bool) -> None:
-        """Log in to each system (default: all) and prove the credentials; a pass releases a hold."""
+        """Log in to each system (default: all) and prove what its jobs need; a pass releases a hold.
+
+        Beyond the login, plugins check what the configured jobs will ask of each system (WHMCS: every
+        API action, listing those the credentials' API role refuses; Blesta: where tickets go).
+        """
         config = app.config
-        for name in systems:
-            if name not in config.systems:
-                raise click.BadParameter(f"unknown system {name!r} (known: {', '.join(sorted(config.systems))})",
-                                         param_hint="SYSTEM")
+        require_systems(app, systems)
         with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt) as rt:
             results = check_systems(rt, systems or tuple(config.systems), force=force)
         if as_json:
@@ -251,6 +253,6 @@ def register(cli: click.Group) -> None:
         else:
             echo_table([[r.system, config.systems[r.system].plugin, "ok" if r.ok else "FAILED", r.message]
                         for r in results], ["system", "plugin", "status", "detail"])
-        interrupt.exit(all(r.ok for r in results))
+        interrupt.exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)
 
 

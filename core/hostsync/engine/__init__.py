@@ -7,12 +7,14 @@ releases held systems. See :mod:`hostsync.engine.run` for how one run works.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ..config import Config
+from ..connector import Connector
 from ..errors import AuthError, ConfigError, ConnectorError, HostsyncError
 from ..events import Event
 from ..locks import JobLocked
@@ -148,7 +150,8 @@ class CheckResult:
 
 
 def check_systems(rt: Runtime, names: Iterable[str], force: bool = False) -> list[CheckResult]:
-    """Call each system's ``check()`` once; a pass releases a hold, an auth failure takes one.
+    """Call each system's ``check()`` once (with the operations its jobs use); a pass releases a
+    hold, an auth failure takes one. A passing check's remark, if any, is the result's message.
 
     A held system whose configuration has not changed is not checked without ``force``: with the
     same credentials the check would only repeat the failed login (wbTeamPro bans an IP after 3).
@@ -165,7 +168,8 @@ def check_systems(rt: Runtime, names: Iterable[str], force: bool = False) -> lis
             break
         rt.gates[name].held = None  # checked on purpose: its one call may go (the stored hold stays until it passes)
         try:
-            rt.caller.call(name, rt.connector(name).check, retry=False)  # the gate proves the credentials
+            # through the gate, which proves the credentials (or holds the system)
+            note = rt.caller.call(name, _check, rt.connector(name), operations_used(rt.config, name), retry=False)
         except AuthError as exc:
             rt.persist_holds()  # the gate took the hold
             results.append(CheckResult(name, False, f"{exc} (system held)"))
@@ -178,12 +182,36 @@ def check_systems(rt: Runtime, names: Iterable[str], force: bool = False) -> lis
         except Exception as exc:  # a plugin bug; say so plainly
             results.append(CheckResult(name, False, f"plugin error: {type(exc).__name__}: {exc}"))
             continue
+        note = note if isinstance(note, str) else ""
         if reason:
             rt.release(name)
-            results.append(CheckResult(name, True, "ok (hold released)"))
+            results.append(CheckResult(name, True, "; ".join(filter(None, ("hold released", note)))))
         else:
             if rt.state.health(name) is None or rt.state.health(name)["status"] != "ok":
                 rt.state.release(name)
-            results.append(CheckResult(name, True, "ok"))
+            results.append(CheckResult(name, True, note))
     return results
+
+
+def operations_used(config: Config, system: str) -> dict[str, frozenset[str]]:
+    """Kind -> the operations the configured jobs may ask of ``system`` (what its check should prove)."""
+    found: dict[str, set[str]] = {}
+    for job in config.jobs.values():
+        ops: set[str] = set()
+        if system == job.source or (job.two_way and system in job.targets):
+            ops |= {"list", "get", "since"}
+        if system in job.targets or (job.two_way and system == job.source):
+            ops |= {"list", "get", "find", "create", "update"} | ({"delete"} if job.deletes == "mirror" else set())
+        if ops:
+            found.setdefault(job.kind, set()).update(ops)
+    return {kind: frozenset(ops) for kind, ops in found.items()}
+
+
+def _check(connector: Connector, kinds: dict[str, frozenset[str]]) -> object:
+    """``connector.check(kinds=...)``, or ``check()`` for a plugin written before it took ``kinds``."""
+    try:
+        takes_kinds = "kinds" in inspect.signature(connector.check).parameters
+    except (TypeError, ValueError):
+        takes_kinds = False
+    return connector.check(kinds=kinds) if takes_kinds else connector.check()
 

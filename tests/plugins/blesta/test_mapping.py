@@ -34,7 +34,7 @@ INVOICE = {  # invoices/get
     "id": "12", "id_format": "{num}", "id_value": "1012", "id_code": "1012", "client_id": "17",
     "date_billed": "2025-02-28 23:00:00", "date_due": "2025-03-14 23:00:00", "date_closed": None,
     "date_autodebit": None, "status": "active", "previous_due": "0.0000", "currency": "EUR", "note_public": "",
-    "note_private": "", "subtotal": 13.49, "total": 13.49, "paid": 0, "due": 13.49, "taxes": [],
+    "note_private": "", "subtotal": "13.4900", "total": "13.4900", "paid": "0.0000", "due": "13.4900", "taxes": [],
     "line_items": [
         {"id": "41", "invoice_id": "12", "service_id": None, "description": "Line item #2", "qty": "2.0000",
          "amount": "3.7500", "order": "1", "taxes": [{"id": "1", "name": "VAT", "amount": "19.0000"}]},

@@ -59,7 +59,7 @@ def test_signatures_are_blestas() -> None:
                 assert ours.default == php_literal(theirs["default"]), (model, method, ours.name)
             assert ours.array == ("array" in theirs["type"]), (model, method, ours.name)
         checked += 1
-    assert checked == 29
+    assert checked == 32
 
 
 def test_a_missing_argument_without_default_is_a_500(sandbox: BlestaSandbox) -> None:
@@ -197,7 +197,8 @@ def test_dates_without_a_zone_are_company_local(sandbox: BlestaSandbox) -> None:
     created = api(sandbox, "POST", "invoices/add.json", {"vars": {
         "client_id": 1, "date_billed": "2025-03-01", "date_due": "2025-03-02 00:00:00 UTC", "currency": "USD",
         "lines": [{"description": "x", "amount": "1"}]}}).json()["response"]
-    invoice = sandbox.blesta.t["invoices"][created]
+    invoice = sandbox.blesta.t["invoices"][int(created)]
+    assert created == str(int(created))  # PDO lastInsertId(): a string
     assert invoice["date_billed"] == "2025-03-01 05:00:00"  # midnight in New York, stored in UTC
     assert invoice["date_due"] == "2025-03-02 00:00:00"
 
@@ -208,7 +209,7 @@ def test_invoice_numbers_paid_state_and_line_deletion(sandbox: BlestaSandbox) ->
         "lines": [{"description": "a", "amount": "5.99"}, {"description": "b", "amount": "3.75", "qty": 2}]}}).json()
     invoice_id = created["response"]
     invoice = api(sandbox, "GET", "invoices/get.json", {"invoice_id": invoice_id}).json()["response"]
-    assert invoice["id_code"] == f"DRAFT-{invoice_id}" and invoice["total"] == 13.49
+    assert invoice["id_code"] == f"DRAFT-{invoice_id}" and invoice["total"] == "13.4900"  # DECIMAL(19,4), a string
     first, second = invoice["line_items"]
     assert api(sandbox, "PUT", "invoices/edit.json", {"invoice_id": invoice_id, "vars": {
         "status": "active", "lines": [{"id": first["id"], "description": "", "amount": ""}]}}).status_code == 200
@@ -220,7 +221,7 @@ def test_invoice_numbers_paid_state_and_line_deletion(sandbox: BlestaSandbox) ->
     api(sandbox, "PUT", "transactions/apply.json", {"transaction_id": txn, "vars": {
         "amounts": [{"invoice_id": invoice_id, "amount": "7.50"}]}})
     invoice = api(sandbox, "GET", "invoices/get.json", {"invoice_id": invoice_id}).json()["response"]
-    assert invoice["due"] == 0 and invoice["date_closed"]
+    assert invoice["due"] == "0.0000" and invoice["date_closed"]
 
 
 def test_services_refuse_to_call_a_registrar(sandbox: BlestaSandbox) -> None:
@@ -253,3 +254,29 @@ def test_operations_name_model_and_method_for_faults_and_counts(sandbox: BlestaS
     control = httpx.get(f"{sandbox.url}/_sandbox/calls", timeout=5).json()
     assert control["calls"]["clients/getListCount"] == 2
     assert control["log"][-1]["args"] == [] and control["log"][-1]["write"] is False
+
+
+
+#: The error answers blesta-api.txt documents (its "Errors" examples, copied verbatim), and how the
+#: sandbox is made to give each.
+DOCUMENTED_ERRORS = [
+    (401, '{"message": "The authorization details given appear to be invalid."}',
+     lambda box: api(box, "GET", "clients/get.json", {"client_id": 1}, auth=("hostsync-sandbox", "wrong"))),
+    (403, '{"message": "The requested resource is not accessible."}',
+     lambda box: api(box, "GET", "clients/_construct.json", {})),
+    (404, '{"message":"The requested resource does not exist."}', lambda box: api(box, "GET", "widgets/get.json", {})),
+    (415, '{"message":"The format requested is not supported by the server."}',
+     lambda box: api(box, "GET", "clients/getListCount.xml", {})),
+    (500, '{"message":"An unexpected error occurred.", "response":"Internal error: Failed to retrieve the default value"}',
+     lambda box: api(box, "GET", "clients/get.json", {})),
+    (503, '{"message":"The requested resource is currently unavailable due to maintenance."}',
+     lambda box: (setattr(box, "maintenance", True), api(box, "GET", "clients/getListCount.json", {}))[1]),
+]
+
+
+@pytest.mark.parametrize("status, body, provoke", DOCUMENTED_ERRORS, ids=[str(e[0]) for e in DOCUMENTED_ERRORS])
+def test_error_answers_are_the_documented_ones(sandbox: BlestaSandbox, status: int, body: str, provoke: Any) -> None:
+    answer = provoke(sandbox)
+    assert answer.status_code == status
+    documented = json.loads(body)
+    assert {k: answer.json().get(k) for k in documented} == documented  # a 401 also carries the ``errors`` map

@@ -6,10 +6,12 @@ import threading
 
 import pytest
 
-from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected
+from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, Record, normalise
+from hostsync.sandbox import Fault
+from hostsync_ispconfig import mapping
 
-from .support import sample_data
+from .support import PythonBackend, sample_data
 
 
 def _client(email: str = "ada@lovelace.example", **fields) -> Record:
@@ -49,11 +51,13 @@ def test_client_round_trip_create_get_update_delete(backend, connect):
     connector.update("client", new_id, Record("client", new_id, {"city": "Cambridge", "status": "inactive",
                                                                    "company": None}))
     got = connector.get("client", new_id)
-    assert got.fields["city"] == "Cambridge" and got.fields["status"] == "inactive"
+    # inactive is written as closed: ISPConfig stops a login only for a canceled client
+    assert got.fields["city"] == "Cambridge" and got.fields["status"] == "closed"
     assert got.fields["company"] is None and got.fields["last_name"] == "Lovelace"  # merged, not replaced
+    assert connector.stored("client", Record("client", new_id, {"status": "inactive"})).fields["status"] == "closed"
 
-    connector.update("client", new_id, Record("client", new_id, {"status": "closed"}))
-    assert connector.get("client", new_id).fields["status"] == "closed"
+    connector.update("client", new_id, Record("client", new_id, {"status": "active"}))
+    assert connector.get("client", new_id).fields["status"] == "active"
     connector.delete("client", new_id)
     assert connector.get("client", new_id) is None
 
@@ -351,3 +355,63 @@ def test_a_create_with_only_the_fields_a_job_writes_still_fills_what_ispconfig_n
     site_id = connector.create("site", Record("site", "src-9", {"domain": "few.example"}, {"client": client_id}))
     site = next(r for r in backend.rows("web_domain") if r["domain_id"] == site_id)
     assert (site["active"], site["php"], site["ssl"], site["hd_quota"], site["type"]) == ("y", "php-fpm", "n", "100", "vhost")
+
+
+# --- a client's login follows its status (ISPConfig 3.2: only client_update applies `canceled`) ------------
+
+def _login(backend, client_id: str) -> dict:
+    [user] = [u for u in backend.rows("sys_user") if u["client_id"] == client_id]
+    return user
+
+
+def test_both_emulators_leave_a_cancelled_client_added_by_client_add_able_to_log_in(backend, connect):
+    """The quirk itself, raw: client_add ignores `canceled` for the login; every client_update applies it."""
+    session = connect(backend).session
+    params = mapping.client_add_params(_client().fields | {"status": "closed"}, {}, username="quirk",
+                                       password="Quirk-pass-123")
+    client_id = str(session.call("client_add", 0, params, what="raw add", hide=("Quirk-pass-123",)))
+    row = next(r for r in backend.rows("client") if r["client_id"] == client_id)
+    assert (row["locked"], row["canceled"]) == ("y", "y")
+    assert _login(backend, client_id)["active"] == "1"  # cancelled, and yet the login works
+    session.call("client_update", int(client_id), 0, {"city": "Paris"}, what="raw update")
+    assert _login(backend, client_id)["active"] == "0"  # any update applies the merged `canceled`
+    session.call("client_update", int(client_id), 0, {"locked": "n", "canceled": "n"}, what="raw update")
+    assert _login(backend, client_id)["active"] == "1"
+
+
+@pytest.mark.parametrize("status, columns, active, read_back", [
+    ("active", ("n", "n"), "1", "active"),
+    # `locked` alone turns services off, not the login (func_client_lock): inactive is written as closed
+    ("inactive", ("y", "y"), "0", "closed"),
+    ("closed", ("y", "y"), "0", "closed"),
+])
+def test_a_new_client_gets_the_login_its_status_gives(backend, connect, status, columns, active, read_back):
+    connector = connect(backend)
+    new_id = connector.create("client", _client(status=status))
+    row = next(r for r in backend.rows("client") if r["client_id"] == new_id)
+    assert (row["locked"], row["canceled"]) == columns
+    assert _login(backend, new_id)["active"] == active
+    assert connector.get("client", new_id).fields["status"] == read_back
+    assert [r["email"] for r in backend.rows("client")].count("ada@lovelace.example") == 1
+
+
+def test_an_active_client_is_one_add_and_another_status_an_add_and_an_update(sandbox, connect, transport):
+    connector = connect(sandbox.systems()[{"soap": "panel", "json": "panel-json"}[transport]])
+    connector.create("client", _client("one@x.example"))
+    assert (sandbox.calls["client_add"], sandbox.calls["client_update"]) == (1, 0)
+    connector.create("client", _client("two@x.example", status="closed"))
+    assert (sandbox.calls["client_add"], sandbox.calls["client_update"]) == (2, 1)
+
+
+def test_a_failed_status_update_after_the_add_may_have_applied_and_leaves_an_active_client(sandbox, connect,
+                                                                                             transport):
+    """The create happened, its follow-up did not: the engine must look the client up, not add it again,
+    and must find it visibly different (active) so that it updates it."""
+    connector = connect(sandbox.systems()[{"soap": "panel", "json": "panel-json"}[transport]])
+    sandbox.inject(Fault("error", match="client_update", status=503))
+    with pytest.raises(Transient) as caught:
+        connector.create("client", _client(status="closed"))
+    assert caught.value.may_have_applied is True
+    [found] = connector.find("client", {"email": "ada@lovelace.example"})
+    assert found.id in str(caught.value) and found.fields["status"] == "active"
+    assert _login(PythonBackend(sandbox, transport), found.id)["active"] == "1"

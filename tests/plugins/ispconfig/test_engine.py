@@ -6,11 +6,13 @@ ISPConfig sandbox, whose call log shows exactly what was sent.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from hostsync.sandbox import Fault
+from hostsync_ispconfig import soapenc
 
 WRITES = ("client_add", "client_update", "client_delete", "domains_domain_add", "domains_domain_update",
           "domains_domain_delete", "sites_web_domain_add", "sites_web_domain_update", "sites_web_domain_delete")
@@ -89,7 +91,10 @@ def test_update_sends_one_client_update(setup):
     assert counts["updated"] == 1
     assert writes(sandbox) == {"client_update": 1}
     [row] = panel_clients(sandbox, "person1@billing.example")
-    assert (row["city"], row["locked"], row["canceled"]) == ("Hamburg", "y", "n")
+    assert (row["city"], row["locked"], row["canceled"]) == ("Hamburg", "y", "y")  # inactive: no login either
+    sandbox.reset_calls()
+    assert sync(project, "clients")["clients"]["counts"]["updated"] == 0  # read back as closed: no bounce
+    assert writes(sandbox) == {}
 
 
 def test_domain_and_site_carry_their_client_reference(setup):
@@ -225,3 +230,63 @@ def test_fields_the_source_does_not_carry_are_left_alone(project, memory, sandbo
     assert counts["adopted"] == 1 and writes(sandbox) == {"client_update": 1}
     [row] = panel_clients(sandbox, existing["email"])
     assert row["contact_firstname"] == "Pérson 4" and row["telephone"] == existing["telephone"]
+
+
+# --- a client mirrored as closed cannot log in after its first sync (client_add leaves the login active) ----
+
+def logins(sandbox, email: str) -> list[str]:
+    data = sandbox.dump()["tables"]
+    ids = {c["client_id"] for c in data["client"] if c["email"] == email}
+    return [u["active"] for u in data["sys_user"] if u["client_id"] in ids]
+
+
+def refused(transport: str) -> dict:
+    """A fault answering ISPConfig's validation failure (Rejected: not retried)."""
+    message = "client_error_emulated<br />\r\n"
+    if transport == "json":
+        body = json.dumps({"code": "remote_fault", "message": message, "response": False})
+        return {"status": 200, "body": body, "content_type": "application/json"}
+    return {"status": 500, "body": soapenc.php_fault("data_processing_error", message).decode(),
+            "content_type": "text/xml; charset=utf-8"}
+
+
+def test_a_closed_client_is_created_with_its_login_off(setup):
+    project, billing, sandbox = setup
+    billing.put("client", person(1, status="closed"))
+    billing.put("client", person(2))
+    counts = sync(project, "clients")["clients"]["counts"]
+    assert counts["created"] == 2 and counts["failed"] == 0
+    assert logins(sandbox, "person1@billing.example") == ["0"] and logins(sandbox, "person2@billing.example") == ["1"]
+    assert writes(sandbox) == {"client_add": 2, "client_update": 1}
+    sandbox.reset_calls()
+    assert sync(project, "clients")["clients"]["counts"]["unchanged"] == 2 and writes(sandbox) == {}
+
+
+def test_a_failed_status_update_is_repaired_by_lookup_not_a_second_client(setup):
+    project, billing, sandbox = setup
+    billing.put("client", person(1, status="closed"))
+    sandbox.inject(Fault("error", match="client_update", status=503))  # the follow-up of the add only
+    counts = sync(project, "clients")["clients"]["counts"]
+    assert counts["created"] == 1 and counts["failed"] == 0
+    assert sandbox.calls["client_add"] == 1 and sandbox.calls["client_update"] == 2  # follow-up, then adopt
+    [row] = panel_clients(sandbox, "person1@billing.example")
+    assert (row["locked"], row["canceled"]) == ("y", "y") and logins(sandbox, "person1@billing.example") == ["0"]
+    sandbox.reset_calls()
+    assert sync(project, "clients")["clients"]["counts"]["unchanged"] == 1 and writes(sandbox) == {}
+
+
+def test_a_status_update_refused_all_run_is_finished_by_the_next_run(setup, transport):
+    project, billing, sandbox = setup
+    billing.put("client", person(1, status="closed"))
+    sandbox.inject(Fault("error", match="client_update", times=None, **refused(transport)))
+    first = sync(project, "clients")["clients"]
+    assert first["status"] == "failed" and first["counts"]["failed"] == 1, first
+    [row] = panel_clients(sandbox, "person1@billing.example")
+    assert row["canceled"] == "n" and logins(sandbox, "person1@billing.example") == ["1"]  # visible, not hidden
+    sandbox.clear_faults()
+    sandbox.reset_calls()
+    second = sync(project, "clients")["clients"]
+    assert second["counts"]["created"] == 1 and second["counts"]["failed"] == 0, second
+    assert writes(sandbox) == {"client_update": 1}  # the intent's lookup found the client: no second add
+    [again] = panel_clients(sandbox, "person1@billing.example")
+    assert again["client_id"] == row["client_id"] and logins(sandbox, "person1@billing.example") == ["0"]

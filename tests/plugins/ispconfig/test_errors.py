@@ -154,11 +154,34 @@ def test_faults(transport, code, message, error):
 
 
 @pytest.mark.parametrize("transport", ["soap", "json"])
-def test_login_refused(transport):
-    connector = fake(transport, _fault(transport, "login_failed", "The login failed. Username or password wrong."),
-                     target="login")
-    with pytest.raises(AuthError, match="Username or password wrong"):
+@pytest.mark.parametrize("code, message, error", [
+    # what a real panel answers when the credentials or the remote user's rights are refused (FACTS.md 6, 9)
+    ("login_failed", "The login failed. Username or password wrong.", AuthError),
+    ("login_failed", "The login is not allowed from 192.0.2.7", AuthError),
+    ("login_username_empty", "The login username is empty.", AuthError),
+    ("login_password_empty", "The login password is empty.", AuthError),
+    # anything else may pass: it must not hold the panel until someone runs `hostsync check`
+    ("server_error", "Internal server error", Transient),
+    ("maintenance_mode", "This ISPConfig installation is currently under maintenance.", Transient),
+    ("db_error", "SQLSTATE[HY000] [2002] Connection refused", Transient),
+    ("session_does_not_exist", "The Session is expired or does not exist.", Transient),
+])
+def test_only_refused_credentials_hold_the_panel_at_login(transport, code, message, error):
+    connector = fake(transport, _fault(transport, code, message), target="login")
+    with pytest.raises(error) as caught:
         connector.check()
+    assert type(caught.value) is error
+    assert message.split(".")[0] in str(caught.value)
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_php_failing_on_the_login_call_is_a_protocol_error(transport):
+    bad = (httpx.Response(200, json={"code": "invalid_method", "message": "Method login does not exist", "response": False})
+           if transport == "json" else
+           httpx.Response(500, content=soapenc.php_fault("Server", "Too few arguments to function login()", standard=True),
+                          headers={"Content-Type": "text/xml"}))
+    with pytest.raises(ProtocolError):
+        fake(transport, bad, target="login").check()
 
 
 @pytest.mark.parametrize("transport", ["soap", "json"])
@@ -259,3 +282,20 @@ def test_a_domain_row_with_an_odd_owner_has_no_client(transport):
             {"domain_id": "2", "domain": "b.example", "sys_userid": None}]
     connector = fake(transport, good(transport, "domains_domain_get", rows), target="domains_domain_get")
     assert [r.refs for r in connector.list("domain")] == [{"client": None}, {"client": None}]
+
+
+def test_a_server_error_at_login_does_not_hold_the_panel(sandbox, hostsync_project):
+    """Through the CLI against the sandbox: the run fails, nothing is held, and once the panel is back
+    the next sync works without anyone running `hostsync check`."""
+    project = hostsync_project
+    project.system("panel", **{**sandbox.systems()["panel"], "timeout": 2})
+    sandbox.inject(Fault("error", match="login", times=None, status=500, content_type="text/xml; charset=utf-8",
+                         body=soapenc.php_fault("server_error", "Internal server error").decode()))
+    result = project.cli("check", "panel", "--json")
+    assert result.exit_code == 1
+    [row] = result.json()
+    assert row["message"].startswith("Transient: panel: login as 'hostsync': ISPConfig failed (server_error)")
+    assert "held" not in row["message"]
+    assert project.cli("state", "check", "--json").json()["holds"] == 0
+    sandbox.clear_faults()
+    assert project.cli("check", "panel").exit_code == 0

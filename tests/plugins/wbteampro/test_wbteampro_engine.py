@@ -56,6 +56,7 @@ def test_whmcs_tickets_are_tied_to_their_clients_project_once(project, sandbox, 
 
 
 def test_a_ticket_whose_client_has_no_project_fails_with_the_reason(project, sandbox, hosted):
+    del project.systems["teampro"]["unassigned_project"]  # the sandbox names its internal project
     project.job("ticket-links", kind="ticket", source="billing", targets=["teampro"])
     result, results = sync(project, "ticket-links")
     assert result.exit_code == 1 and results[0]["counts"]["failed"] == 7

@@ -13,7 +13,7 @@ import pytest
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
 from hostsync.sandbox import Fault
-from hostsync_whmcs.client import WhmcsClient
+from hostsync_whmcs.client import ActionRefused, WhmcsClient
 
 EXAMPLES = Path(__file__).with_name("examples")
 
@@ -224,9 +224,12 @@ def test_parallel_calls_with_wrong_credentials_send_one_login(sandbox, options):
 
 
 def test_a_refused_permission_for_one_action_does_not_stop_the_others(sandbox, options):
-    sandbox.inject(Fault("error", match="GetTickets", status=403, content_type="application/json",
-                         body='{"result":"error","message":"Invalid Permissions: API action \\"gettickets\\" is not allowed"}'))
+    sandbox.deny_actions("GetTickets")  # answered HTTP 403 "Invalid Permissions: ..." as WHMCS does
     client = WhmcsClient(options)
-    with pytest.raises(AuthError, match="Invalid Permissions"):
+    with pytest.raises(ActionRefused, match='WHMCS GetTickets: not allowed .*"gettickets".* Manage API Roles') as refused:
         client.call("GetTickets")
+    assert isinstance(refused.value, Rejected) and not isinstance(refused.value, AuthError)
     assert client.call("GetClients", {"limitnum": 1})["numreturned"] == 1
+    sandbox.missing_actions.add("getclients")
+    with pytest.raises(ActionRefused, match="does not know the action"):
+        client.call("GetClients")  # not a NotFound: no record is missing

@@ -10,7 +10,7 @@ import pytest
 from hostsync.errors import AuthError, ConfigError, NotFound, Rejected, Transient
 from hostsync.model import Record, normalise, project
 from hostsync.sandbox import Fault
-from hostsync_whmcs.connector import WhmcsConnector
+from hostsync_whmcs.connector import ACTIONS, WhmcsConnector
 
 
 def writes(sandbox) -> list[str]:
@@ -31,20 +31,29 @@ CLIENT = normalise(Record("client", None, {
 # --- settings ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("settings, key", [
-    ({}, "systems.billing"),
-    ({"identifier": "x"}, "systems.billing.secret"),
-    ({"identifier": "x", "secret": "y", "username": "u", "password": "p"}, "systems.billing"),
-    ({"identifier": "x", "secret": "y", "timezone": "Mars/Olympus"}, "systems.billing.timezone"),
+    ({}, None),
+    ({"identifier": "x"}, "secret"),
+    ({"identifier": "x", "secret": "y", "username": "u", "password": "p"}, None),
 ])
 def test_settings_are_validated(settings, key):
+    """Checked when the config loads (the loader adds the file and ``systems.NAME``)."""
     with pytest.raises(ConfigError) as caught:
-        WhmcsConnector("billing", {"url": "https://billing.example.net", **settings})
+        WhmcsConnector.validate_settings({"url": "https://billing.example.net", **settings})
     assert caught.value.key == key
 
 
-def test_check_proves_the_credentials_with_one_call(sandbox, connector, options):
-    connector.check()
-    assert sandbox.calls == {"GetClients": 1}
+def test_check_proves_the_credentials_and_every_action_without_changing_anything(sandbox, connector, options):
+    before = sandbox.dump()
+    assert connector.check(kinds={}) is None and sandbox.calls == {"GetClients": 1}  # used by no job: the login
+    sandbox.reset_calls()
+    assert connector.check() is None  # every action of every kind, each probed harmlessly
+    assert set(sandbox.calls) == {action for ops in ACTIONS.values() for actions in ops.values() for action in actions}
+    assert sandbox.dump() == before
+    sandbox.reset_calls()
+    sandbox.deny_actions("GetClients", "AddClient")  # AddClient cannot be probed safely without a client's e-mail
+    with pytest.raises(Rejected, match=r"may not call: GetClients \(not allowed\); allow them") as refused:
+        connector.check({"client": frozenset({"create", "find"})})
+    assert "AddClient" not in str(refused.value) and "AddClient" not in sandbox.calls
     with pytest.raises(AuthError), WhmcsConnector("billing", {**options, "secret": "nope"}) as wrong:
         wrong.check()
 
@@ -433,8 +442,9 @@ def written_back(connector, record: Record) -> tuple[dict, dict, dict]:
     names = [n for n in record.fields if n in connector.kinds[record.kind].writable(record.kind)
              or f"{n}.body" in connector.kinds[record.kind].writable(record.kind)
              or f"{n}.description" in connector.kinds[record.kind].writable(record.kind)] + list(record.refs)
-    stored = connector.stored(record.kind, written)
-    back = normalise(connector.get(record.kind, connector.create(record.kind, written)))
+    new_id = connector.create(record.kind, written)
+    stored = connector.stored(record.kind, written)  # after a call: stored() itself never calls WHMCS
+    back = normalise(connector.get(record.kind, new_id))
     return project(written, names), project(stored, names), project(back, names)
 
 
@@ -446,6 +456,7 @@ def test_stored_predicts_what_whmcs_shows_after_a_lossy_write(connector, record)
 
 
 def test_stored_lossy_values_in_detail(connector):
+    connector.get("ticket", "1")  # a run reads tickets before it plans: stored() never calls WHMCS itself
     ticket = normalise(connector.stored("ticket", normalise(next(iter(LOSSY.values())))))
     assert (ticket.fields["priority"], ticket.fields["department"], ticket.fields["created_at"]) == (
         "high", "Sales", "2025-02-01T07:30:00Z")

@@ -271,6 +271,10 @@ class remoting {
             if ($user['client_id'] == $row['client_id']) {
                 $user['username'] = $row['username'];
                 $user['passwort'] = $row['password'];
+                /* func_client_cancel: every client_update (never client_add) makes the login follow the
+                   merged record's `canceled` ('n' is truthy in PHP, so an update re-activates too). */
+                if ($row['canceled'] === 'y') $user['active'] = '0';
+                elseif ($row['canceled'] === 'n') $user['active'] = '1';
             }
         }
         return $changed ? 1 : 0;
