@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
-from .errors import NotFound, ProtocolError, Rejected, Transient
+from .errors import ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from .model import KINDS, InvalidValue, Record, normalise_value
 from .redact import register_secret
 
@@ -241,19 +241,25 @@ class Connector:
     def detail(self, kind: str, id: str, read: Callable[[], Record | None]) -> Record | None:
         """The record ``read()`` gives, for a record of :meth:`list` that needs a read of its own.
 
-        When that read fails (transient, unreadable or refused), a stub of the record is returned
-        instead, which the engine fetches with :meth:`get` later, alone and with retries: one
-        record's failure never fails the listing. ``None`` when the record is gone meanwhile.
+        In a run's listing, when that read fails (transient, unreadable or refused), a stub of the
+        record is returned instead, which the engine fetches with :meth:`get` later, alone and with
+        retries: one record's failure never fails the listing. Inside another operation (a
+        :meth:`find` that scans the listing, which must not miss the record) and outside the
+        engine it is a plain call. ``None`` when the record is gone meanwhile.
         """
+
+        def stub(error: ConnectorError) -> Record:
+            if isinstance(error, NotFound) or not isinstance(error, (Transient, ProtocolError, Rejected)):
+                raise error
+            log.info("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, error)
+            return Record(kind, id, {}, partial=True)
+
         try:
             if self.requester is None:
                 return read()
-            return self.requester(read, retry=False)
+            return self.requester(read, retry=False, on_error=stub)
         except NotFound:
             return None
-        except (Transient, ProtocolError, Rejected) as exc:
-            log.info("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, exc)
-            return Record(kind, id, {}, partial=True)
 
     def pause(self, seconds: float) -> None:
         """Tell the core to start no call to this system for ``seconds``, from any worker.

@@ -91,6 +91,39 @@ def test_a_request_inside_a_call_does_not_wait_for_the_gate_again():
     assert caller.call("vendor", inner) == "page"
 
 
+def test_a_listed_records_failed_read_is_a_stub_in_a_listing_but_fails_a_find_that_scans(memory):
+    """One record's read failing must not fail a listing (it becomes a stub fetched alone), but a
+    find that scans the listing must not miss it either: there the failure is the find's, retried."""
+    import functools
+
+    from hostsync.memory_vendor import MemoryConnector
+
+    vendor = memory.vendor("scan")
+    first = vendor.put("client", {"email": "ann@example.org", "status": "active"})
+    vendor.put("client", {"email": "bo@example.org", "status": "active"})
+    caller = Caller({"scan": Gate(2, None)}, threading.Event(), sleep=lambda seconds: None)
+
+    class Scanning(MemoryConnector):
+        def find(self, kind, key):  # as the WHMCS and Blesta origin indexes read every record
+            return [r for r in self.list(kind) if r.fields.get("email") == key["email"]]
+
+    connector = Scanning("scan", {"vendor": "scan", "password": "right", "details": True})
+    connector.requester = functools.partial(caller.request, "scan")
+
+    def fails() -> None:
+        raise Transient("details: HTTP 500")
+
+    vendor.fail("get", fails, record=first)
+    listed = {r.id: r.partial for r in connector.list("client")}
+    assert listed == {first: True, "2": False}
+
+    vendor.fail("get", fails, record=first)
+    with pytest.raises(Transient):
+        caller.call("scan", connector.find, "client", {"email": "ann@example.org"}, retry=False)
+    found = caller.call("scan", connector.find, "client", {"email": "ann@example.org"})
+    assert [r.id for r in found] == [first]
+
+
 # -- a write whose reply the vendor may have acted on is unknown -----------------------------------
 
 @pytest.mark.parametrize("status, body, unknown", [

@@ -186,13 +186,26 @@ class Caller:
                     raise
                 self.wait(delay)
 
-    def request(self, system: str, function: Callable[..., T], *args: Any, retry: bool = True) -> T:
+    def request(self, system: str, function: Callable[..., T], *args: Any, retry: bool = True,
+                on_error: Callable[[ConnectorError], T] | None = None) -> T:
         """One read request a connector makes on its own (a page of a listing, see
         :meth:`hostsync.connector.Connector.fetch`): through the gate and retried in place, unless
-        this thread is already inside a call to a vendor (which the gate has admitted)."""
+        this thread is already inside a call to a vendor (which the gate has admitted: then a plain
+        call, whose errors are that call's).
+
+        :param on_error: outside any other call, what a failure of this request becomes instead
+            (a listed record's own read becomes a stub, see ``Connector.detail``); it may re-raise.
+        """
         if getattr(self._local, "inside", False):
             return function(*args)
-        return self.call(system, function, *args, retry=retry)
+        if on_error is None:
+            return self.call(system, function, *args, retry=retry)
+        try:
+            return self.call(system, function, *args, retry=retry)
+        except SystemHeld:
+            raise
+        except ConnectorError as exc:
+            return on_error(exc)
 
     def _inside(self, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
         """Run the call, marked as inside one; a failed write after an exchange the vendor may have
