@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
-from hostsync.http import build_client, check_status, json_body, retry_after, transport_errors
+from hostsync.http import build_client, check_status, describe_body, json_body, retry_after, transport_errors
 from hostsync.redact import redact
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class TeamProClient:
             pass  # the envelope says more than the status line
         else:
             check_status(response, what, write=write)
+        if status >= 500 and not _is_json(response):  # PHP's or a proxy's error page, not the API's answer
+            raise Transient(f"{what}: HTTP {status}: {describe_body(response)}", may_have_applied=write)
         body = json_body(response, what)
         request = body.get("request") if isinstance(body, dict) else None
         if not isinstance(request, dict) or "code" not in request:
