@@ -14,6 +14,9 @@ Every request of such a client also keeps three promises, whatever the plugin do
 * a note of what became of it (:func:`exchanges`): whether it may have reached the vendor, its
   status, whether its reply was cut off. The engine reads it to tell a write whose outcome is
   unknown (lost reply, 5xx) from one the vendor certainly did not carry out.
+* a turn under the system's rate limit (:class:`pacing`): the engine has every request a call
+  makes beyond its first wait for the rate limit and any pause the vendor asked for, so an
+  operation that takes several requests (an update that reads first) is counted as that many.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import httpcore
 import httpx
@@ -33,7 +36,7 @@ from .config import DEFAULT_DEADLINE, DEFAULT_MAX_REPLY_SIZE, DEFAULT_TIMEOUT
 from .errors import AuthError, ProtocolError, RateLimited, Transient
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_MAX_REPLY_SIZE", "build_client", "transport_errors",
-           "check_status", "json_body", "describe_body", "retry_after", "exchanges", "Exchange",
+           "check_status", "json_body", "describe_body", "retry_after", "exchanges", "Exchange", "pacing",
            "DeadlineExceeded", "ReplyTooLarge"]
 
 USER_AGENT = f"hostsync/{__version__}"
@@ -128,6 +131,21 @@ class exchanges:  # noqa: N801 - used like a function: ``with exchanges() as see
             self.outer.extend(self.ledger)
 
 
+class pacing:  # noqa: N801 - used like a function: ``with pacing(before):``
+    """Inside the block, ``before()`` runs before each request this thread sends through a
+    :func:`build_client` client (the engine: wait for the system's rate limit)."""
+
+    def __init__(self, before: Callable[[], None]) -> None:
+        self.before = before
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_local, "before", None)
+        _local.before = self.before
+
+    def __exit__(self, *exc: object) -> None:
+        _local.before = self.outer
+
+
 def _noted() -> Exchange:
     exchange = Exchange()
     ledger = getattr(_local, "ledger", None)
@@ -159,6 +177,9 @@ class _Guard(httpx.BaseTransport):
         return DeadlineExceeded(f"no complete answer within the deadline ({self.deadline:g} s)")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        before = getattr(_local, "before", None)
+        if before is not None:
+            before()
         exchange = _noted()
         until = time.monotonic() + self.deadline
         try:

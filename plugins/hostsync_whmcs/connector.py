@@ -206,7 +206,7 @@ class WhmcsConnector(Connector):
         if kind == "client":
             yield from (self._changed_clients(since) if since else self._all_clients())
         elif kind == "ticket":
-            self._departments_by_name()  # read once here, so that stored() knows them without a call
+            self.fetch(self._departments_by_name)  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
                                       limit=self.page_size):
                 yield m.ticket_stub(row, self.tz)

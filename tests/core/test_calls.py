@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from hostsync import AuthError, Rejected, Transient
@@ -89,6 +90,33 @@ def test_a_request_inside_a_call_does_not_wait_for_the_gate_again():
     caller = Caller({"vendor": gate}, threading.Event())
     inner = lambda: caller.request("vendor", lambda: "page")  # noqa: E731 - a connector paging inside get()
     assert caller.call("vendor", inner) == "page"
+
+
+def test_each_request_of_a_call_beyond_its_first_waits_for_the_rate_limit_and_a_pause():
+    """The rate limit counts requests: an update that reads first is two, a page fetched inside a
+    find is one more; a pause the first reply asks for holds the call's next request too."""
+    from hostsync.config import parse_rate
+
+    waits: list[float] = []
+    gate = Gate(1, parse_rate("1/s"))
+    caller = Caller({"vendor": gate}, threading.Event(), sleep=waits.append)
+    client = build_client({"http_transport": httpx.MockTransport(lambda request: httpx.Response(200, json={}))})
+
+    def update() -> None:  # reads, then writes
+        client.get("http://vendor.test/record")
+        client.put("http://vendor.test/record")
+
+    caller.call("vendor", update)
+    assert len(waits) == 1 and 0.9 < waits[0] <= 1.0  # the write waited for its own token; the read had the call's
+    waits.clear()
+
+    def paused_after_reading() -> None:
+        client.get("http://vendor.test/record")
+        gate.pause(30)  # as Connector.pause does on "X-RateLimit-Remaining: 0"
+        client.put("http://vendor.test/record")
+
+    caller.call("vendor", paused_after_reading)
+    assert any(29 < w <= 30 for w in waits[1:])  # the write waited for the pause (the first wait: the call's turn)
 
 
 def test_a_listed_records_failed_read_is_a_stub_in_a_listing_but_fails_a_find_that_scans(memory):

@@ -10,6 +10,9 @@ Every vendor call the engine makes goes through :meth:`Caller.call` (a listing's
   call is made to it; :class:`SystemHeld` is raised for every later call;
 * ``Transient``/``RateLimited``: retried with exponential backoff and full jitter, honouring
   ``Retry-After``, up to :attr:`RetryPolicy.attempts`;
+* the rate limit and vendor pauses count requests, not calls: a call waits its turn before it
+  starts, and each further HTTP request it makes (an update that reads first, a find that pages)
+  waits for a token and any pause too (:class:`hostsync.http.pacing`);
 * a write whose outcome is unknown is *not* retried here: a ``Transient`` the plugin marks
   ``may_have_applied``, or any failure after an HTTP exchange the vendor may have acted on (a lost
   or cut-off reply, a 5xx other than 503, see :func:`hostsync.http.exchanges`), is raised as
@@ -29,7 +32,7 @@ from typing import Any, Callable, TypeVar
 
 from ..config import RateLimit
 from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
-from ..http import exchanges
+from ..http import exchanges, pacing
 
 T = TypeVar("T")
 
@@ -169,7 +172,7 @@ class Caller:
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
-                    result = self._inside(function, args, write)
+                    result = self._inside(gate, function, args, write)
                 gate.proven = True
                 return result
             except AuthError as exc:
@@ -207,14 +210,24 @@ class Caller:
         except ConnectorError as exc:
             return on_error(exc)
 
-    def _inside(self, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
-        """Run the call, marked as inside one; a failed write after an exchange the vendor may have
-        acted on is an unknown outcome, whatever the plugin made of the reply."""
+    def _inside(self, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        """Run the call, marked as inside one, each request after its first paced; a failed write
+        after an exchange the vendor may have acted on is an unknown outcome, whatever the plugin
+        made of the reply."""
         self._local.inside = True
+        first = [True]  # the call's own turn pays for its first request
+
+        def before() -> None:
+            if first[0]:
+                first[0] = False
+            else:
+                self._pace(gate)
+
         try:
             if not write:
-                return function(*args)
-            with exchanges() as seen:
+                with pacing(before):
+                    return function(*args)
+            with pacing(before), exchanges() as seen:
                 return function(*args)
         except (AuthError, Rejected):
             raise  # the vendor refused it: nothing was applied
@@ -225,6 +238,17 @@ class Caller:
             raise Transient(f"{exc} (after {unsure}: the vendor may have applied it)", may_have_applied=True) from exc
         finally:
             self._local.inside = False
+
+    def _pace(self, gate: Gate) -> None:
+        """A further request of a call under way: wait for any pause and a token of the rate limit.
+        Never :class:`Stopped`: the operation is under way (a stop cuts the wait short)."""
+        wait = gate.pause_left()
+        if gate.bucket:
+            if wait > 0:
+                self._sleep(wait)
+            wait = gate.bucket.reserve()
+        if wait > 0:
+            self._sleep(wait)
 
     def note_auth_failure(self, system: str, error: AuthError) -> None:
         """Hold ``system`` now: no call after this one, from any thread."""
