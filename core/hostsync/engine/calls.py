@@ -166,9 +166,7 @@ class Caller:
                 raise SystemHeld(system, gate.held)
             try:
                 with gate.slots, (_PROVEN if gate.proven else gate.probe):
-                    self.wait(gate.pause_left())
-                    if gate.bucket:
-                        self.wait(gate.bucket.reserve())
+                    self._turn(gate, self.wait)
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
@@ -239,16 +237,19 @@ class Caller:
         finally:
             self._local.inside = False
 
-    def _pace(self, gate: Gate) -> None:
-        """A further request of a call under way: wait for any pause and a token of the rate limit.
-        Never :class:`Stopped`: the operation is under way (a stop cuts the wait short)."""
-        wait = gate.pause_left()
+    @staticmethod
+    def _turn(gate: Gate, wait: Callable[[float], Any]) -> None:
+        """Wait for any pause, a token of the rate limit, then any pause asked for meanwhile (a
+        reply of another worker that spent the vendor's window)."""
+        wait(gate.pause_left())
         if gate.bucket:
-            if wait > 0:
-                self._sleep(wait)
-            wait = gate.bucket.reserve()
-        if wait > 0:
-            self._sleep(wait)
+            wait(gate.bucket.reserve())
+            wait(gate.pause_left())
+
+    def _pace(self, gate: Gate) -> None:
+        """A further request of a call under way waits its turn too; never :class:`Stopped`: the
+        operation is under way (a stop cuts the wait short)."""
+        self._turn(gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None)
 
     def note_auth_failure(self, system: str, error: AuthError) -> None:
         """Hold ``system`` now: no call after this one, from any thread."""

@@ -287,15 +287,22 @@ def test_a_client_login_is_not_enough(connect, sandbox):
 # -- the rate limit -----------------------------------------------------------------------------
 
 def test_a_busy_connector_waits_for_the_window_instead_of_earning_429s(connect, sandbox):
+    """The connector tells the core when the window is nearly spent; the core's gate holds the next
+    requests of every worker (no pacing of its own)."""
+    from hostsync.engine.calls import Caller, Gate
+
     fresh(sandbox, {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 12, "window": 1}})
     pwf = connect(sandbox)
+    gate = Gate(4, None)
+    gate.proven = True
+    caller = Caller({"pwf": gate}, threading.Event())
     paused: list[float] = []
-    pwf.pacer = paused.append
+    pwf.pacer = lambda seconds: (paused.append(seconds), gate.pause(seconds))
     lock = threading.Lock()
     read = []
 
     def work(n: int) -> None:
-        record = pwf.get("project", str(1 + n % 5))
+        record = caller.call("pwf", pwf.get, "project", str(1 + n % 5))
         with lock:
             read.append(record)
 
