@@ -425,14 +425,18 @@ class ProWorkflowConnector(Connector):
         body = m.company_body(record.fields, changed)
         if body:
             self.api.put(f"companies/{id}", body, what=what)
-        fields = record.fields
-        if changed & {"first_name", "last_name"} and fields.get("first_name") and fields.get("last_name"):
+        if changed & {"first_name", "last_name"}:
             contact = m.primary_contact(m.items(row.get("contacts")))
+            # a name not given stays as the contact has it (an update leaves absent fields alone)
+            names = {"first_name": (contact or {}).get("firstname"), "last_name": (contact or {}).get("lastname")}
+            names.update({k: v for k, v in record.fields.items() if k in names})
+            if not (names["first_name"] and names["last_name"]):
+                return
             if contact is None:
-                self._add_contact(id, fields, what)
+                self._add_contact(id, {**record.fields, **names}, what)
             else:
-                self.api.put(f"contacts/{contact['id']}", {"firstname": fields["first_name"],
-                                                           "lastname": fields["last_name"]}, what=what)
+                self.api.put(f"contacts/{contact['id']}", {"firstname": names["first_name"],
+                                                           "lastname": names["last_name"]}, what=what)
 
     # -- projects -------------------------------------------------------------------------------
 
