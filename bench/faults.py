@@ -51,6 +51,8 @@ CREDENTIALS = {
     "blesta": ("blesta", "blesta", "key", "client"),
     "ispconfig soap": ("ispconfig", "panel", "password", "client"),
     "ispconfig json": ("ispconfig", "panel-json", "password", "client"),
+    "proworkflow": ("proworkflow", "proworkflow", "password", "client"),
+    "webwork": ("webwork", "webwork", "token", "project"),
 }
 ORDERS = (("check", "sync", "sync --all", "daemon", "daemon", "daemon"),
           ("daemon", "daemon", "daemon", "sync --all", "sync", "check"))

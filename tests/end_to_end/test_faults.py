@@ -180,7 +180,8 @@ def test_one_client_whose_details_fail_fails_alone_and_a_failed_page_is_read_aga
         assert state.pending("clients", "billing") == []
 
 
-@pytest.mark.parametrize("plugin", ["whmcs", "wbteampro", "blesta", "ispconfig soap", "ispconfig json"])
+@pytest.mark.parametrize("plugin", ["whmcs", "wbteampro", "blesta", "ispconfig soap", "ispconfig json", "proworkflow",
+                                    "webwork"])
 def test_a_wrong_credential_is_refused_once_whatever_runs_and_however_many_workers(plugin):
     bench = harness()
     assert [bench.refused(plugin, 16, order) for order in bench.ORDERS] == [1, 1]
