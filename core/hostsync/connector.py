@@ -19,13 +19,17 @@ A minimal connector::
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
+from .errors import ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from .model import KINDS, InvalidValue, Record, normalise_value
 from .redact import register_secret
+
+log = logging.getLogger("hostsync.connector")
 
 OPERATIONS = ("list", "get", "find", "create", "update", "delete", "since")
 #: The key ``find`` is given to look a record up by its origin marker: ``find(kind, {ORIGIN: marker})``.
@@ -144,8 +148,14 @@ class Connector:
     default_concurrency: ClassVar[int] = 4
     #: One line for ``hostsync plugins``.
     description: ClassVar[str] = ""
+    #: A stricter rule for the ids :meth:`create` returns (a regular expression the whole id must
+    #: match, e.g. ``r"[1-9][0-9]*"``); the engine always requires a non-empty printable string of
+    #: at most 255 characters, not linked yet to another record of the kind.
+    id_pattern: ClassVar[str | None] = None
     #: Set by the engine: holds every call to this system for the given seconds (see :meth:`pause`).
     pacer: Callable[[float], None] | None = None
+    #: Set by the engine: runs one request of a listing through the core (see :meth:`fetch`).
+    requester: Callable[..., Any] | None = None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         """:param system: the configured system's name.
@@ -169,7 +179,16 @@ class Connector:
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
         """Every record of ``kind``, streamed page by page; only those changed since ``since`` when the
-        kind declares ``since`` (others ignore it)."""
+        kind declares ``since`` (others ignore it).
+
+        Fetch each page with :meth:`fetch`, so that a page that fails is retried from that page,
+        not from the start. Where a record needs a read of its own (details, lines, messages),
+        make it through :meth:`detail`: a read that fails then fails that record alone, never the
+        listing. A listing that raises anyway ends the run's read of this system (its cursor stays).
+        A record may also be yielded as a *stub* (``partial=True``, with a ``version`` token that
+        changes when the record does): the engine fetches it with :meth:`get` only when the token
+        differs from the one last synced (always, when it has none).
+        """
         raise NotImplementedError
 
     def get(self, kind: str, id: str) -> Record | None:
@@ -207,6 +226,40 @@ class Connector:
 
     def close(self) -> None:
         """Release sessions and connections. Called once at the end of every run."""
+
+    def fetch(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)``: one request of :meth:`list` (a page), made through the core.
+
+        In a run it waits its turn under the system's concurrency, rate limit and credential proof,
+        and a transient failure is retried in place with backoff. Inside the other operations
+        (which the engine already calls through the core) and outside the engine it is a plain call.
+        """
+        if self.requester is None:
+            return function(*args)
+        return self.requester(function, *args)
+
+    def detail(self, kind: str, id: str, read: Callable[[], Record | None]) -> Record | None:
+        """The record ``read()`` gives, for a record of :meth:`list` that needs a read of its own.
+
+        In a run's listing, when that read fails (transient, unreadable or refused), a stub of the
+        record is returned instead, which the engine fetches with :meth:`get` later, alone and with
+        retries: one record's failure never fails the listing. Inside another operation (a
+        :meth:`find` that scans the listing, which must not miss the record) and outside the
+        engine it is a plain call. ``None`` when the record is gone meanwhile.
+        """
+
+        def stub(error: ConnectorError) -> Record:
+            if isinstance(error, NotFound) or not isinstance(error, (Transient, ProtocolError, Rejected)):
+                raise error
+            log.info("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, error)
+            return Record(kind, id, {}, partial=True)
+
+        try:
+            if self.requester is None:
+                return read()
+            return self.requester(read, retry=False, on_error=stub)
+        except NotFound:
+            return None
 
     def pause(self, seconds: float) -> None:
         """Tell the core to start no call to this system for ``seconds``, from any worker.

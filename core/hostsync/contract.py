@@ -20,9 +20,12 @@ sandbox (its sample data loaded) for each check:
 ``bad_credentials``    with wrong secrets, ``check()`` raises ``AuthError`` after exactly one request
 ``no_secrets``         no secret setting's value appears in records, error messages or log output
 ``list_pages``         ``list`` with a forced small page size yields every record once
+``list_page_retried``  each page goes through ``fetch()``; a page whose first answer was lost and
+                       is fetched again gives the same records, and no other page is asked again
 ``get_equals_list``    ``get`` gives what ``list`` gave (a partial stub's ``get`` is the full record)
 ``get_unknown``        ``get`` of an id the vendor does not know is ``None``
-``ids_sane``           ids are non-empty printable strings of at most 255 characters
+``ids_sane``           ids are non-empty printable strings of at most 255 characters; a created
+                       one matches the connector's ``id_pattern``
 ``create_then_get``    ``get`` of a created record equals ``stored()`` of what was written
 ``update_partial``     an update leaves the fields it was not given alone
 ``update_idempotent``  the same update twice leaves what once did
@@ -70,7 +73,7 @@ from .sandbox import Fault, Sandbox
 
 #: Checks that run once per connector, then those that run per kind (in this order).
 CONNECTOR_CHECKS = ("check", "bad_credentials", "no_secrets")
-KIND_CHECKS = ("list_pages", "get_equals_list", "get_unknown", "ids_sane", "create_then_get", "update_partial",
+KIND_CHECKS = ("list_pages", "list_page_retried", "get_equals_list", "get_unknown", "ids_sane", "create_then_get", "update_partial",
                "update_idempotent", "find_by_key", "find_by_origin", "list_since", "delete", "delete_unknown",
                "stored_offline", "fault_5xx", "fault_429", "fault_timeout", "fault_lost_reply", "fault_garbage")
 CHECKS = CONNECTOR_CHECKS + KIND_CHECKS
@@ -180,6 +183,9 @@ class Contract:
             record = replace(record, origin=origin)
         new_id = connector.create(kind, record)
         self.expect_sane_id(new_id, f"create({kind!r}) returned")
+        pattern = type(connector).id_pattern
+        expect(pattern is None or re.fullmatch(pattern, new_id),
+               f"create({kind!r}) returned {new_id!r}, which does not match the connector's id_pattern {pattern!r}")
         if made is not None:
             made[kind] = new_id
         return new_id, record
@@ -274,9 +280,10 @@ class Contract:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def check_list_pages(self, kind: str) -> None:
+    def _small_pages(self, kind: str) -> tuple[dict[str, Any], list[str]]:
+        """Options for pages of :attr:`ContractSuite.page_size`, with more than two pages of records
+        (created where the kind allows); the ids created."""
         ops = self.needs(kind, "list")
-        size = self.suite.page_size
         small_options = self.suite.small_pages(self.vendor, dict(self.options))
         if small_options is None:
             raise CannotCheck("no way to force a small page size: declare a page_size setting or override "
@@ -285,8 +292,13 @@ class Contract:
         created = []
         if "create" in ops:
             held = sum(1 for _ in writer.list(kind))
-            for _ in range(max(0, 2 * size + 1 - held)):
+            for _ in range(max(0, 2 * self.suite.page_size + 1 - held)):
                 created.append(self.create(kind, writer)[0])
+        return small_options, created
+
+    def check_list_pages(self, kind: str) -> None:
+        size = self.suite.page_size
+        small_options, created = self._small_pages(kind)
         paged = [r.id for r in self.connect(**small_options).list(kind)]
         self.suite.restore_pages(self.vendor)
         whole = [r.id for r in self.connect().list(kind)]
@@ -300,6 +312,44 @@ class Contract:
         if len(paged) <= size:
             raise CannotCheck(f"only {len(paged)} {kind} records: cannot prove paging (load more in the sandbox "
                               f"sample or give samples[{kind!r}])")
+
+    def check_list_page_retried(self, kind: str) -> None:
+        size = self.suite.page_size
+        small_options, _ = self._small_pages(kind)
+        fetched = [0]
+
+        def requester(function: Callable[..., Any], *args: Any, retry: bool = True,
+                      on_error: Callable[[Exception], Any] | None = None) -> Any:
+            """The core's side of fetch() and detail(): the second page's first answer is lost."""
+            if on_error is not None:  # a record's own read (detail): one plain attempt here
+                return function(*args)
+            fetched[0] += 1
+            if fetched[0] == 2:
+                function(*args)  # asked, and its answer lost: the core asks for the same page again
+            return function(*args)
+
+        try:
+            mark = self.suite.requests(self.vendor)
+            whole = [(r.id, r.partial) for r in self.connect(**small_options).list(kind)]
+            requests = self.suite.requests(self.vendor) - mark
+            connector = self.connect(**small_options)
+            connector.requester = requester
+            mark = self.suite.requests(self.vendor)
+            again = [(r.id, r.partial) for r in connector.list(kind)]
+            asked = self.suite.requests(self.vendor) - mark
+        finally:
+            self.suite.restore_pages(self.vendor)
+        if len(whole) <= size:
+            raise CannotCheck(f"only {len(whole)} {kind} records: cannot prove paging (load more in the sandbox "
+                              f"sample or give samples[{kind!r}])")
+        expect(fetched[0] >= 2, f"list({kind!r}) with pages of {size} made {fetched[0]} request(s) through "
+                                "fetch(); fetch each page with self.fetch(function, *args), so that the core "
+                                "admits it and retries a failed page from there")
+        expect(again == whole, f"list({kind!r}) gave other records when its second page was fetched again "
+                               f"({len(again)} against {len(whole)}): fetch() must be able to call the same "
+                               "request again")
+        expect(asked == requests + 1, f"list({kind!r}) sent {asked} requests when one page was fetched twice, "
+                                      f"against {requests}: only that page may be asked again")
 
     def check_get_equals_list(self, kind: str) -> None:
         self.needs(kind, "list", "get")

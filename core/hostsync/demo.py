@@ -20,7 +20,8 @@ import click
 
 from . import logs
 from .cli.config_cmd import to_toml
-from .cli.sync_cmd import ProgressLine, describe_action, print_results, summary_line
+from .cli.output import summary_line
+from .cli.sync_cmd import ProgressLine, describe_action, print_results
 from .config import load_config
 from .engine import Runtime, order_jobs, sync_job
 from .model import Record

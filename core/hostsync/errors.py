@@ -7,12 +7,17 @@ setting, not its value.
 =================  ==========================================================================
 ``AuthError``      Credentials or permissions refused. Never retried: the system is *held* (no
                    further calls from this run or later ones) until ``hostsync check SYSTEM``
-                   passes or the system's configuration changes.
+                   passes or the system's configuration changes. Until a system's credentials
+                   have been accepted, the core sends it one call at a time, so this comes once.
 ``RateLimited``    The vendor asked us to slow down; retried after ``retry_after`` seconds.
 ``Transient``      Network trouble, timeouts, 5xx: retried with exponential backoff and jitter.
-                   ``may_have_applied`` says whether a write could have reached the vendor (a lost
-                   reply): the engine then looks the record up before writing again.
-``Rejected``       The vendor refused this record (validation). Others go on; retried next run.
+                   ``may_have_applied`` says a write could have reached the vendor (a lost reply):
+                   its outcome is *unknown*, and a create is never sent again until a lookup made
+                   after the target's settle delay finds nothing. The core also treats a write as
+                   unknown after any HTTP 5xx but 503, or a lost or cut-off reply, whatever error
+                   the plugin raised, unless it raised one of the two below.
+``Rejected``       The vendor refused this record (validation): proof that nothing was applied.
+                   Others go on; retried next run. Only for replies that prove it.
 ``NotFound``       A ``Rejected`` for a record id the vendor does not know (deleted meanwhile).
 ``ProtocolError``  The vendor answered something we cannot read (HTML, truncated JSON, ...).
 ``ConfigError``    The configuration is wrong; names the file and key path. Exit code 2.
@@ -48,8 +53,9 @@ class Transient(ConnectorError):
     """A failure that may pass: network, timeout, 5xx, maintenance.
 
     :param may_have_applied: the request may have reached the vendor and changed something
-        (timeout after sending, connection dropped before the reply). Creates are then
-        reconciled with ``find`` before they are sent again.
+        (timeout after sending, connection dropped before the reply, a 5xx after processing).
+        The outcome is then unknown: a create is looked up with ``find`` once the target's settle
+        delay has passed, and sent again only by a later run that finds nothing.
     """
 
     retryable = True

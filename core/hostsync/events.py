@@ -8,8 +8,9 @@ Emitted from the engine thread:
   ``error``).
 * ``record.<result>`` (``job``, ``run_id``, ``system`` = the source, ``kind``, ``record_id``, ``target_id``;
   ``detail`` ``target``, ``action``, ``reason``, ``fields``) for ``created``, ``updated``, ``deleted``,
-  ``adopted``, ``deferred``, ``conflicts`` and ``failed``; ``record.failed`` is to carry ``cause``,
-  :func:`failure_cause` of the error (not yet sent: counted as ``unknown`` until then).
+  ``adopted``, ``deferred``, ``conflicts``, ``unknown`` (a write whose outcome is unknown: it may still
+  land, and is looked up later, see docs/engine.md) and ``failed``; ``record.failed`` is to carry
+  ``cause``, :func:`failure_cause` of the error (not yet sent: counted as ``unknown`` until then).
 * ``record.drift`` (as ``record.*``; ``detail`` ``target``, ``fields``: the names of the fields that
   differ, ``repaired``: bool): a full scan found a linked target record changed since hostsync wrote it.
   (Not emitted yet: comes with drift repair.)

@@ -3,22 +3,51 @@
 Every HTTP connector builds its client here, so timeouts, TLS verification, pool limits and the
 User-Agent are the same everywhere, and tests can pass an ``httpx`` transport through the options
 (``options["http_transport"]``, e.g. ``httpx.MockTransport``) without touching the connector.
+
+Every request of such a client also keeps three promises, whatever the plugin does with it:
+
+* a total **deadline** (``deadline``, seconds): connecting, sending and reading the whole reply. The
+  ``timeout`` is only the idle time between two reads, which a reply dripped byte by byte never
+  trips; the deadline does (:class:`DeadlineExceeded`).
+* a maximum **reply size** (``max_reply_size``, bytes): a longer reply is refused while it streams
+  in, never buffered whole (:class:`ReplyTooLarge`).
+* a note of what became of it (:func:`exchanges`): whether it may have reached the vendor, its
+  status, whether its reply was cut off. The engine reads it to tell a write whose outcome is
+  unknown (lost reply, 5xx) from one the vendor certainly did not carry out.
+* a turn under the system's rate limit (:class:`pacing`): the engine has every request a call
+  makes beyond its first wait for the rate limit and any pause the vendor asked for, so an
+  operation that takes several requests (an update that reads first) is counted as that many.
 """
 
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
+import httpcore
 import httpx
 
 from . import __version__
+from .config import DEFAULT_DEADLINE, DEFAULT_MAX_REPLY_SIZE, DEFAULT_TIMEOUT
 from .errors import AuthError, ProtocolError, RateLimited, Transient
 
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_MAX_REPLY_SIZE", "build_client", "transport_errors",
+           "check_status", "json_body", "describe_body", "retry_after", "exchanges", "Exchange", "pacing",
+           "DeadlineExceeded", "ReplyTooLarge"]
+
 USER_AGENT = f"hostsync/{__version__}"
-DEFAULT_TIMEOUT = 30.0
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The whole exchange took longer than the system's ``deadline``."""
+
+
+class ReplyTooLarge(httpx.TransportError):
+    """The reply is longer than the system's ``max_reply_size`` (refused while streaming in)."""
 
 
 def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency: int | None = None,
@@ -26,23 +55,270 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
                  headers: Mapping[str, str] | None = None) -> httpx.Client:
     """An ``httpx.Client`` for one configured system.
 
-    Reads ``timeout`` (seconds, default 30), ``verify_tls`` (default true), ``concurrency`` (the
-    system's parallel calls, which size the connection pool) and an optional test ``http_transport``
-    from ``options``. Redirects are not followed: an API that redirects is misconfigured (usually
-    http -> https or a login page) and should say so.
+    Reads ``timeout`` (idle seconds, default 30), ``deadline`` (total seconds per request, default
+    60), ``max_reply_size`` (bytes, default 32 MiB), ``verify_tls`` (default true), ``concurrency``
+    (the system's parallel calls, which size the connection pool) and an optional test
+    ``http_transport`` from ``options``. Redirects are not followed: an API that redirects is
+    misconfigured (usually http -> https or a login page) and should say so.
     """
     timeout = float(options.get("timeout") or DEFAULT_TIMEOUT)
+    deadline = max(float(options.get("deadline") or DEFAULT_DEADLINE), timeout)
+    max_size = int(options.get("max_reply_size") or DEFAULT_MAX_REPLY_SIZE)
     concurrency = concurrency or int(options.get("concurrency") or 4)
+    verify = bool(options.get("verify_tls", True))
+    limits = httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1))
+    inner = options.get("http_transport") or _network_transport(verify, limits)
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        verify=bool(options.get("verify_tls", True)),
-        limits=httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1)),
+        verify=verify,
+        limits=limits,
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         auth=auth,
-        transport=options.get("http_transport"),
+        transport=_Guard(inner, deadline, max_size),
         follow_redirects=False,
     )
+
+
+# -- what became of each request ----------------------------------------------------------------
+
+@dataclass
+class Exchange:
+    """One request, as far as this end can tell."""
+
+    #: the request may have reached the vendor (it was not refused before being sent)
+    sent: bool = False
+    #: the reply's status, once its head arrived
+    status: int | None = None
+    #: the reply broke off, or was refused, before its end
+    cut: bool = False
+
+    @property
+    def unsure(self) -> str | None:
+        """Why the vendor may have acted on this request without our knowing the result, or ``None``.
+
+        A request never sent, a complete reply, or a 503 (the vendor refusing before it processes
+        anything) are sure; a lost or cut-off reply and any other 5xx, whatever its body, are not.
+        """
+        if not self.sent:
+            return None
+        if self.status is None:
+            return "no reply"
+        if self.cut:
+            return f"the reply (HTTP {self.status}) broke off"
+        if self.status >= 500 and self.status != 503:
+            return f"HTTP {self.status}"
+        return None
+
+
+_local = threading.local()
+
+
+class exchanges:  # noqa: N801 - used like a function: ``with exchanges() as seen``
+    """The requests this thread makes through :func:`build_client` clients inside the block.
+
+    (A class rather than a generator: the engine enters one around every write.)
+    """
+
+    def __enter__(self) -> list[Exchange]:
+        self.outer = getattr(_local, "ledger", None)
+        _local.ledger = self.ledger = []
+        return self.ledger
+
+    def __exit__(self, *exc: object) -> None:
+        _local.ledger = self.outer
+        if self.outer is not None:
+            self.outer.extend(self.ledger)
+
+
+class pacing:  # noqa: N801 - used like a function: ``with pacing(before):``
+    """Inside the block, ``before()`` runs before each request this thread sends through a
+    :func:`build_client` client (the engine: wait for the system's rate limit)."""
+
+    def __init__(self, before: Callable[[], None]) -> None:
+        self.before = before
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_local, "before", None)
+        _local.before = self.before
+
+    def __exit__(self, *exc: object) -> None:
+        _local.before = self.outer
+
+
+def _noted() -> Exchange:
+    exchange = Exchange()
+    ledger = getattr(_local, "ledger", None)
+    if ledger is not None:
+        ledger.append(exchange)
+    return exchange
+
+
+@contextmanager
+def _deadline(until: float) -> Iterator[None]:
+    """Socket operations of this thread inside the block end by monotonic time ``until``."""
+    outer = getattr(_local, "until", None)
+    _local.until = until
+    try:
+        yield
+    finally:
+        _local.until = outer
+
+
+class _Guard(httpx.BaseTransport):
+    """Wraps a system's transport: deadline, reply size and a note of every exchange."""
+
+    def __init__(self, inner: httpx.BaseTransport, deadline: float, max_size: int) -> None:
+        self.inner = inner
+        self.deadline = deadline
+        self.max_size = max_size
+
+    def expired(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"no complete answer within the deadline ({self.deadline:g} s)")
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        before = getattr(_local, "before", None)
+        if before is not None:
+            before()
+        exchange = _noted()
+        until = time.monotonic() + self.deadline
+        try:
+            with _deadline(until):
+                response = self.inner.handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            raise  # never sent
+        except httpx.TimeoutException as exc:
+            exchange.sent = True
+            if time.monotonic() >= until:
+                raise self.expired() from exc
+            raise
+        except BaseException:
+            exchange.sent = True
+            raise
+        exchange.sent, exchange.status = True, response.status_code
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.max_size:
+            response.close()
+            exchange.cut = True
+            raise ReplyTooLarge(f"the reply is {_size(int(length))}, more than max_reply_size ({_size(self.max_size)})")
+        assert isinstance(response.stream, Iterable)
+        return httpx.Response(response.status_code, headers=response.headers, extensions=response.extensions,
+                              stream=_GuardedStream(response.stream, until, self, exchange))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _GuardedStream(httpx.SyncByteStream):
+    def __init__(self, inner: Iterable[bytes], until: float, guard: _Guard, exchange: Exchange) -> None:
+        self.inner = inner
+        self.until = until
+        self.guard = guard
+        self.exchange = exchange
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        chunks = iter(self.inner)
+        try:
+            while True:
+                try:
+                    with _deadline(self.until):
+                        chunk = next(chunks)
+                except StopIteration:
+                    return
+                except httpx.TimeoutException as exc:
+                    if time.monotonic() >= self.until:
+                        raise self.guard.expired() from exc
+                    raise
+                if time.monotonic() >= self.until:
+                    raise self.guard.expired()
+                size += len(chunk)
+                if size > self.guard.max_size:
+                    raise ReplyTooLarge(f"the reply is longer than max_reply_size ({_size(self.guard.max_size)})")
+                yield chunk
+        except BaseException:
+            self.exchange.cut = True
+            raise
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 ** 2:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 ** 2:.1f} MiB"
+
+
+# -- sockets that keep the deadline -------------------------------------------------------------
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of this thread's deadline; ``error`` when nothing is."""
+    until = getattr(_local, "until", None)
+    if until is None:
+        return timeout
+    left = until - time.monotonic()
+    if left <= 0:
+        raise error("the deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname,
+                                                    _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
+                                                      local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                              socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def _network_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's own transport, its connection pool built on sockets that keep the deadline.
+
+    httpx takes no network backend, so its (private) pool is replaced by an equal one that has
+    it; ``tests/core/test_http.py`` fails if a new httpx stops honouring that.
+    """
+    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 - see the docstring
+        ssl_context=httpx.create_ssl_context(verify=verify), max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_DeadlineBackend())
+    return transport
 
 
 @contextmanager
@@ -54,6 +330,10 @@ def transport_errors(what: str, *, write: bool = False) -> Iterator[None]:
     """
     try:
         yield
+    except DeadlineExceeded as exc:
+        raise Transient(f"{what}: {exc}", may_have_applied=write) from exc
+    except ReplyTooLarge as exc:
+        raise ProtocolError(f"{what}: {exc}; refused") from exc
     except httpx.ConnectTimeout as exc:
         raise Transient(f"{what}: connection timed out") from exc
     except httpx.ConnectError as exc:

@@ -13,8 +13,10 @@ exactly what a real vendor would have applied, and the test can read it afterwar
 
 Connectors: ``memory`` carries every canonical field (and keeps origin markers with ``origin =
 true``); ``memlite`` is a lossy vendor (no address2 or phone on clients; invoice numbers assigned by
-the vendor) to exercise field intersection; ``memro`` is read-only. It passes the contract suite
-(``tests/contract/test_memory.py``).
+the vendor) to exercise field intersection; ``memro`` is read-only. With ``page_size`` a listing
+comes in pages (each one ``list`` call, through ``Connector.fetch``); with ``details`` each listed
+record is read on its own (a ``get`` call, through ``Connector.detail``), as WHMCS lists clients. It
+passes the contract suite (``tests/contract/test_memory.py``).
 """
 
 from __future__ import annotations
@@ -66,9 +68,15 @@ class MemoryVendor:
         self.writes: list[tuple[str, str, str]] = []  # (op, kind, id)
         self.calls: dict[str, int] = {}
         self.auth_failures = 0
-        #: op name -> list of pending faults: callables that raise, or ("lose", n) markers
-        self.faults: dict[str, list[Callable[[], None] | str]] = {}
+        #: op name (or (op, record id)) -> list of pending faults: callables that raise, or markers:
+        #: "lose" (applied, the reply lost), "5xx" (applied, answered as failed), "late" (applied
+        #: ``late_delay`` seconds on :attr:`clock` after the reply was lost)
+        self.faults: dict[str | tuple[str, str], list[Callable[[], None] | str]] = {}
         self.write_latency = 0.0
+        #: seconds (on ``clock``) after which a "late" write lands, and those still to land
+        self.late_delay = 1.0
+        self.clock: Callable[[], float] = time.monotonic
+        self.late: list[tuple[float, Callable[[], None]]] = []
         self._mtime = 0.0
         if store and store.exists():
             self._load()
@@ -129,33 +137,46 @@ class MemoryVendor:
             self._save()
 
     def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        self.land()  # what is due has landed, whether or not anyone called
         with self.lock:
             self._refresh()
             return json.loads(json.dumps(self.data[kind]))
 
-    def fail(self, op: str, error: Callable[[], None] | str, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``op`` fail: a callable raises; "lose" applies then loses the reply."""
+    def fail(self, op: str, error: Callable[[], None] | str, times: int = 1, record: str | None = None) -> None:
+        """Make the next ``times`` calls of ``op`` (about ``record`` only, if given) fail: a callable
+        raises; "lose" applies then loses the reply, "5xx" applies then answers with an error,
+        "late" applies later (see ``late_delay``)."""
         with self.lock:
-            self.faults.setdefault(op, []).extend([error] * times)
+            self.faults.setdefault(op if record is None else (op, record), []).extend([error] * times)
 
     def write_count(self) -> int:
+        self.land()
         with self.lock:
             self._refresh()
             return len(self.writes)
 
     # -- the "API" ----------------------------------------------------------------------------
 
-    def _enter(self, op: str, password: str | None) -> str | None:
+    def land(self) -> None:
+        """Apply the "late" writes whose time has come."""
+        with self.lock:
+            due = [w for w in self.late if w[0] <= self.clock()]
+            self.late = [w for w in self.late if w[0] > self.clock()]
+        for _, apply in due:
+            apply()
+
+    def _enter(self, op: str, password: str | None, record: str | None = None) -> str | None:
+        self.land()
         self._refresh()
         self.calls[op] = self.calls.get(op, 0) + 1
         if password != self.password:
             self.auth_failures += 1
             raise AuthError(f"{self.name}: login refused")
-        pending = self.faults.get(op)
+        pending = self.faults.get((op, record or "")) or self.faults.get(op)
         if pending:
             fault = pending.pop(0)
-            if fault == "lose":
-                return "lose"
+            if fault in ("lose", "5xx", "late"):
+                return fault  # type: ignore[return-value]
             assert callable(fault)
             fault()
         return None
@@ -165,18 +186,20 @@ class MemoryVendor:
         return Record(kind, rid, dict(row["fields"]), dict(row["refs"]),
                       datetime.fromisoformat(row["updated_at"]), origin=row.get("origin"))
 
-    def list(self, kind: str, since: datetime | None, password: str | None) -> list[Record]:
+    def list(self, kind: str, since: datetime | None, password: str | None, start: int = 0,
+             size: int | None = None) -> list[Record]:
+        """Records of ``kind`` (changed since ``since``), the page of ``size`` from ``start`` (all: None)."""
         with self.lock:
             self._enter("list", password)
             rows = sorted(self.data[kind], key=lambda i: int(i) if i.isdigit() else i)
             out = [self._row(kind, rid) for rid in rows]
         if since is not None:
             out = [r for r in out if r.updated_at and r.updated_at >= since]
-        return out
+        return out[start:None if size is None else start + size]
 
     def get(self, kind: str, rid: str, password: str | None) -> Record | None:
         with self.lock:
-            self._enter("get", password)
+            self._enter("get", password, rid)
             return self._row(kind, rid) if rid in self.data[kind] else None
 
     def find(self, kind: str, key: Mapping[str, Any], password: str | None) -> list[Record]:
@@ -190,6 +213,18 @@ class MemoryVendor:
             time.sleep(latency)
         with self.lock:
             lost = self._enter(op, password)
+            if lost == "late":
+                self.late.append((self.clock() + self.late_delay, lambda: self._apply(op, kind, rid, record)))
+                raise Transient(f"{self.name}: no answer in time to {op}", may_have_applied=True)
+            rid = self._apply(op, kind, rid, record)
+        if lost == "lose":
+            raise Transient(f"{self.name}: connection lost after {op}", may_have_applied=True)
+        if lost == "5xx":  # what the core makes of any 5xx after a write was sent
+            raise Transient(f"{self.name}: HTTP 500 after {op}", may_have_applied=True)
+        return rid
+
+    def _apply(self, op: str, kind: str, rid: str | None, record: Record | None) -> str:
+        with self.lock:
             if op == "create":
                 rid = str(next(self.ids))
             assert rid is not None
@@ -206,9 +241,7 @@ class MemoryVendor:
                                         "origin": previous.get("origin") if op == "update" else record.origin}
             self.writes.append((op, kind, rid))
             self._save()
-        if lost:
-            raise Transient(f"{self.name}: connection lost after {op}", may_have_applied=True)
-        return rid
+            return rid
 
 
 ALL = {kind: Operations.of("list", "get", "find", "create", "update", "delete", "since") for kind in KINDS}
@@ -231,7 +264,8 @@ class MemoryConnector(Connector):
         Setting("stubs", "bool", default=False, help="List summary stubs (partial records with a version)."),
         Setting("origin", "bool", default=False, help="Keep origin markers (exact identity)."),
         Setting("timezone", "timezone", default="UTC", help="The vendor's time zone (checked, not used)."),
-        Setting("page_size", "int", default=100, min=1, max=1000, help="Rows per page (checked, not used)."),
+        Setting("page_size", "int", min=1, max=1000, help="List in pages of this many records (unset: one call)."),
+        Setting("details", "bool", default=False, help="Read each listed record on its own (a get call)."),
     )
 
     @classmethod
@@ -251,13 +285,31 @@ class MemoryConnector(Connector):
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
         delay = self.options.get("read_latency") or 0.0
-        for record in self.vendor.list(kind, since, self.password):
+        for record in self._pages(kind, since):
             if delay:
                 time.sleep(delay)
+            if self.options.get("details"):
+                rid = record.id or ""
+                record = self.detail(kind, rid, lambda: self.vendor.get(kind, rid, self.password))
+                if record is None:
+                    continue
             if self.options.get("stubs"):
                 record = Record(kind, record.id, {}, {}, record.updated_at,
                                 version=record.updated_at.isoformat() if record.updated_at else None, partial=True)
             yield record
+
+    def _pages(self, kind: str, since: datetime | None) -> Iterator[Record]:
+        size = self.options.get("page_size") or 0
+        if not size:
+            yield from self.fetch(self.vendor.list, kind, since, self.password)
+            return
+        start = 0
+        while True:
+            page = self.fetch(self.vendor.list, kind, since, self.password, start, size)
+            yield from page
+            if len(page) < size:
+                return
+            start += size
 
     def get_version(self, record: Record) -> str | None:
         return record.updated_at.isoformat() if record.updated_at else None

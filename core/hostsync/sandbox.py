@@ -30,7 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Iterable, Mapping
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply", "echo")
+FAULT_KINDS = ("error", "rate_limit", "timeout", "lost_reply", "applied_late", "applied_error", "drip", "oversized",
+               "echo")
 
 
 @dataclass
@@ -83,18 +84,29 @@ class Response:
 class Fault:
     """A failure to inject into the calls matching ``match`` (an operation name; ``None``: any call).
 
-    :param kind: ``error`` (answer ``status``/``body``, not applied), ``rate_limit`` (429 with
-        ``Retry-After``, not applied), ``timeout`` (applied when ``applied``, then no answer for
-        ``delay`` seconds), ``lost_reply`` (applied, then the connection drops unanswered) or ``echo``
-        (like ``error``, with ``{request}`` in ``body`` replaced by the request as a careless vendor
-        echoes it: query, body, its form fields decoded and the Authorization header, escaped for a
-        JSON or XML ``content_type``).
+    :param kind: what the vendor does instead of answering normally:
+
+        * ``error``: answers ``status``/``body`` without applying the call;
+        * ``rate_limit``: answers 429 with ``Retry-After``, not applied;
+        * ``timeout``: applies the call when ``applied``, then gives no answer for ``delay`` seconds;
+        * ``lost_reply``: applies the call, then drops the connection unanswered;
+        * ``applied_late``: gives no answer, and applies the call ``delay`` seconds later (after a
+          client with a shorter timeout gave up), then drops the connection;
+        * ``applied_error``: applies the call, then answers ``status``/``body`` (a 5xx after applying);
+        * ``drip``: applies the call and answers it one byte every ``delay`` seconds;
+        * ``oversized``: answers 200 with ``size`` bytes of filler, streamed, without a length;
+        * ``echo``: like ``error``, with ``{request}`` in ``body`` replaced by the request as a
+          careless vendor echoes it: query, body, its form fields decoded and the Authorization
+          header, escaped for a JSON or XML ``content_type``.
+    :param about: only calls whose query string or body holds this text (``"clientid=3"``: the
+        calls about one record).
     :param times: how many matching calls fail (``None``: every one).
     :param probability: the fraction of matching calls that fail (seeded, reproducible).
     """
 
     kind: str
     match: str | None = None
+    about: str | None = None
     times: int | None = 1
     probability: float = 1.0
     status: int = 500
@@ -103,6 +115,7 @@ class Fault:
     retry_after: float | None = 1
     delay: float = 5.0
     applied: bool = True
+    size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -233,9 +246,12 @@ class Sandbox:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def _pick_fault(self, operation: str) -> Fault | None:
+    def _pick_fault(self, operation: str, request: Request) -> Fault | None:
         for fault in self.faults:
             if fault.match not in (None, operation):
+                continue
+            if fault.about is not None and fault.about not in request.raw_query and \
+                    fault.about not in request.body.decode("utf-8", "replace"):
                 continue
             if fault.times is not None and fault.times <= 0:
                 continue
@@ -281,13 +297,14 @@ class Sandbox:
         return Response.json({"ok": True})
 
     def dispatch(self, request: Request) -> tuple[Response | None, Fault | None]:
-        """Handle a request with faults applied. ``None`` as response: drop the connection."""
+        """Handle a request with faults applied. ``None`` as response: drop the connection (after
+        the fault's delay; an ``applied_late`` call is applied then, see :meth:`apply_late`)."""
         if "/_sandbox/" in request.path:
             return self._control(request), None
         with self.lock:
             operation = self.operation(request)
             self.calls[operation] += 1
-            fault = self._pick_fault(operation)
+            fault = self._pick_fault(operation, request)
             entry: dict[str, Any] = {"operation": operation, "fault": fault.kind if fault else None}
             self.log.append(entry)
             if fault and fault.kind == "echo":
@@ -303,14 +320,28 @@ class Sandbox:
                     headers["Retry-After"] = str(int(fault.retry_after) if fault.retry_after == int(fault.retry_after)
                                                  else fault.retry_after)
                 return Response(429, fault.body, headers), fault
-            if fault and not fault.applied:
+            if fault and fault.kind == "oversized":
+                entry["status"] = 200
+                return Response(200, b"", {"Content-Type": fault.content_type}), fault
+            if fault and (fault.kind == "applied_late" or not fault.applied):
                 entry["status"] = None
                 return None, fault
             response = self.handle(request)
+            if fault and fault.kind == "applied_error":
+                entry["status"] = fault.status
+                return Response(fault.status, fault.body, {"Content-Type": fault.content_type}), fault
+            if fault and fault.kind == "drip" and not response.drop:
+                entry["status"] = response.status
+                return response, fault
             entry["status"] = None if (fault or response.drop) else response.status
             if response.drop:
                 return None, fault
             return (None if fault else response), fault
+
+    def apply_late(self, request: Request) -> None:
+        """Apply a call an ``applied_late`` fault held back (its client has given up by now)."""
+        with self.lock:
+            self.handle(request)
 
 
 def _request_text(request: Request) -> str:
@@ -358,21 +389,67 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in an emulator must show, not hang the client
             response, fault = Response.text(f"sandbox error: {type(exc).__name__}: {exc}", 500), None
         if response is None:
-            if fault is not None and fault.kind == "timeout":
+            if fault is not None and fault.kind in ("timeout", "applied_late"):
                 time.sleep(fault.delay)
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            if fault is not None and fault.kind == "applied_late":
+                self.sandbox.apply_late(request)
+            self._hang_up()
             return
         payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        if fault is not None and fault.kind == "oversized":
+            self._stream_filler(fault.size)
+            return
+        writer = self.wfile
+        if fault is not None and fault.kind == "drip":
+            self.wfile = _Drip(writer, fault.delay)  # type: ignore[assignment]
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except OSError:  # the client gave up on a dripped reply
+            self.close_connection = True
+        finally:
+            self.wfile = writer
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _stream_filler(self, size: int) -> None:
+        """A 200 reply of ``size`` filler bytes, with no length: the client reads until the close."""
+        self.close_connection = True
+        block = b" " * 65536
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+            while size > 0:
+                self.wfile.write(block[:size])
+                size -= len(block)
+        except OSError:  # refused by the client, as it should be
+            pass
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+
+class _Drip:
+    """A writer that sends one byte at a time, ``delay`` seconds apart (a reply dripped in)."""
+
+    def __init__(self, writer: Any, delay: float) -> None:
+        self.writer = writer
+        self.delay = delay
+
+    def write(self, data: bytes) -> int:
+        for i in range(len(data)):
+            self.writer.write(data[i:i + 1])
+            self.writer.flush()
+            time.sleep(self.delay)
+        return len(data)
+
+    def flush(self) -> None:
+        self.writer.flush()

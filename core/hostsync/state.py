@@ -77,6 +77,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
                          "fingerprint": str}, pk="system")
 
 
+@migrations()
+def m002_intent_unknown_at(db: sqlite_utils.Database) -> None:
+    """When a create's outcome became unknown (a lost reply, a 5xx): it is looked up only once the
+    target's settle delay has passed since then."""
+    db["intents"].add_column("unknown_at", str)
+
+
 @dataclass
 class Link:
     """Two records known to be the same fact in two systems, oriented from ``system``'s side.
@@ -132,6 +139,13 @@ class Intent:
     job: str
     key: dict[str, Any]
     created_at: str
+    #: when the create's outcome became unknown (``None``: it was about to be sent at ``created_at``)
+    unknown_at: str | None = None
+
+    @property
+    def since(self) -> str:
+        """When the create was last known to be in flight: the settle delay counts from then."""
+        return self.unknown_at or self.created_at
 
 
 def create_private_file(path: Path) -> None:
@@ -509,8 +523,14 @@ class State:
             sql += f" AND record_id IN ({','.join('?' * len(ids))})"
             params.extend(ids)
         return {row["record_id"]: Intent(row["kind"], row["system"], row["record_id"], row["target"], row["job"],
-                                         json.loads(row["key"]), row["created_at"])
+                                         json.loads(row["key"]), row["created_at"], row["unknown_at"])
                 for row in self._rows(sql, params)}
+
+    def mark_unknown(self, kind: str, system: str, target: str, ids: Iterable[str], at: str) -> None:
+        """The creates of ``ids`` were sent and their outcome is unknown since ``at``."""
+        self.db.conn.executemany(
+            "UPDATE intents SET unknown_at = ? WHERE kind = ? AND system = ? AND target = ? AND record_id = ?",
+            [(at, kind, system, target, i) for i in ids])
 
     def delete_intents(self, kind: str, system: str, target: str, ids: Iterable[str]) -> None:
         self.db.conn.executemany(

@@ -11,7 +11,7 @@ the API key, an argument value or a raw vendor body.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
@@ -34,9 +34,12 @@ _DEFAULT_VALUE = "Failed to retrieve the default value"
 class BlestaClient:
     """One configured Blesta installation. Thread-safe (one shared ``httpx.Client``)."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], fetch: Callable[..., Any] | None = None) -> None:
         """:param options: the system's settings; ``build_client`` reads ``timeout``, ``verify_tls``,
-            ``concurrency`` (the pool size) and a test ``http_transport`` from them."""
+            ``concurrency`` (the pool size) and a test ``http_transport`` from them.
+        :param fetch: runs each page request of :meth:`pages` (the connector's ``fetch``, so the
+            core retries a failed page in place); default: a plain call."""
+        self.fetch = fetch or (lambda function, *args: function(*args))
         base = str(options["url"]).rstrip("/")
         user, key = str(options["user"]), str(options["key"])
         if options.get("auth", "basic") == "header":  # Blesta >= 5.11
@@ -136,14 +139,16 @@ class BlestaClient:
         """
         total = None
         if count is not None:
-            total = _int(self.get(model, method + "Count", count, context=context), f"{model}/{method}Count")
+            total = _int(self.fetch(lambda: self.get(model, method + "Count", count, context=context)),
+                         f"{model}/{method}Count")
             if total == 0:
                 return
         seen: set[Any] = set()
         size = 0
         read = 0
         for page in range(1, MAX_PAGES + 1):
-            rows = rows_of(self.get(model, method, {**args, "page": page}, context=context), f"{model}/{method}")
+            answer = self.fetch(lambda: self.get(model, method, {**args, "page": page}, context=context))
+            rows = rows_of(answer, f"{model}/{method}")
             if not rows:
                 return
             size = size or len(rows)

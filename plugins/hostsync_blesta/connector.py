@@ -63,6 +63,7 @@ class BlestaConnector(Connector):
     description = "Blesta billing: clients, invoices, domains (services) and Support Manager tickets"
     kinds = KINDS_MAX
     default_concurrency = 4
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     settings = (
         Setting("url", "url", required=True, help="Blesta installation base, e.g. https://billing.example.com "
                 "(append /index.php where .htaccess is not used); the API is at {url}/api/"),
@@ -107,7 +108,7 @@ class BlestaConnector(Connector):
             raise ConfigError(f"unknown time zone {opts['timezone']!r} (an IANA name such as Europe/Berlin)",
                               key=f"systems.{system}.timezone") from None
         self.company_id = int(opts["company_id"])
-        self.api = BlestaClient(opts)  # pool sized by the core's options["concurrency"]
+        self.api = BlestaClient(opts, fetch=self.fetch)  # pool sized by the core's options["concurrency"]
         self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}
         self.kinds = dict(self.operations(opts))
         self._lock = threading.Lock()
@@ -218,7 +219,9 @@ class BlestaConnector(Connector):
         args = {"order_by": {"id_code": "ASC"}, "filters": {"company_id": self.company_id}}
         for row in self.api.pages("clients", "getList", args, count={"filters": {"company_id": self.company_id}},
                                   context="list clients"):
-            yield self._client_from_row(row)
+            record = self.detail("client", str(row.get("id")), lambda: self._client_from_row(row))
+            if record is not None:
+                yield record
 
     def _client_from_row(self, row: Mapping[str, Any]) -> Record:
         numbers = self._numbers(row.get("contact_id"), f"read client {row.get('id')}")
@@ -391,9 +394,9 @@ class BlestaConnector(Connector):
     def _list_invoice(self) -> Iterator[Record]:
         # Rows carry no lines and no modification time, so each invoice is read whole.
         for row in self._invoice_rows({}):
-            invoice = self._invoice(str(row["id"]), f"read invoice {row['id']}")
-            if invoice is not None:
-                yield m.invoice_record(invoice, self.tz)
+            record = self.detail("invoice", str(row["id"]), lambda: self._get_invoice(str(row["id"])))
+            if record is not None:
+                yield record
 
     def _invoice_rows(self, extra: Mapping[str, Any], filters: Mapping[str, Any] | None = None) -> Iterator[dict]:
         args = {**extra, "status": "all", "order_by": {"id": "ASC"}}
@@ -563,7 +566,7 @@ class BlestaConnector(Connector):
 
     def _list_domain(self) -> Iterator[Record]:
         for row in self._service_rows({}):
-            record = self._domain_from_row(row)
+            record = self.detail("domain", str(row["id"]), lambda: self._domain_from_row(row))
             if record is not None:
                 yield record
 

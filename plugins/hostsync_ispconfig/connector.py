@@ -73,6 +73,7 @@ class IspconfigConnector(Connector):
                 help="Values ISPConfig needs for new sites that canonical data lacks."),
     )
     default_concurrency = 4
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
 
     def __init__(self, system: str, options: Mapping[str, Any], *,
                  clock: Callable[[], float] | None = None) -> None:
@@ -153,7 +154,8 @@ class IspconfigConnector(Connector):
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
         selector: Any = mapping.site_filter({}) if kind == "site" else -1
-        rows = self._rows(self._call(f"{_TABLES[kind]}_get", selector, what=f"list {kind}s"), f"list {kind}s")
+        answer = self.fetch(lambda: self._call(f"{_TABLES[kind]}_get", selector, what=f"list {kind}s"))
+        rows = self._rows(answer, f"list {kind}s")
         for row in rows:
             yield self._record(kind, row)
 

@@ -15,10 +15,11 @@ Lists are paged with ``pagenumber`` and ``pagesize``, always sent together (one 
 
 The rate limit (500 requests per 30 s per API key) is announced on every reply in
 ``x-ratelimit-limit``/``-remaining``/``-reset``. When a good reply says the requests left in the
-window are no more than those this client still has in flight, the client pauses until the window
-resets: it tells the core (``on_pause``, which holds every worker's next call) and waits itself
-before its own next request (list pages do not pass the core's gate). No message carries the API
-key, the password or an unreadable vendor body.
+window are no more than those this client still has in flight, the client tells the core
+(``on_pause``, the connector's ``pause``), which then holds every request to the account until the
+window resets: every request passes the core's gate (``fetch``: a request of a listing is a call of
+its own; any other is part of an operation the core called, whose further requests it paces). No
+message carries the API key, the password or an unreadable vendor body.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import html
 import logging
 import re
 import threading
-import time
 from typing import Any, Callable, Iterator, Mapping
 
 import httpx
@@ -51,19 +51,22 @@ class ProWorkflowClient:
 
     page_size = PAGE_SIZE
 
-    def __init__(self, options: Mapping[str, Any], on_pause: Callable[[float], None] | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any], on_pause: Callable[[float], None] | None = None,
+                 fetch: Callable[..., Any] | None = None) -> None:
         """:param options: the system's settings (``url``, ``apikey``, ``username``, ``password``; and the
             core's ``timeout``, ``verify_tls``, ``concurrency``, a test ``http_transport``).
-        :param on_pause: told the seconds to hold every call when the rate limit is nearly spent."""
+        :param on_pause: told the seconds to hold every call when the rate limit is nearly spent.
+        :param fetch: runs each request (the connector's ``fetch``: in a listing the core's gate
+            admits it and retries it in place); default: a plain call."""
         base = str(options.get("url") or DEFAULT_URL).rstrip("/")
         self._secrets = [str(options[k]) for k in ("apikey", "password") if options.get(k)]
         self.http = build_client(options, base_url=base + "/",
                                  auth=httpx.BasicAuth(str(options["username"]), str(options["password"])),
                                  headers={"apikey": str(options["apikey"]), "Accept": "application/json"})
         self.on_pause = on_pause
+        self.fetch = fetch or (lambda function, *args: function(*args))
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._resume_at = 0.0
 
     def close(self) -> None:
         self.http.close()
@@ -91,10 +94,12 @@ class ProWorkflowClient:
         """
         call = f"ProWorkflow {verb} /{path}"
         what = f"{what}: {call}" if what else call
-        write = verb != "GET"
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        return self.fetch(self._send, verb, path, query, body, what)
+
+    def _send(self, verb: str, path: str, query: Mapping[str, str], body: Any, what: str) -> dict[str, Any]:
+        write = verb != "GET"
         log.debug("%s %s (%s)", verb, path, ", ".join(sorted(query)) or "no parameters")
-        self._wait_for_window()
         with self._lock:
             self._in_flight += 1
         try:
@@ -168,15 +173,9 @@ class ProWorkflowClient:
 
     # -- rate limit -----------------------------------------------------------------------------
 
-    def _wait_for_window(self) -> None:
-        with self._lock:
-            wait = self._resume_at - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-
     def _note_limit(self, response: httpx.Response) -> None:
-        """Pause until the window resets when the requests left are no more than those in flight
-        (any answer but a 429 says how many are left)."""
+        """Have the core pause until the window resets when the requests left are no more than those
+        in flight (any answer but a 429 says how many are left)."""
         remaining = _number(response.headers.get("x-ratelimit-remaining"))
         reset = _number(response.headers.get("x-ratelimit-reset"))
         if remaining is None or reset is None:
@@ -185,7 +184,6 @@ class ProWorkflowClient:
             others = self._in_flight  # this one is answered: the requests still out
             if remaining > others:
                 return
-            self._resume_at = max(self._resume_at, time.monotonic() + reset)
         log.debug("rate limit: %d request(s) left in the window; pausing %.1fs", remaining, reset)
         if self.on_pause is not None:
             self.on_pause(reset)

@@ -84,6 +84,8 @@ class ProWorkflowConnector(Connector):
     #: per API key), 96 % of the allowance.
     default_rate_limit = "960/min"
     default_concurrency = 4
+    #: ProWorkflow numbers every record from 1 (``details[0].id`` of a 201)
+    id_pattern = r"[1-9][0-9]*"
     settings = (
         Setting("url", "url", default=DEFAULT_URL, help="the API root (the classic API; https only)"),
         Setting("apikey", required=True, secret=True, help="the account's API key (Settings > API, or GET "
@@ -101,7 +103,7 @@ class ProWorkflowConnector(Connector):
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {options.get('timezone')!r} (an IANA name such as "
                               "Pacific/Auckland)", key=f"systems.{system}.timezone") from None
-        self.api = ProWorkflowClient(options, on_pause=self.pause)
+        self.api = ProWorkflowClient(options, on_pause=self.pause, fetch=self.fetch)
         self._lock = threading.Lock()
         self._loading = threading.Lock()
         self._origin_fields: dict[str, str] | None = None
@@ -284,13 +286,18 @@ class ProWorkflowConnector(Connector):
         return known
 
     def _once(self, name: str, load: Callable[[], Any]) -> Any:
-        """A value read once per run (the connector lives for one run), by one thread at a time."""
+        """A value read once per run (the connector lives for one run). Read outside the lock: a
+        listing's read waits for the core's gate, whose slots other threads may hold while they
+        wait here (two threads may then both read it: the same value)."""
         with self._loading:
             value = getattr(self, name)
-            if value is None:
-                value = load()
-                setattr(self, name, value)
-            return value
+        if value is None:
+            value = load()
+            with self._loading:
+                if getattr(self, name) is None:
+                    setattr(self, name, value)
+                value = getattr(self, name)
+        return value
 
     def _origin_body(self, kind: str, record: Record) -> dict[str, Any]:
         if not record.origin:
@@ -329,19 +336,25 @@ class ProWorkflowConnector(Connector):
     def _list_clients(self, since: datetime | None, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
         if since is None:
             for row in self._rows("client", dict(params or {})):
-                yield self._client(row)
+                yield from self._listed_client(row)
             return
         # a client's names, e-mail and phone may be its contact's, whose edits do not touch the company
         seen: set[str] = set()
         for row in self._rows("client", self._since(since)):
             seen.add(str(row["id"]))
-            yield self._client(row)
+            yield from self._listed_client(row)
         contacts = self.api.pages("contacts", "contacts", {"type": "client", "fields": "company", "sortby": "id",
                                                            **self._since(since)}, what="list client contacts")
         companies = sorted({str(c.get("companyid")) for c in contacts if m.ident(c.get("companyid"))} - seen, key=int)
         for start in range(0, len(companies), ID_CHUNK):
             for row in self._rows("client", {"id": ",".join(companies[start:start + ID_CHUNK])}):
-                yield self._client(row)
+                yield from self._listed_client(row)
+
+    def _listed_client(self, row: Mapping[str, Any]) -> Iterator[Record]:
+        """A listed company as a client; reading its contact (a request of its own) fails it alone."""
+        record = self.detail("client", str(row["id"]), lambda: self._client(row))
+        if record is not None:
+            yield record
 
     def _client(self, row: Mapping[str, Any]) -> Record:
         """A company row as a client; its first contact fills in what the company lacks (the
@@ -412,14 +425,18 @@ class ProWorkflowConnector(Connector):
         body = m.company_body(record.fields, changed)
         if body:
             self.api.put(f"companies/{id}", body, what=what)
-        fields = record.fields
-        if changed & {"first_name", "last_name"} and fields.get("first_name") and fields.get("last_name"):
+        if changed & {"first_name", "last_name"}:
             contact = m.primary_contact(m.items(row.get("contacts")))
+            # a name not given stays as the contact has it (an update leaves absent fields alone)
+            names = {"first_name": (contact or {}).get("firstname"), "last_name": (contact or {}).get("lastname")}
+            names.update({k: v for k, v in record.fields.items() if k in names})
+            if not (names["first_name"] and names["last_name"]):
+                return
             if contact is None:
-                self._add_contact(id, fields, what)
+                self._add_contact(id, {**record.fields, **names}, what)
             else:
-                self.api.put(f"contacts/{contact['id']}", {"firstname": fields["first_name"],
-                                                           "lastname": fields["last_name"]}, what=what)
+                self.api.put(f"contacts/{contact['id']}", {"firstname": names["first_name"],
+                                                           "lastname": names["last_name"]}, what=what)
 
     # -- projects -------------------------------------------------------------------------------
 

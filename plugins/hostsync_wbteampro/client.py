@@ -6,10 +6,10 @@ JSON string), with the admin ``username`` and the md5 of the password. This clie
 a form body with the ``method`` override, so credentials never appear in a URL or an access log.
 
 wbTeamPro bans the caller's IP after three failed logins (in WHMCS's banned-IP table, which locks
-the host out of WHMCS too), and every request carries the credentials. So the first refused login
-latches: this client raises :class:`AuthError` for every later call without sending it, and the
-engine holds the system until ``hostsync check`` passes with corrected credentials. Until a login
-has been accepted, calls go one at a time, so parallel workers cannot fail three logins at once.
+the host out of WHMCS too), and every request carries the credentials. The core keeps that from
+happening: until a system's credentials have been accepted it sends one call at a time, and the
+first :class:`AuthError` holds the system (no further call, in this run or later ones) until
+``hostsync check`` passes with corrected credentials.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
-from hostsync.http import build_client, check_status, json_body, retry_after, transport_errors
+from hostsync.http import build_client, check_status, describe_body, json_body, retry_after, transport_errors
 from hostsync.redact import redact
 
 log = logging.getLogger(__name__)
@@ -36,14 +35,14 @@ class TeamProClient:
     """A thread-safe wbTeamPro API client for one configured system (its connection pool is sized
     by the core's ``concurrency`` option)."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], fetch: Callable[..., Any] | None = None) -> None:
+        """:param fetch: runs each page request of :meth:`pages` (the connector's ``fetch``, so the
+            core retries a failed page in place); default: a plain call."""
+        self.fetch = fetch or (lambda function, *args: function(*args))
         self._username = str(options["username"])
         self._password = hashlib.md5(str(options["password"]).encode("utf-8")).hexdigest()
         self._secrets = sorted({str(options["password"]), self._password}, key=len, reverse=True)
         self.http = build_client(options, base_url=str(options["url"]).rstrip("/"))
-        self._refused: str | None = None
-        self._proven = False  # a login was accepted: calls may now run in parallel
-        self._probe = threading.Lock()  # until then, one call at a time, so a wrong password fails once
 
     def close(self) -> None:
         self.http.close()
@@ -53,27 +52,13 @@ class TeamProClient:
         """Run one operation on a resource chain (``"projects.100"``); return ``response``."""
         write = method != "get"
         what = f"wbTeamPro {method.upper()} {chain}" + (f" ({about})" if about else "")
-        if self._proven:
-            return self._send(chain, method, params, what, write)
-        with self._probe:
-            return self._send(chain, method, params, what, write)
-
-    def _send(self, chain: str, method: str, params: Mapping[str, Any] | None, what: str,
-              write: bool) -> dict[str, Any]:
-        if self._refused:
-            raise AuthError(f"{what}: not sent, the login was refused before ({self._refused}); wbTeamPro "
-                            f"bans an IP after 3 failed logins")
         form = {"action": f"v1.{chain}.json", "method": method, "username": self._username,
                 "password": self._password, "params": json.dumps(dict(params or {}), ensure_ascii=False)}
         started = time.monotonic()
         with transport_errors(what, write=write):
             response = self.http.post(ENDPOINT, data=form)
         log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
-        try:
-            return self._answer(response, what, write)
-        except AuthError as exc:
-            self._refused = self._refused or str(exc).split(": ", 1)[-1]
-            raise
+        return self._answer(response, what, write)
 
     def pages(self, resource: str, params: Mapping[str, Any] | None = None, *, limit: int = 50,
               key: str | None = None) -> Iterator[dict[str, Any]]:
@@ -81,7 +66,7 @@ class TeamProClient:
         shows ``pages: 0`` with one row): reading stops at an empty page or at ``data.total``."""
         page, seen = 1, 0
         while True:
-            answer = self.call(resource, "get", {**(params or {}), "limit": limit, "page": page})
+            answer = self.fetch(self.call, resource, "get", {**(params or {}), "limit": limit, "page": page})
             rows = answer.get(key or resource.rsplit(".", 1)[-1]) or []
             if not isinstance(rows, list):
                 raise ProtocolError(f"wbTeamPro GET {resource}: expected a list of rows, got {type(rows).__name__}")
@@ -100,6 +85,8 @@ class TeamProClient:
             pass  # the envelope says more than the status line
         else:
             check_status(response, what, write=write)
+        if status >= 500 and not _is_json(response):  # PHP's or a proxy's error page, not the API's answer
+            raise Transient(f"{what}: HTTP {status}: {describe_body(response)}", may_have_applied=write)
         body = json_body(response, what)
         request = body.get("request") if isinstance(body, dict) else None
         if not isinstance(request, dict) or "code" not in request:
@@ -109,7 +96,6 @@ class TeamProClient:
         except (TypeError, ValueError):
             raise ProtocolError(f"{what}: unreadable request.code") from None
         message = self._scrub(str(request.get("message") or ""))
-        self._proven = self._proven or code not in (401, 403)
         if code == 200 and status < 400:
             result = body.get("response")
             if not isinstance(result, dict):

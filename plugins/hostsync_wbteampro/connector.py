@@ -39,6 +39,7 @@ class TeamProConnector(Connector):
     name = "wbteampro"
     description = "wbTeamPro (WHMCS addon): projects, tasks, time entries and ticket links."
     default_concurrency = 2
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
         "project": Operations.of("list", "get", "find", "create", "update", "delete"),
         "task": Operations.of("list", "get", "find", "create", "update", "delete"),
@@ -83,7 +84,7 @@ class TeamProConnector(Connector):
             raise ConfigError(str(exc), key=f"systems.{system}.project_statuses/task_statuses") from None
         self.members = m.Members(options.get("members"))
         self.page_size = int(options.get("page_size") or 50)
-        self.api = TeamProClient(options)
+        self.api = TeamProClient(options, fetch=self.fetch)
         for value in self.api._secrets:  # the md5 of the password is as good as the password
             self.secret(value, keep=True)
         self._lock = threading.Lock()

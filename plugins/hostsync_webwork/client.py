@@ -1,4 +1,4 @@
-"""The WebWork Tracker REST API v2 wire protocol: auth, workspace scoping, envelope, errors, paging, pacing.
+"""The WebWork Tracker REST API v2 wire protocol: auth, workspace scoping, envelope, errors, paging, limits.
 
 ``{url}/{resource}`` with ``Authorization: Bearer <token>`` (an OAuth2 access token or a personal
 access token). Every call names the workspace: ``workspace_id`` in the query, or in the JSON body
@@ -10,8 +10,11 @@ pagination). Failures map to :mod:`hostsync.errors`: 401/403 -> ``AuthError``, 4
 ``Transient`` (``may_have_applied`` for writes), ``success: false`` -> ``Rejected``, a reply not in
 that shape -> ``ProtocolError`` naming the call. Messages never carry the token or a body.
 
-Every request waits for its slot in :class:`~.pacing.Pacer`; ``X-RateLimit-Remaining: 0`` on a good
-reply holds this client and, through ``on_pause``, the engine's workers until the window resets.
+Every request goes through ``fetch`` (the connector's): a request of a listing is a call of its own
+under the core's gate (concurrency, ``rate_limit``, pauses; retried from that page when it fails),
+and the further requests of an operation the core called are paced by it too, so each request
+WebWork sees has taken one token of ``rate_limit``. ``X-RateLimit-Remaining: 0`` on a good reply, or
+a 429, holds every request through ``on_pause`` (``Connector.pause``) until the window resets.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
+from hostsync.config import RateLimit, parse_duration, parse_rate
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
 from hostsync.http import build_client, describe_body, json_body, json_object, retry_after, transport_errors
 
-from .pacing import Pacer, parse_limit
 
 log = logging.getLogger("hostsync.webwork")
 
@@ -33,22 +36,40 @@ DEFAULT_URL = "https://api.webwork-tracker.com/api/v2"
 PER_PAGE = 100
 #: Safety stop for a server that ignores ``page``.
 MAX_PAGES = 10_000
-#: A list page refused with 429 is asked again this many times (after Retry-After) before giving up.
-PAGE_ATTEMPTS = 5
+#: The limit WebWork documents: 60 requests per minute per authenticated user.
+VENDOR_LIMIT = "60/min"
+
+
+def parse_limit(text: str) -> RateLimit:
+    """``"60/min"`` (any unit ``rate_limit`` takes) or ``"60/6s"`` (a duration, for scaled tests)."""
+    try:
+        limit = parse_rate(text)
+    except ValueError:
+        count, _, period = str(text).partition("/")
+        try:
+            limit = RateLimit(int(count), parse_duration(period.strip()), str(text)) if count.strip().isdigit() \
+                else None
+        except ValueError:
+            limit = None
+    if limit is None or limit.count < 2:
+        raise ValueError(f"bad request limit {text!r} (use e.g. 60/min; at least 2 requests)")
+    return limit
 
 
 class WebWorkClient:
-    """One configured workspace. Thread-safe (one shared ``httpx.Client`` and one pacer)."""
+    """One configured workspace. Thread-safe (one shared ``httpx.Client``)."""
 
-    def __init__(self, options: Mapping[str, Any], on_pause: Callable[[float], None] | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any], on_pause: Callable[[float], None] | None = None,
+                 fetch: Callable[..., Any] | None = None) -> None:
         """:param options: the system's settings (``url``, ``token``, ``workspace_id``,
             ``request_limit``) plus the core's transport keys, read by ``build_client``.
-        :param on_pause: told the seconds the server asked us to wait (``Connector.pause``)."""
+        :param on_pause: told the seconds the server asked us to wait (``Connector.pause``).
+        :param fetch: runs each request (``Connector.fetch``); default: a plain call."""
         base = str(options.get("url") or DEFAULT_URL).rstrip("/")
         self.workspace_id = int(options["workspace_id"])
-        self.limit = parse_limit(str(options.get("request_limit") or "60/min"))
-        self.pacer = Pacer(self.limit)
+        self.limit = parse_limit(str(options.get("request_limit") or VENDOR_LIMIT))
         self.on_pause = on_pause
+        self.fetch = fetch or (lambda function, *args: function(*args))
         self.http = build_client(options, base_url=base + "/", headers={
             "Authorization": f"Bearer {options['token']}", "Accept": "application/json"})
 
@@ -67,6 +88,10 @@ class WebWorkClient:
         """
         name = f"WebWork {method} /{path}"
         what = f"{what}: {name}" if what else name
+        return self.fetch(self._send, method, path, query, body, workspace, what)
+
+    def _send(self, method: str, path: str, query: Mapping[str, Any] | None, body: Mapping[str, Any] | None,
+              workspace: str | None, what: str) -> tuple[Any, dict[str, Any]]:
         write = method != "GET"
         params = {k: v for k, v in (query or {}).items() if v is not None}
         payload = dict(body) if body is not None else None
@@ -75,7 +100,6 @@ class WebWorkClient:
         elif workspace == "body":
             payload = {"workspace_id": self.workspace_id, **(payload or {})}
         request = self.http.build_request(method, path, params=params, json=payload)
-        self.pacer.acquire()
         log.debug("%s %s (%s)", method, path, ", ".join(sorted(params)))
         with transport_errors(what, write=write):
             response = self.http.send(request)
@@ -139,7 +163,8 @@ class WebWorkClient:
             self._hold(self._wait_hint(response))
 
     def _wait_hint(self, response: httpx.Response) -> float:
-        """Seconds until the window resets: Retry-After, else X-RateLimit-Reset, else a whole window."""
+        """Seconds until the window resets: Retry-After, else X-RateLimit-Reset, else a whole window
+        (``request_limit``'s period)."""
         seconds = retry_after(response)
         if seconds is not None:
             return seconds
@@ -154,7 +179,6 @@ class WebWorkClient:
 
     def _hold(self, seconds: float) -> None:
         log.info("WebWork asked to wait %.1fs (rate limit)", seconds)
-        self.pacer.hold(seconds)
         if self.on_pause is not None:
             self.on_pause(seconds)
 
@@ -164,13 +188,14 @@ class WebWorkClient:
               what: str = "") -> Iterator[dict[str, Any]]:
         """Every row of a paged list, 100 a page, until the last page.
 
-        A page refused with 429 is asked again after Retry-After (lists run outside the engine's
-        retries). Rows already seen (by ``id``) are skipped, so rows shifting between pages while
-        we read never come out twice.
+        Each page is one request through ``fetch`` (in a run: retried from that page, a 429 after its
+        wait). Rows already seen (by ``id``) are skipped, so rows shifting between pages while we
+        read never come out twice.
         """
         seen: set[Any] = set()
         for page in range(1, MAX_PAGES + 1):
-            data, meta = self._page(path, {**(query or {}), "page": page, "per_page": PER_PAGE}, workspace, what)
+            data, meta = self.call("GET", path, {**(query or {}), "page": page, "per_page": PER_PAGE},
+                                   workspace=workspace, what=what)
             if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
                 raise ProtocolError(f"{what + ': ' if what else ''}WebWork GET /{path}: expected a list of "
                                     f"objects in 'data', got {_shape(data)}")
@@ -183,17 +208,6 @@ class WebWorkClient:
             if _last_page(meta, page, len(data), path):
                 return
         raise ProtocolError(f"WebWork GET /{path}: more than {MAX_PAGES} pages")
-
-    def _page(self, path: str, query: Mapping[str, Any], workspace: str | None,
-              what: str) -> tuple[Any, dict[str, Any]]:
-        for attempt in range(1, PAGE_ATTEMPTS + 1):
-            try:
-                return self.call("GET", path, query, workspace=workspace, what=what)
-            except RateLimited as exc:
-                if attempt == PAGE_ATTEMPTS:
-                    raise
-                log.warning("%s; asking for page %s again", exc, query.get("page"))  # after the hold it set
-        raise AssertionError("unreachable")
 
 
 def _last_page(meta: Mapping[str, Any], page: int, rows: int, path: str) -> bool:

@@ -27,8 +27,7 @@ from hostsync.model import InvalidValue, differs, normalise
 
 from . import mapping as m
 from . import walk
-from .client import DEFAULT_URL, WebWorkClient
-from .pacing import VENDOR_LIMIT, parse_limit
+from .client import DEFAULT_URL, VENDOR_LIMIT, WebWorkClient, parse_limit
 
 log = logging.getLogger("hostsync.webwork")
 
@@ -56,6 +55,8 @@ class WebWorkConnector(Connector):
     #: most 59 in any minute, under WebWork's 60 per user, and uses 96.7 % of it.
     default_rate_limit = "58/min"
     default_concurrency = 2
+    #: projects and tasks are numbered from 1 (time entries, ``<user>/<date>/<start>``, are read, never created)
+    id_pattern = r"[1-9][0-9]*"
     settings = (
         Setting("url", "url", default=DEFAULT_URL, help="the API base, ending in /api/v2"),
         Setting("token", secret=True, required=True,
@@ -70,7 +71,8 @@ class WebWorkConnector(Connector):
         Setting("tracked_hours_report", "bool", default=True,
                 help="ask the tracked-hours report which member-days have time, so empty ones cost no call"),
         Setting("request_limit", default=VENDOR_LIMIT,
-                help="WebWork's own limit for this token; every request hostsync sends stays under it"),
+                help="WebWork's own limit for this token: a 429 that says no more waits its period (keep "
+                     "rate_limit under it)"),
     )
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
@@ -90,7 +92,7 @@ class WebWorkConnector(Connector):
             raise ConfigError("expected 1 to 366 days", key=f"{key}.time_lookback_days")
         self.use_report = options.get("tracked_hours_report", True) is not False
         self.member_names = {str(k): str(v) for k, v in (options.get("members") or {}).items()}
-        self.api = WebWorkClient(options, on_pause=self.pause)
+        self.api = WebWorkClient(options, on_pause=self.pause, fetch=self.fetch)
         self._lock = threading.Lock()
         self._projects_of: dict[str, str] = {}  # origin marker -> project of a task created this run
         self._members: dict[str, str] | None = None  # user id -> canonical member name

@@ -69,6 +69,17 @@ MESSAGES = {"create_project": "Project created successfully", "update_project": 
             "delete_time_entry": "Time entry deleted successfully"}
 
 
+def rate_under(count: int, window: float) -> str:
+    """A ``rate_limit`` whose token bucket never sends more than ``count - 1`` requests in any
+    ``window`` seconds plus a sixtieth (the clocks' jitter). Under one a second, as WebWork's own 60 a
+    minute, the bucket's burst is one: 58 per 60 of the window. Faster (a scaled-down or raised
+    limit), the burst is a second's worth, which the window must hold too."""
+    per_second = count / window
+    if per_second <= 1:
+        return f"{max(1, math.floor(count * 60 / window * 58 / 60))}/min"
+    return f"{max(1, math.floor((count - 1) / (1 + window * 61 / 60)))}/s"
+
+
 class WebWorkSandbox(Sandbox):
     """Stateful WebWork Tracker API emulator: workspaces, members, projects, tasks, contracts,
     time entries and the tracked-hours report, with the per-user rate limit."""
@@ -109,9 +120,8 @@ class WebWorkSandbox(Sandbox):
                                   "workspace_id": self.WORKSPACE, "timezone": workspace.get("timezone") or "UTC"}
         count, window = self.limit
         if (count, window) != DEFAULT_LIMIT:  # tell hostsync the limit this sandbox enforces
-            per_minute = count * 60 / window
             system["request_limit"] = f"{count}/{window:g}s"
-            system["rate_limit"] = f"{max(1, math.floor(per_minute * 58 / 60))}/min"
+            system["rate_limit"] = rate_under(count, window)
         return {"webwork": system}
 
     def operation(self, request: Request) -> str:

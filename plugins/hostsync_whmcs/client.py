@@ -5,17 +5,17 @@ Every request carries ``action``, ``responsetype=json`` and the credentials: API
 the API expects; the operator configures the plain password), plus ``accesskey`` when set (it lets
 the call past the IP allow-list). Answers are ``{"result": "success"|"error", ...}``; this module
 turns every failure into the core's typed errors and never lets a credential into a message or a
-log line. Until the credentials have been accepted once, calls go one at a time, and once they
-are refused no further call is sent: parallel workers never repeat a failed login.
+log line. (That wrong credentials are refused once, not once per worker, is the core's doing: it
+proves a system's credentials with one call before it sends others, and holds the system after
+the first ``AuthError``.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
 import httpx
@@ -48,7 +48,10 @@ class WhmcsClient:
     """A thread-safe WHMCS API client for one configured system (its connection pool is sized by
     the core's ``concurrency`` option)."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], fetch: Callable[..., Any] | None = None) -> None:
+        """:param fetch: runs each page request of :meth:`pages` (the connector's ``fetch``, so the
+            core retries a failed page in place); default: a plain call."""
+        self.fetch = fetch or (lambda function, *args: function(*args))
         if options.get("identifier"):
             self._auth = {"identifier": options["identifier"], "secret": options["secret"]}
         else:
@@ -59,9 +62,6 @@ class WhmcsClient:
         secret_values = [options.get(k) for k in ("secret", "password", "accesskey")] + [self._auth.get("password")]
         self._secrets = sorted({str(v) for v in secret_values if v}, key=len, reverse=True)
         self.http = build_client(options, base_url=str(options["url"]).rstrip("/"))
-        self._refused: str | None = None  # credentials refused: later calls of this run are not sent
-        self._proven = False  # the credentials were accepted once: calls may now run in parallel
-        self._probe = threading.Lock()  # until then one at a time, so wrong credentials fail once, not N times
 
     def close(self) -> None:
         self.http.close()
@@ -75,14 +75,6 @@ class WhmcsClient:
         :param about: the record the call is about, for messages (e.g. ``"client 5"``).
         """
         what = f"WHMCS {action}" + (f" ({about})" if about else "")
-        if self._proven:
-            return self._send(action, params, write, what)
-        with self._probe:
-            return self._send(action, params, write, what)
-
-    def _send(self, action: str, params: Params, write: bool, what: str) -> dict[str, Any]:
-        if self._refused:
-            raise AuthError(f"{what}: not sent, the credentials were refused before ({self._refused})")
         pairs = list(params.items() if isinstance(params, Mapping) else params)
         body = urlencode([("action", action), ("responsetype", "json"), *self._auth.items(),
                           *((k, _form(v)) for k, v in pairs)])
@@ -102,7 +94,7 @@ class WhmcsClient:
         """
         start = 0
         while True:
-            data = self.call(action, {**(params or {}), "limitstart": start, "limitnum": limit})
+            data = self.fetch(self.call, action, {**(params or {}), "limitstart": start, "limitnum": limit})
             rows = nested(data.get(list_key), row_key)
             yield from rows
             start += len(rows)
@@ -134,7 +126,6 @@ class WhmcsClient:
             data = unflatten(data)
         result = str(data.get("result", "")).lower()
         if result == "success" and status < 400:
-            self._proven = True
             return data
         if result == "error" or status >= 400:
             self._raise(str(data.get("message") or f"HTTP {status}"), what, status)
@@ -149,11 +140,9 @@ class WhmcsClient:
         if lower == "command not found":
             raise ActionRefused(f"{what}: this WHMCS does not know the action (Command Not Found)")
         if status in (401, 403) or lower.startswith(AUTH_MESSAGES):
-            self._refused = message
             raise AuthError(f"{what}: {message}")
         if status >= 500:
             raise Transient(f"{what}: HTTP {status}: {message}")
-        self._proven = True  # a business error: the login itself was accepted
         if "not found" in lower:
             raise NotFound(f"{what}: {message}")
         raise Rejected(f"{what}: {message}")

@@ -72,6 +72,7 @@ PROBES: dict[str, dict[str, Any]] = {
 class WhmcsConnector(Connector):
     name = "whmcs"
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
+    id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
         # the origin marker lives in the client custom field origin_field (see operations())
         "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
@@ -113,7 +114,7 @@ class WhmcsConnector(Connector):
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"systems.{system}.timezone") from None
         self.page_size = int(options.get("page_size") or 100)
-        self.api = WhmcsClient(options)
+        self.api = WhmcsClient(options, fetch=self.fetch)
         for value in self.api._secrets:  # the md5 of the password is as good as the password
             self.secret(value, keep=True)
         self._lock = threading.Lock()
@@ -205,7 +206,7 @@ class WhmcsConnector(Connector):
         if kind == "client":
             yield from (self._changed_clients(since) if since else self._all_clients())
         elif kind == "ticket":
-            self._departments_by_name()  # read once here, so that stored() knows them without a call
+            self.fetch(self._departments_by_name)  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
                                       limit=self.page_size):
                 yield m.ticket_stub(row, self.tz)
@@ -271,7 +272,8 @@ class WhmcsConnector(Connector):
     def _clients(self) -> Iterator[Record]:
         """Every client, with details (list rows carry no address and no custom fields)."""
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
-            record = self.get("client", str(row.get("id")))
+            client_id = str(row.get("id"))
+            record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:
                 yield record
 
@@ -282,7 +284,7 @@ class WhmcsConnector(Connector):
             return newest
         for start in range(0, pages * self.page_size, self.page_size):
             try:
-                answer = self.api.call("GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
+                answer = self.fetch(self.api.call, "GetActivityLog", {"limitstart": start, "limitnum": self.page_size})
             except ActionRefused as exc:
                 self._without_activity_log(exc)
                 return {}
@@ -314,7 +316,7 @@ class WhmcsConnector(Connector):
             yield from self._all_clients()
             return
         for client_id, when in sorted(newest.items(), key=lambda item: item[1]):
-            record = self.get("client", client_id)
+            record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:
                 record.updated_at = when
                 yield record

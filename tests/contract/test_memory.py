@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from hostsync import memory_vendor
 from hostsync.contract import ContractSuite
@@ -33,6 +33,7 @@ class TestMemoryContract(ContractSuite):
             vendor.data = {kind: {} for kind in vendor.data}
             vendor.calls.clear()
             vendor.faults.clear()
+            vendor.late.clear()
 
     def connector_options(self, vendor: Any) -> dict[str, Any]:
         return {"vendor": "contract", "password": PASSWORD, "origin": True}
@@ -42,8 +43,3 @@ class TestMemoryContract(ContractSuite):
 
     def can_inject(self, vendor: Any) -> bool:
         return False
-
-    def small_pages(self, vendor: Any, options: dict[str, Any]) -> Mapping[str, Any] | None:
-        return None
-
-    skip = {"list_pages": "the in-memory vendor answers a list in one piece: it has no pages"}

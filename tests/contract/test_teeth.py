@@ -1,6 +1,7 @@
-"""The contract suite catches the five mistakes a plugin author made in practice (issue 12), each
-planted in a subclass of a real connector. Each test also runs the same check on the unchanged
-connector, so the failure is the mistake's and not the setup's."""
+"""The contract suite catches the mistakes a plugin author made in practice (the five of issue 12, and
+pages made past Connector.fetch or an id against id_pattern), each planted in a subclass of a real
+connector. Each test also runs the same check on the unchanged connector, so the failure is the
+mistake's and not the setup's."""
 
 from __future__ import annotations
 
@@ -86,12 +87,30 @@ class IgnoresPages(WhmcsConnector):
             yield self.get("client", str(row.get("id")))
 
 
+class PagesBypassTheCore(WhmcsConnector):
+    """Pages clients itself, past Connector.fetch (so the core neither admits nor retries a page)."""
+
+    def __init__(self, system: str, options: Any) -> None:
+        super().__init__(system, options)
+        self.api.fetch = lambda function, *args: function(*args)
+
+
+class BadId(WhmcsConnector):
+    """Answers a created client's id with WHMCS's prefix, which its id_pattern does not allow."""
+
+    def create(self, kind: str, record: Record) -> str:
+        return f"C{super().create(kind, record)}"
+
+
 MUTANTS = [
     pytest.param(test_whmcs.TestWhmcsContract, NotIdempotent, "update_idempotent", "ticket", id="update-not-idempotent"),
     pytest.param(test_whmcs.TestWhmcsContract, DropsCity, "create_then_get", "client", id="field-dropped-on-read"),
     pytest.param(test_blesta.TestBlestaContract, BareOn401, "bad_credentials", None, id="bare-exception-on-401"),
     pytest.param(test_whmcs.TestWhmcsContract, WrongId, "create_then_get", "domain", id="wrong-id-from-create"),
     pytest.param(test_whmcs.TestWhmcsContract, IgnoresPages, "list_pages", "client", id="pagination-ignored"),
+    pytest.param(test_whmcs.TestWhmcsContract, PagesBypassTheCore, "list_page_retried", "client",
+                 id="pages-past-fetch"),
+    pytest.param(test_whmcs.TestWhmcsContract, BadId, "ids_sane", "client", id="id-against-its-pattern"),
 ]
 
 

@@ -27,8 +27,6 @@ class TestTeamProContract(ContractSuite):
     options = {"members": {"1": "api@example.net", "2": "jane@example.net"}}
     samples = {"project": {**PROJECT, "client": "1"}, "task": TASK, "time_entry": TIME_ENTRY}
     edits = {"ticket": {"project": "2"}}
-    skip = {"fault_5xx": "a real bug, left to the HTTP-client rework under way elsewhere: TeamProClient reads a "
-                         "500 with an HTML body as ProtocolError, not Transient (check_status only knows an empty 500)"}
 
     def sample(self, kind: str, n: int) -> Record | None:
         """wbTeamPro's ticket is a WHMCS ticket tied to a project: open one in WHMCS to tie."""

@@ -1,4 +1,5 @@
-"""The HTTP helpers every connector shares: status and transport failures map to the taxonomy."""
+"""The HTTP helpers every connector shares: status and transport failures map to the taxonomy; every
+request keeps its deadline and reply size limit and notes whether the vendor may have acted on it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import httpx
 import pytest
 
 from hostsync import AuthError, ProtocolError, RateLimited, Transient
-from hostsync.http import build_client, check_status, describe_body, json_body, retry_after, transport_errors
+from hostsync.http import (DeadlineExceeded, ReplyTooLarge, build_client, check_status, describe_body, exchanges,
+                           json_body, retry_after, transport_errors)
+from hostsync.sandbox import Fault, Response, Sandbox
 
 
 def response(status: int, body: bytes = b"", **headers: str) -> httpx.Response:
@@ -67,3 +70,106 @@ def test_transport_failures_are_transient_and_say_whether_a_write_may_have_appli
         client.post("/api")
     assert raised.value.may_have_applied is applied
     assert str(raised.value).startswith("create client:")
+
+
+# -- the deadline, the reply size, and what became of each request --------------------------------
+
+class Echo(Sandbox):
+    """A vendor that answers every call with a small JSON object and counts what it applied."""
+
+    name = "echo"
+
+    def reset(self) -> None:
+        self.applied = 0
+
+    def handle(self, request):
+        self.applied += 1
+        return Response.json({"result": "success", "n": self.applied})
+
+
+@pytest.fixture
+def echo():
+    with Echo() as box:
+        yield box
+
+
+def client_for(box: Sandbox, **options) -> httpx.Client:
+    return build_client({"timeout": 1.0, "deadline": 1.5, **options}, base_url=box.url)
+
+
+def test_a_reply_dripped_byte_by_byte_trips_the_deadline_not_the_idle_timeout(echo):
+    echo.inject(Fault("drip", delay=0.05))  # ~200 bytes: 10 s, each byte well inside the 1 s idle timeout
+    client = client_for(echo)
+    with exchanges() as seen, pytest.raises(Transient, match="deadline") as raised, \
+            transport_errors("create client", write=True):
+        client.post("/api")  # without the deadline the whole reply arrives, after 10 s
+    assert raised.value.may_have_applied is True
+    assert seen[0].status is None  # stopped while the head was still dripping in, not after it
+
+
+def test_a_reply_longer_than_the_limit_is_refused_while_it_streams(echo):
+    echo.inject(Fault("oversized", size=1 << 40))  # a terabyte: only refusing it early ends this test
+    client = client_for(echo, max_reply_size=1 << 20)
+    with pytest.raises(ProtocolError, match="max_reply_size"), transport_errors("list clients"):
+        client.get("/api")
+    assert client.get("/api").json()["result"] == "success"  # the client is still usable
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading():
+    sent = []
+
+    def big(request: httpx.Request) -> httpx.Response:
+        def body():
+            sent.append(1)
+            yield b"x" * 10
+        return httpx.Response(200, headers={"Content-Length": str(5 << 20)}, stream=_Stream(body()))
+
+    client = build_client({"http_transport": httpx.MockTransport(big), "max_reply_size": 1 << 20})
+    with pytest.raises(ReplyTooLarge, match="5.0 MiB, more than max_reply_size \\(1.0 MiB\\)"):
+        client.get("http://vendor.test/")
+    assert sent == []
+
+
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def __iter__(self):
+        yield from self.chunks
+
+
+def test_a_deadline_also_bounds_a_test_transport():
+    def slow(request: httpx.Request) -> httpx.Response:
+        def body():
+            for _ in range(100):
+                time.sleep(0.05)
+                yield b"x"
+        return httpx.Response(200, stream=_Stream(body()))
+
+    client = build_client({"http_transport": httpx.MockTransport(slow), "timeout": 0.2, "deadline": 0.3})
+    with pytest.raises(DeadlineExceeded):
+        client.get("http://vendor.test/")
+
+
+@pytest.mark.parametrize("fault, unsure", [
+    (None, None), (Fault("error", status=503), None), (Fault("error", status=429), None),
+    (Fault("error", status=500, body='{"result":"error"}'), "HTTP 500"),
+    (Fault("applied_error", status=502, body="<html>bad gateway</html>"), "HTTP 502"),
+    (Fault("lost_reply"), "no reply")])
+def test_each_exchange_says_whether_the_vendor_may_have_acted_on_it(echo, fault, unsure):
+    if fault:
+        echo.inject(fault)
+    client = client_for(echo)
+    with exchanges() as seen:
+        try:
+            client.post("/api")
+        except httpx.TransportError:
+            pass
+    assert [e.unsure for e in seen] == [unsure]
+
+
+def test_a_request_that_never_left_is_sure():
+    client = build_client({"timeout": 0.5}, base_url="http://127.0.0.1:9")  # nothing listens on port 9
+    with exchanges() as seen, pytest.raises(httpx.ConnectError):
+        client.post("/api")
+    assert len(seen) == 1 and seen[0].unsure is None

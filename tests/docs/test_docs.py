@@ -29,7 +29,9 @@ JSON_DOC = (DOCS / "json-output.md").read_text()
 def signature(function: Callable[..., Any]) -> str:
     """``name(a, b=None)``: as a reader calls it (no self, no annotations)."""
     params = [p for p in inspect.signature(function).parameters.values() if p.name not in ("self", "cls")]
-    shown = [p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in params]
+    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    shown = [stars.get(p.kind, "") + p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+             for p in params]
     return f"{function.__name__}({', '.join(shown)})"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hostsync.engine import Runtime
-from hostsync.engine.job import common_fields
+from hostsync.engine.plan import common_fields
 from hostsync.model import KINDS, Record, normalise, normalise_fields, project
 
 

@@ -12,6 +12,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 75
+EXIT_SIGINT = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
+EXIT_SIGTERM = 143  # 128 + SIGTERM
 
 HELP = """Exit codes:
 
@@ -31,3 +33,8 @@ def for_statuses(statuses: Iterable[str]) -> int:
     if seen <= {"ok", "locked"}:
         return EXIT_LOCKED
     return EXIT_FAILED
+
+
+def for_signal(signum: int) -> int:
+    """The exit code of a command a signal stopped: 128 + its number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signum

@@ -1,4 +1,4 @@
-"""Printing tables and JSON for the listing commands, and the redaction of everything printed."""
+"""Printing tables, JSON and run counts for the commands, and the redaction of everything printed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator, Sequence, TextIO
 
 import click
 
+from ..engine.actions import COUNTERS
 from ..redact import redactor
 
 
@@ -54,6 +55,11 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
     return "\n".join(lines)
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    """A run's counts in one line, every counter in its usual order."""
+    return ", ".join(f"{counts.get(name, 0)} {name}" for name in COUNTERS)
 
 
 def echo_table(rows: Iterable[Sequence[Any]], headers: Sequence[str], empty: str = "(none)") -> None:

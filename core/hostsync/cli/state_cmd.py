@@ -15,8 +15,7 @@ from ..errors import HostsyncError
 from ..state import State
 from .exits import EXIT_USAGE, for_statuses
 from .names import require_job, complete_jobs
-from .output import echo_json, echo_table
-from .sync_cmd import summary_line
+from .output import echo_json, echo_table, summary_line
 
 
 def read_state(app: Any) -> State | None:

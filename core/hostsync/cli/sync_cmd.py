@@ -1,9 +1,19 @@
-"""``hostsync jobs``, ``plan``, ``sync`` and ``check``: looking at jobs, planning and running them."""
+"""``hostsync jobs``, ``plan``, ``sync`` and ``check``: looking at jobs, planning and running them.
+
+Ctrl-C (SIGINT) or SIGTERM stops ``plan``, ``sync`` and ``check``: no new call starts, calls in
+flight end within their deadline, the run is recorded as ``interrupted`` with its counts, and the
+command exits 130 (SIGINT) or 143 (SIGTERM). A second signal exits at once: the intents stored
+before each create make that safe (the next run reconciles them).
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import time
+from types import FrameType
 from typing import Any
 
 import click
@@ -12,9 +22,9 @@ from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sy
 from ..engine.actions import Action
 
 from ..state import State
-from .exits import for_statuses
+from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
-from .output import echo_json, echo_table
+from .output import echo_json, echo_table, summary_line
 
 SUMMARY_ORDER = COUNTERS
 
@@ -52,15 +62,43 @@ class ProgressLine:
         self.job = None
 
 
-def runtime(app: Any, dry_run: bool, progress: bool = False) -> Runtime:
+class Interrupt:
+    """While a command runs: the first SIGINT/SIGTERM sets ``stop``; a second exits at once."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "Interrupt":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._on) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _on(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:  # asked twice: leave now; intents make that safe
+            click.echo("\nstopped at once", err=True)
+            sys.stderr.flush()
+            os._exit(for_signal(signum))
+        self.signum = signum
+        self.stop.set()
+        click.echo(f"\n{signal.Signals(signum).name}: stopping (calls in flight finish; "
+                   "Ctrl-C again to stop at once)", err=True)
+
+    def exit(self, code: int) -> None:
+        """Exit with the code of the signal if one stopped the command (130, 143), else ``code``."""
+        sys.exit(for_signal(self.signum) if self.signum is not None else code)
+
+
+def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False) -> Runtime:
     config = app.config
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
     line = ProgressLine(state, progress and sys.stderr.isatty())
-    return Runtime(config, app.plugins, state=state, progress=line, close_state=True)
-
-
-def summary_line(counts: dict[str, int]) -> str:
-    return ", ".join(f"{counts.get(name, 0)} {name}" for name in SUMMARY_ORDER)
+    return Runtime(config, app.plugins, state=state, progress=line, close_state=True, stop=interrupt.stop)
 
 
 def _value(value: Any) -> str:
@@ -145,7 +183,7 @@ def register(cli: click.Group) -> None:
         never writes to them, to links or to cursors.
         """
         [name] = resolve_names(app, (job,), False)
-        with runtime(app, dry_run=True) as rt:
+        with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt) as rt:
             result = sync_job(rt, name, dry_run=True, full=full)
         if as_json:
             echo_json({"job": name, "status": result.status, "error": result.error, "counts": result.counts,
@@ -161,7 +199,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"Summary: {summary_line(result.counts)}")
             if result.error:
                 click.echo(f"error: {result.error}", err=True)
-        sys.exit(0 if result.status == "ok" else 1)
+        interrupt.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
 
     @cli.command("sync")
     @click.argument("jobs", nargs=-1, shell_complete=complete_jobs)
@@ -174,13 +212,18 @@ def register(cli: click.Group) -> None:
         """Run jobs now and print a summary per job.
 
         Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
-        `hostsync runs` and the log), 2 on a usage or configuration error. A job that is already
-        running (here or in the daemon) is not started twice: exit status 75 when that was all.
+        `hostsync runs` and the log), 2 on a usage or configuration error, 130/143 when stopped by
+        Ctrl-C/SIGTERM (the run is recorded as interrupted; Ctrl-C twice stops at once). A job that
+        is already running (here or in the daemon) is not started twice: exit status 75 when that
+        was all.
         """
         names = resolve_names(app, jobs, all_jobs)
         results = []
-        with runtime(app, dry_run=dry_run, progress=not as_json) as rt:
+        with Interrupt() as interrupt, \
+                runtime(app, dry_run=dry_run, interrupt=interrupt, progress=not as_json) as rt:
             for name in names:
+                if rt.stop.is_set():
+                    break  # jobs not started are not runs
                 results.append(sync_job(rt, name, dry_run=dry_run, full=full))
                 rt.progress.done()  # type: ignore[union-attr]
         if as_json:
@@ -188,7 +231,7 @@ def register(cli: click.Group) -> None:
                         "seconds": round(r.seconds, 3), "writes": r.writes} for r in results])
         else:
             print_results(results)
-        sys.exit(for_statuses(r.status for r in results))
+        interrupt.exit(for_statuses(r.status for r in results))
 
     @cli.command("check")
     @click.argument("systems", nargs=-1, shell_complete=complete_systems)
@@ -203,13 +246,13 @@ def register(cli: click.Group) -> None:
         """
         config = app.config
         require_systems(app, systems)
-        with runtime(app, dry_run=False) as rt:
+        with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt) as rt:
             results = check_systems(rt, systems or tuple(config.systems), force=force)
         if as_json:
             echo_json([{"system": r.system, "ok": r.ok, "message": r.message} for r in results])
         else:
             echo_table([[r.system, config.systems[r.system].plugin, "ok" if r.ok else "FAILED", r.message]
                         for r in results], ["system", "plugin", "status", "detail"])
-        sys.exit(0 if all(r.ok for r in results) else 1)
+        interrupt.exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)
 
 

@@ -2,7 +2,7 @@
 
 ``sync_job`` runs a job (or, with ``dry_run``, plans it) and records the run; ``resolve_conflict``
 settles a two-way conflict by an operator's choice; ``check_systems`` proves credentials and
-releases held systems. See :mod:`hostsync.engine.job` for how one run works.
+releases held systems. See :mod:`hostsync.engine.run` for how one run works.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from ..locks import JobLocked
 from ..model import KIND_ORDER
 from .actions import COUNTERS, Action
 from .calls import RetryPolicy, Stopped, SystemHeld
-from .holds import hold
-from .job import JobRun
+from .run import JobRun
 from .runtime import Runtime, make_gates
 
 __all__ = ["Runtime", "JobResult", "sync_job", "order_jobs", "resolve_conflict", "check_systems", "CheckResult",
@@ -91,7 +90,7 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
     finally:
         try:
-            run._drain(everything=True)
+            run.drain()
         except Exception:  # settling after a failure is best effort; the next run reconciles
             log.exception("job %s: settling in-flight writes failed", name)
         rt.persist_holds()
@@ -165,13 +164,18 @@ def check_systems(rt: Runtime, names: Iterable[str], force: bool = False) -> lis
                                        "checking again would repeat the refused login; fix the credentials, or "
                                        "pass --force to check anyway"))
             continue
+        if rt.stop.is_set():
+            break
+        rt.gates[name].held = None  # checked on purpose: its one call may go (the stored hold stays until it passes)
         try:
-            note = _check(rt.connector(name), operations_used(rt.config, name))
+            # through the gate, which proves the credentials (or holds the system)
+            note = rt.caller.call(name, _check, rt.connector(name), operations_used(rt.config, name), retry=False)
         except AuthError as exc:
-            hold(rt.state, rt.system(name), str(exc))
-            rt.gates[name].held = str(exc)
+            rt.persist_holds()  # the gate took the hold
             results.append(CheckResult(name, False, f"{exc} (system held)"))
             continue
+        except Stopped:
+            break
         except (ConnectorError, ConfigError) as exc:
             results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}"))
             continue

@@ -1,8 +1,9 @@
 """What a run plans (:class:`Action`), what applying it gave (:class:`Outcome`) and the run's tally.
 
-Outcome results are the :data:`COUNTERS`, plus internal ones: ``lookup`` (a worker found candidates
-after a lost reply), ``found`` (a worker found records a new one may be) — the engine thread decides
-— and ``stopped`` (never sent because the run was asked to stop; the next run picks it up again).
+Outcome results are the :data:`COUNTERS`, plus internal ones: ``lookup`` (a worker looked for what
+a create whose outcome is unknown may have made), ``found`` (a worker found records a new one may
+be) — the engine thread decides — and ``stopped`` (never sent because the run was asked to stop;
+the next run picks it up again).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from ..model import Record
 from ..state import Link
 
 #: The counters every run reports, in the order they are shown.
-COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred", "conflicts", "failed")
+#: ``unknown``: creates whose outcome is not known yet (looked up once they had time to land).
+COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred", "conflicts", "unknown", "failed")
 
 #: Plan actions: create, update, delete, adopt (link to an existing record, then update if it
-#: differs), reconcile (a create whose outcome is unknown: find it, else create), lookup (look for
-#: an existing record, create when there is none), defer, conflict.
+#: differs), reconcile (a create whose outcome is unknown and has had time to land: find it, else
+#: create), lookup (look for an existing record, create when there is none), wait (a create whose
+#: outcome is unknown and may still land), defer, conflict.
 WRITES = ("create", "update", "delete", "adopt", "reconcile", "lookup")
 
 
@@ -51,10 +54,13 @@ class Action:
     #: for a conflict: the other side's values and hash
     theirs: dict[str, Any] | None = None
     theirs_hash: str | None = None
-    #: how many times a create has been sent (after lost replies)
-    attempt: int = 0
     #: an adopt of a record an earlier attempt of ours created (counted as created)
     ours: bool = False
+    #: for a create whose outcome is unknown: since when (ISO time; the settle delay counts from it)
+    unknown_at: str | None = None
+    #: a reconcile that may create again when it finds nothing (false: this run sent the create, and
+    #: counted it as unknown; so do the actions that follow from it)
+    resend: bool = True
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for ``plan --json`` and the events table (no field values)."""

@@ -1,18 +1,29 @@
-"""Calling a connector: bounded concurrency and a rate limit per system, retries, holds on auth failure.
+"""Calling a connector: bounded concurrency and a rate limit per system, retries, credentials, holds.
 
-Every vendor call the engine makes goes through :meth:`Caller.call`, so the policy for each error
-type lives in one place:
+Every vendor call the engine makes goes through :meth:`Caller.call` (a listing's pages through
+:meth:`Caller.request`), so the policy for each error type lives in one place:
 
-* ``Transient``/``RateLimited``: retried with exponential backoff and full jitter, honouring
-  ``Retry-After``, up to :attr:`RetryPolicy.attempts`; a write whose reply was lost
-  (``may_have_applied``) is *not* retried here: the caller must first look the record up.
+* credentials are proven once per system and process: until a call to the system has been
+  accepted (kept on its :class:`Gate`, which the daemon keeps across runs), one call at a time is
+  in flight, so wrong credentials are refused once, not once per worker;
 * ``AuthError``: the system is held at once (in memory here; the run persists it) and no further
-  call is made to it; :class:`SystemHeld` is raised for every later call.
+  call is made to it; :class:`SystemHeld` is raised for every later call;
+* ``Transient``/``RateLimited``: retried with exponential backoff and full jitter, honouring
+  ``Retry-After``, up to :attr:`RetryPolicy.attempts`;
+* the rate limit and vendor pauses count requests, not calls: a call waits its turn before it
+  starts, and each further HTTP request it makes (an update that reads first, a find that pages)
+  waits for a token and any pause too (:class:`hostsync.http.pacing`);
+* a write whose outcome is unknown is *not* retried here: a ``Transient`` the plugin marks
+  ``may_have_applied``, or any failure after an HTTP exchange the vendor may have acted on (a lost
+  or cut-off reply, a 5xx other than 503, see :func:`hostsync.http.exchanges`), is raised as
+  ``Transient(may_have_applied=True)`` unless the plugin proved it was refused (``Rejected``,
+  ``AuthError``);
 * anything else propagates to the caller, which fails that record only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -20,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from ..config import RateLimit
-from ..errors import AuthError, ConnectorError, RateLimited, Transient
+from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
+from ..http import exchanges, pacing
 
 T = TypeVar("T")
 
@@ -60,7 +72,8 @@ class TokenBucket:
 
 
 class Gate:
-    """Per-system admission: at most ``concurrency`` calls at once, at most the rate limit."""
+    """Per-system admission: at most ``concurrency`` calls at once, at most the rate limit, and one
+    at a time until the system's credentials are proven."""
 
     def __init__(self, concurrency: int, rate_limit: RateLimit | None) -> None:
         self.concurrency = concurrency
@@ -68,8 +81,18 @@ class Gate:
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.held: str | None = None
         self.auth_failures = 0
+        #: a call to the system has been accepted in this process: calls may now run in parallel
+        self.proven = False
+        self.probe = threading.Lock()
+        #: the configuration the proof holds for (kept in memory only: it holds secrets)
+        self.system: Any = None
         #: monotonic time before which no call starts (the vendor asked for a pause)
         self.paused_until = 0.0
+
+    def configured(self, system: Any) -> None:
+        """Calls go with ``system``'s configuration: changed credentials must be proven again."""
+        if system != self.system:
+            self.system, self.proven = system, False
 
     def pause(self, seconds: float) -> None:
         """Start no call before ``seconds`` from now (the longest pause asked for wins)."""
@@ -77,6 +100,10 @@ class Gate:
 
     def pause_left(self) -> float:
         return max(0.0, self.paused_until - time.monotonic())
+
+
+#: Entered instead of a gate's probe once its credentials are proven (until then, one call at a time).
+_PROVEN = contextlib.nullcontext()
 
 
 @dataclass
@@ -109,6 +136,7 @@ class Caller:
         self._sleep = sleep or (lambda seconds: self.stop.wait(seconds))
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
         #: (system, reason) of holds taken during this run, for the run to persist.
         self.new_holds: list[tuple[str, str]] = []
 
@@ -122,12 +150,13 @@ class Caller:
         return self.gates[system].held
 
     def call(self, system: str, function: Callable[..., T], *args: Any, write: bool = False,
-             retry_applied: bool = True) -> T:
+             retry_applied: bool = True, retry: bool = True) -> T:
         """Call ``function(*args)`` against ``system`` under its gate, with the retry policy.
 
-        :param write: the call changes the vendor (counted as a write).
-        :param retry_applied: retry even when a lost reply may have applied the call (true for
-            idempotent writes such as updates; false for creates, which the caller reconciles).
+        :param write: the call changes the vendor (counted as a write; its outcome may be unknown).
+        :param retry_applied: retry even when the write may have been applied (true for idempotent
+            writes such as updates; false for creates, whose unknown outcome the engine settles).
+        :param retry: retry transient failures at all (false: one attempt).
         """
         gate = self.gates[system]
         attempt = 0
@@ -136,24 +165,91 @@ class Caller:
             if gate.held:
                 raise SystemHeld(system, gate.held)
             try:
-                with gate.slots:
-                    self.wait(gate.pause_left())
-                    if gate.bucket:
-                        self.wait(gate.bucket.reserve())
+                with gate.slots, (_PROVEN if gate.proven else gate.probe):
+                    self._turn(gate, self.wait)
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
-                    return function(*args)
+                    result = self._inside(gate, function, args, write)
+                gate.proven = True
+                return result
             except AuthError as exc:
                 self.note_auth_failure(system, exc)
+                raise
+            except Rejected:
+                gate.proven = True  # refused for what it is: the credentials were accepted
                 raise
             except Transient as exc:
                 if exc.may_have_applied and not retry_applied:
                     raise
-                delay = self.policy.delay(attempt, exc, self.rng)
+                delay = self.policy.delay(attempt, exc, self.rng) if retry else None
                 if delay is None:
                     raise
                 self.wait(delay)
+
+    def request(self, system: str, function: Callable[..., T], *args: Any, retry: bool = True,
+                on_error: Callable[[ConnectorError], T] | None = None) -> T:
+        """One read request a connector makes on its own (a page of a listing, see
+        :meth:`hostsync.connector.Connector.fetch`): through the gate and retried in place, unless
+        this thread is already inside a call to a vendor (which the gate has admitted: then a plain
+        call, whose errors are that call's).
+
+        :param on_error: outside any other call, what a failure of this request becomes instead
+            (a listed record's own read becomes a stub, see ``Connector.detail``); it may re-raise.
+        """
+        if getattr(self._local, "inside", False):
+            return function(*args)
+        if on_error is None:
+            return self.call(system, function, *args, retry=retry)
+        try:
+            return self.call(system, function, *args, retry=retry)
+        except SystemHeld:
+            raise
+        except ConnectorError as exc:
+            return on_error(exc)
+
+    def _inside(self, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+        """Run the call, marked as inside one, each request after its first paced; a failed write
+        after an exchange the vendor may have acted on is an unknown outcome, whatever the plugin
+        made of the reply."""
+        self._local.inside = True
+        first = [True]  # the call's own turn pays for its first request
+
+        def before() -> None:
+            if first[0]:
+                first[0] = False
+            else:
+                self._pace(gate)
+
+        try:
+            if not write:
+                with pacing(before):
+                    return function(*args)
+            with pacing(before), exchanges() as seen:
+                return function(*args)
+        except (AuthError, Rejected):
+            raise  # the vendor refused it: nothing was applied
+        except Exception as exc:
+            unsure = next((e.unsure for e in seen if e.unsure), None) if write else None
+            if unsure is None or (isinstance(exc, Transient) and exc.may_have_applied):
+                raise
+            raise Transient(f"{exc} (after {unsure}: the vendor may have applied it)", may_have_applied=True) from exc
+        finally:
+            self._local.inside = False
+
+    @staticmethod
+    def _turn(gate: Gate, wait: Callable[[float], Any]) -> None:
+        """Wait for any pause, a token of the rate limit, then any pause asked for meanwhile (a
+        reply of another worker that spent the vendor's window)."""
+        wait(gate.pause_left())
+        if gate.bucket:
+            wait(gate.bucket.reserve())
+            wait(gate.pause_left())
+
+    def _pace(self, gate: Gate) -> None:
+        """A further request of a call under way waits its turn too; never :class:`Stopped`: the
+        operation is under way (a stop cuts the wait short)."""
+        self._turn(gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None)
 
     def note_auth_failure(self, system: str, error: AuthError) -> None:
         """Hold ``system`` now: no call after this one, from any thread."""

@@ -8,14 +8,16 @@ deferred with a reason naming what is missing, and retried on the next run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Callable
 
+from ..config import JobConfig
 from ..model import KINDS, Record
-
-if TYPE_CHECKING:
-    from .job import JobRun
+from .context import RunContext
 
 MAX_DEPTH = 4
+
+#: Syncs records ``ids`` of ``source`` into ``target`` through ``job`` (a run of that job's own).
+SyncDependency = Callable[[JobConfig, str, list[str], str], None]
 
 
 @dataclass
@@ -28,9 +30,10 @@ class Translated:
 
 
 class RefTranslator:
-    def __init__(self, run: "JobRun") -> None:
-        self.run = run
-        self.rt = run.rt
+    def __init__(self, ctx: RunContext, sync_dependency: SyncDependency) -> None:
+        self.ctx = ctx
+        self.rt = ctx.rt
+        self.sync_dependency = sync_dependency
         self.memo: dict[tuple[str, str, str, str], str] = {}
 
     def translate(self, records: list[Record], system: str, peer: str, required: frozenset[str]) -> dict[str, Translated]:
@@ -39,7 +42,7 @@ class RefTranslator:
         :param required: reference names the target carries: a missing one defers the record.
             Others are translated where a link exists and left ``None`` otherwise.
         """
-        kind_refs = KINDS[self.run.kind].refs
+        kind_refs = KINDS[self.ctx.kind].refs
         shared = self.rt.shares_ids(system, peer)
         wanted: dict[str, set[str]] = {}
         for record in records:
@@ -93,17 +96,13 @@ class RefTranslator:
         if found is None:
             return None, f"{what} (no job mirrors {ref_kind} from {system} to {peer})", None
         job, src, dst = found
-        if self.run.dry_run:
+        if self.ctx.dry_run:
             return None, None, f"{ref_kind} {ref_id} (job {job.name})"
-        if self.run.depth >= MAX_DEPTH:
+        if self.ctx.depth >= MAX_DEPTH:
             return None, f"{what} (references nest too deep to sync in one go)", None
-        if job.name != self.run.job.name and not self.rt.try_lock(job.name):
+        if job.name != self.ctx.job.name and not self.rt.try_lock(job.name):
             return None, f"{what}; job {job.name} is running elsewhere, retrying next run", None
-        from .job import JobRun  # a dependency is synced by a run of its own job
-
-        sub = JobRun(self.rt, job, run_id=self.run.run_id, depth=self.run.depth + 1)
-        sub.sync_ids(src, [ref_id], dst)
-        self.run.tally.merge(sub.tally)
+        self.sync_dependency(job, src, [ref_id], dst)
         link = self.rt.state.link(ref_kind, src, ref_id, dst)
         if link is None:
             return None, f"{what}; syncing it through job {job.name} did not succeed", None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Callable
 
 from ..config import Config, JobConfig, SystemConfig
@@ -34,9 +36,12 @@ class Runtime:
     def __init__(self, config: Config, plugins: Plugins, *, state: State | None = None,
                  gates: dict[str, Gate] | None = None, stop: threading.Event | None = None,
                  policy: RetryPolicy | None = None, progress: Progress | None = None,
-                 close_state: bool = False, sleep: Callable[[float], object] | None = None) -> None:
+                 close_state: bool = False, sleep: Callable[[float], object] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         """:param state: an open state (default: open the config's); closed with the runtime when
-        the runtime opened it or ``close_state`` is set."""
+        the runtime opened it or ``close_state`` is set.
+        :param sleep: waits (retries, pauses, settle delays) go through it (tests record them).
+        :param clock: the time now, aware (tests move it along with ``sleep``)."""
         self.config = config
         self.plugins = plugins
         self.state = state or State.open(config.state_path)
@@ -44,8 +49,9 @@ class Runtime:
         self.stop = stop or threading.Event()
         self.gates = gates if gates is not None else make_gates(config)
         for name, system in config.systems.items():  # systems added by a reload
-            self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit))
+            self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit)).configured(system)
         self.caller = Caller(self.gates, self.stop, policy, sleep=sleep)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.progress = progress
         self._connectors: dict[str, Connector] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
@@ -69,6 +75,7 @@ class Runtime:
                 raise ConfigError(f"plugin {system.plugin!r} could not start: {type(exc).__name__}: {exc}",
                                   file=str(self.config.path), key=f"systems.{name}") from exc
             connector.pacer = self.gates[name].pause
+            connector.requester = functools.partial(self.caller.request, name)
             self._connectors[name] = connector
         return self._connectors[name]
 

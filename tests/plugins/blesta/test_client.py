@@ -239,6 +239,6 @@ def test_the_core_options_reach_the_http_client() -> None:
         "https://billing.example.com/api/clients/getListCount.json?filters%5Bcompany_id%5D=1"]
     sized = BlestaClient({"url": "https://billing.example.com", "user": "u", "key": "k", "concurrency": 7})
     try:  # httpcore's pool: keep-alive connections = concurrency
-        assert sized.http._transport._pool._max_keepalive_connections == 7
+        assert sized.http._transport.inner._pool._max_keepalive_connections == 7  # inside the core's guard
     finally:
         sized.close()

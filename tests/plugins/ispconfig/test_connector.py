@@ -300,7 +300,7 @@ def test_http_client_gets_the_options_as_configured(monkeypatch, sandbox, transp
     try:
         [(options, kwargs)] = seen
         assert options["concurrency"] == 3 and "concurrency" not in kwargs
-        limits = connector.session.transport.http._transport._pool  # httpx's pool: sized by the core from 3
+        limits = connector.session.transport.http._transport.inner._pool  # httpx's pool, inside the core's guard: sized from 3
         assert limits._max_keepalive_connections == 3
         connector.check()  # a real call: "soap"/"json" did not replace the HTTP transport
     finally:

@@ -93,6 +93,28 @@ def test_an_unknown_status_fails_that_record_only(pwf, sandbox):
         normalise(bad[0])
 
 
+def test_in_a_run_a_companys_failed_contact_read_fails_that_client_alone(connect, empty_sandbox):
+    """The contact of a company without an address is read on its own (Connector.detail): in a run's
+    listing its failure leaves a stub the engine fetches alone; the list page itself goes on."""
+    import functools
+
+    from hostsync.engine.calls import Caller, Gate
+    from hostsync.sandbox import Fault
+
+    pwf = connect(empty_sandbox)
+    ids = [pwf.create("client", client(email=f"p{n}@example.org", company=f"Co {n}")) for n in range(3)]
+    for company in map(int, ids):  # the address is the contact's only
+        empty_sandbox.account.t["companies"][company].update(address1="", city="", zipcode="", country="")
+    caller = Caller({"pwf": Gate(2, None)}, threading.Event(), sleep=lambda seconds: None)
+    pwf.requester = functools.partial(caller.request, "pwf")
+    empty_sandbox.reset_calls()
+    empty_sandbox.inject(Fault("error", match="GET /contacts/{id}", status=500))
+    listed = {r.id: r.partial for r in pwf.list("client")}
+    assert listed == {ids[0]: True, ids[1]: False, ids[2]: False}
+    assert empty_sandbox.calls["GET /contacts/{id}"] == 3 and empty_sandbox.calls["GET /companies"] == 1
+    assert normalise(pwf.get("client", ids[0])).fields["email"] == "p0@example.org"  # fetched alone later
+
+
 def test_get_of_an_unknown_or_non_client_company_is_none(pwf, sandbox):
     assert pwf.get("project", "99999") is None and pwf.get("client", "abc") is None
     assert pwf.get("client", "1") is None  # the agency itself (a staff company)
@@ -287,15 +309,22 @@ def test_a_client_login_is_not_enough(connect, sandbox):
 # -- the rate limit -----------------------------------------------------------------------------
 
 def test_a_busy_connector_waits_for_the_window_instead_of_earning_429s(connect, sandbox):
+    """The connector tells the core when the window is nearly spent; the core's gate holds the next
+    requests of every worker (no pacing of its own)."""
+    from hostsync.engine.calls import Caller, Gate
+
     fresh(sandbox, {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 12, "window": 1}})
     pwf = connect(sandbox)
+    gate = Gate(4, None)
+    gate.proven = True
+    caller = Caller({"pwf": gate}, threading.Event())
     paused: list[float] = []
-    pwf.pacer = paused.append
+    pwf.pacer = lambda seconds: (paused.append(seconds), gate.pause(seconds))
     lock = threading.Lock()
     read = []
 
     def work(n: int) -> None:
-        record = pwf.get("project", str(1 + n % 5))
+        record = caller.call("pwf", pwf.get, "project", str(1 + n % 5))
         with lock:
             read.append(record)
 

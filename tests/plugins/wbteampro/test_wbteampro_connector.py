@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from hostsync.engine.calls import Caller, Gate, SystemHeld
 from hostsync.errors import AuthError, ConfigError, NotFound, Rejected
 from hostsync.model import Record, normalise, project
 from hostsync_wbteampro.connector import TeamProConnector
@@ -35,10 +38,11 @@ def test_settings_are_validated(options, settings, key):
 def test_check_is_one_call_and_a_wrong_password_fails_once(sandbox, options, connector):
     connector.check()
     assert sandbox.calls == {"findResources": 1}
+    caller = Caller({"teampro": Gate(4, None)}, threading.Event())  # the core's gate, as the engine calls
     with TeamProConnector("teampro", {**options, "password": "wrong"}) as wrong:
         for _ in range(3):
-            with pytest.raises(AuthError):
-                wrong.check()
+            with pytest.raises((AuthError, SystemHeld)):
+                caller.call("teampro", wrong.check)
     assert sandbox.failed_logins == 1
 
 

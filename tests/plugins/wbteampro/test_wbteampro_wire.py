@@ -1,5 +1,5 @@
-"""The wbTeamPro wire protocol, client and emulator: request forms, envelope, paging, errors, the
-login latch and the IP ban after three failed logins."""
+"""The wbTeamPro wire protocol, client and emulator: request forms, envelope, paging, errors, one
+refused login through the core's gate, and the IP ban after three failed logins."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
+from hostsync.engine.calls import Caller, Gate, SystemHeld
 from hostsync.errors import AuthError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.sandbox import Fault
 from hostsync_wbteampro.client import TeamProClient
@@ -128,15 +129,22 @@ def test_timeout(sandbox, options):
         TeamProClient({**options, "timeout": 0.3}).call("projects")
 
 
-# --- the login latch and the ban ---------------------------------------------------------------------
+# --- one refused login, and the ban ---------------------------------------------------------------
 
-def test_a_refused_login_latches_so_no_second_attempt_is_sent(sandbox, options):
-    client = TeamProClient({**options, "password": "wrong"})
+def gated(concurrency: int = 1) -> Caller:
+    """The core's gate for one system, as the engine calls every connector."""
+    import threading
+
+    return Caller({"crm": Gate(concurrency, None)}, threading.Event())
+
+
+def test_a_refused_login_holds_the_system_so_no_second_attempt_is_sent(sandbox, options):
+    client, caller = TeamProClient({**options, "password": "wrong"}), gated()
     with pytest.raises(AuthError, match="Authentication Failed"):
-        client.call("projects")
+        caller.call("crm", client.call, "projects")
     for _ in range(3):
-        with pytest.raises(AuthError, match="not sent"):
-            client.call("projects")
+        with pytest.raises(SystemHeld, match="is held"):
+            caller.call("crm", client.call, "projects")
     assert sandbox.failed_logins == 1 and sum(sandbox.calls.values()) == 1
     assert sandbox.state["banned_ips"] == []
 
@@ -182,15 +190,15 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
 def test_parallel_calls_with_a_wrong_password_fail_one_login(sandbox, options):
     from concurrent.futures import ThreadPoolExecutor
 
-    client = TeamProClient({**options, "password": "wrong", "concurrency": 6})
+    client, caller = TeamProClient({**options, "password": "wrong", "concurrency": 6}), gated(6)
 
     def attempt(n):
         try:
-            client.call("projects")
-        except AuthError as exc:
+            caller.call("crm", client.call, "projects")
+        except (AuthError, SystemHeld) as exc:
             return str(exc)
 
     with ThreadPoolExecutor(6) as pool:
         errors = list(pool.map(attempt, range(6)))
-    assert len(errors) == 6 and sum("not sent" in e for e in errors) == 5
+    assert len(errors) == 6 and sum("is held" in e for e in errors) == 5
     assert sandbox.failed_logins == 1 and sandbox.state["banned_ips"] == []

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from typing import Any, Callable
 
 import httpx
 import pytest
 
+from hostsync.engine.calls import Caller, Gate
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
 from hostsync_webwork.client import WebWorkClient
 from hostsync_webwork.sandbox import WebWorkSandbox
@@ -18,10 +21,16 @@ META = {"api_version": "2.0.0", "timestamp": "2026-01-29T12:00:00Z"}
 
 
 def client(handler: Callable[[httpx.Request], httpx.Response], paused: list[float] | None = None,
-           **options: Any) -> WebWorkClient:
+           fetch: Callable[..., Any] | None = None, **options: Any) -> WebWorkClient:
     opts = {"url": "https://api.example.test/api/v2", "token": TOKEN, "workspace_id": 7, "timeout": 1.0,
             "http_transport": httpx.MockTransport(handler), "request_limit": "6000/min", **options}
-    return WebWorkClient(opts, on_pause=None if paused is None else paused.append)
+    return WebWorkClient(opts, on_pause=None if paused is None else paused.append, fetch=fetch)
+
+
+def core_fetch() -> Callable[..., Any]:
+    """A ``fetch`` through a gate of the core, as in a run (retries without waiting)."""
+    caller = Caller({"webwork": Gate(2, None)}, threading.Event(), sleep=lambda seconds: None)
+    return functools.partial(caller.request, "webwork")
 
 
 def envelope(data: Any, status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> httpx.Response:
@@ -118,10 +127,13 @@ def test_paging_follows_last_page_or_a_short_page() -> None:
 
 def test_a_spent_budget_on_a_good_reply_pauses_every_call() -> None:
     paused: list[float] = []
-    api = client(lambda request: envelope([], headers={"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0",
-                                                       "Retry-After": "7"}), paused)
+    gate = Gate(2, None)
+    api = WebWorkClient({"url": "https://api.example.test/api/v2", "token": TOKEN, "workspace_id": 7,
+                         "http_transport": httpx.MockTransport(lambda request: envelope([], headers={
+                             "X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "Retry-After": "7"}))},
+                        on_pause=lambda seconds: (paused.append(seconds), gate.pause(seconds)))
     api.get("members")
-    assert paused == [7.0] and api.pacer.not_before > 0
+    assert paused == [7.0] and 6 < gate.pause_left() <= 7  # the core's gate holds every worker
     quiet: list[float] = []
     client(lambda request: envelope([], headers={"X-RateLimit-Remaining": "12"}), quiet).get("members")
     assert quiet == []
@@ -132,7 +144,7 @@ def test_a_429_is_rate_limited_with_retry_after_and_a_list_page_is_asked_again()
                                    headers={"Retry-After": "0"}),
                     envelope([{"id": 1}], meta={**META, "pagination": {"last_page": 1}})])
     paused: list[float] = []
-    api = client(lambda request: next(answers), paused)
+    api = client(lambda request: next(answers), paused, fetch=core_fetch())  # in a run: the core asks for the page again
     assert [row["id"] for row in api.pages("members")] == [1] and paused == [0.0]
     refused = client(lambda request: httpx.Response(429, json={}, headers={"Retry-After": "12"}))
     with pytest.raises(RateLimited) as raised:

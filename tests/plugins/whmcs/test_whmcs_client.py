@@ -204,18 +204,23 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
 
 
 def test_parallel_calls_with_wrong_credentials_send_one_login(sandbox, options):
+    """Through the core's gate, as the engine calls it: the credentials are proven by one call."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    from hostsync.engine.calls import Caller, Gate, SystemHeld
+
     client = WhmcsClient({**options, "secret": "wrong", "concurrency": 6})
+    caller = Caller({"billing": Gate(6, None)}, threading.Event())
 
     def attempt(n):
-        with pytest.raises(AuthError) as caught:
-            client.call("GetClientsDetails", {"clientid": n + 1})
+        with pytest.raises((AuthError, SystemHeld)) as caught:
+            caller.call("billing", client.call, "GetClientsDetails", {"clientid": n + 1})
         return str(caught.value)
 
     with ThreadPoolExecutor(6) as pool:
         errors = list(pool.map(attempt, range(6)))
-    assert sum("not sent" in e for e in errors) == 5 and sandbox.calls == {"GetClientsDetails": 1}
+    assert sum("is held" in e for e in errors) == 5 and sandbox.calls == {"GetClientsDetails": 1}
 
 
 def test_a_refused_permission_for_one_action_does_not_stop_the_others(sandbox, options):

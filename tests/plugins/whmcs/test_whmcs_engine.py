@@ -20,7 +20,8 @@ def writes(sandbox) -> list[str]:
 @pytest.fixture
 def crm(project, sandbox, memory):
     """hostsync configured with the WHMCS sandbox as ``billing`` and an in-memory ``crm``."""
-    project.systems["billing"] = dict(sandbox.systems()["billing"])
+    # settle_delay 0: the sandbox applies a write at once, so what a lost reply hid can be looked up at once
+    project.systems["billing"] = {**sandbox.systems()["billing"], "settle_delay": 0}
     project.system("crm", plugin="memory", vendor="crm")
     return memory.vendor("crm")
 
