@@ -22,11 +22,13 @@ Every request of such a client also keeps three promises, whatever the plugin do
 from __future__ import annotations
 
 import email.utils
+import html
+import re
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import httpcore
 import httpx
@@ -34,10 +36,11 @@ import httpx
 from . import __version__
 from .config import DEFAULT_DEADLINE, DEFAULT_MAX_REPLY_SIZE, DEFAULT_TIMEOUT
 from .errors import AuthError, ProtocolError, RateLimited, Transient
+from .redact import redact
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_MAX_REPLY_SIZE", "build_client", "transport_errors",
-           "check_status", "json_body", "describe_body", "retry_after", "exchanges", "Exchange", "pacing",
-           "DeadlineExceeded", "ReplyTooLarge"]
+           "check_status", "json_body", "describe_body", "vendor_text", "paged", "retry_after", "exchanges",
+           "Exchange", "pacing", "DeadlineExceeded", "ReplyTooLarge"]
 
 USER_AGENT = f"hostsync/{__version__}"
 
@@ -409,3 +412,44 @@ def describe_body(response: httpx.Response) -> str:
     if text.startswith((b"<!doctype html", b"<html")):
         return f"an HTML page (HTTP {response.status_code}, {size} bytes)"
     return f"{size} bytes of {kind} (HTTP {response.status_code})"
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def vendor_text(value: Any, limit: int = 200) -> str:
+    """What a vendor's error reply says, fit for a message: one line of plain text (HTML tags and
+    entities out, whitespace folded), at most ``limit`` characters, every registered secret masked
+    *before* it is cut (a secret cut in two is no longer recognised: half of it would show)."""
+    if value is None:
+        return ""
+    text = redact(str(value))  # a secret whose characters look like a tag is masked before tags go
+    text = redact(" ".join(html.unescape(_TAG.sub(" ", text)).split()))
+    return text[:limit]
+
+
+def paged(read: Callable[[int], tuple[Sequence[Mapping[str, Any]], bool]], what: str, *, key: str = "id",
+          max_pages: int = 100_000) -> Iterator[Any]:
+    """Every row of a paged list: ``read(n)`` gives page ``n`` (1 upwards) and whether it is the last.
+
+    Rows already seen (by ``key``; a row without one is always new) are skipped, so rows shifting
+    between pages while they are read never come out twice; a page holding nothing new means the
+    server ignores the paging parameters, a ``ProtocolError`` naming ``what`` rather than a loop.
+    """
+    seen: set[Any] = set()
+    for number in range(1, max_pages + 1):
+        rows, last = read(number)
+        fresh = 0
+        for row in rows:
+            ident = row.get(key)
+            if ident is not None:
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            fresh += 1
+            yield row
+        if last:
+            return
+        if not fresh:
+            raise ProtocolError(f"{what} answered page {number} with the same rows again (does it ignore paging?)")
+    raise ProtocolError(f"{what}: more than {max_pages} pages")

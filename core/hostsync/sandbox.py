@@ -96,8 +96,8 @@ class Fault:
         * ``drip``: applies the call and answers it one byte every ``delay`` seconds;
         * ``oversized``: answers 200 with ``size`` bytes of filler, streamed, without a length;
         * ``echo``: like ``error``, with ``{request}`` in ``body`` replaced by the request as a
-          careless vendor echoes it: query, body, its form fields decoded and the Authorization
-          header, escaped for a JSON or XML ``content_type``.
+          careless vendor echoes it: query, body, its form fields decoded and the credential
+          headers (:attr:`Sandbox.echoed_headers`), escaped for a JSON or XML ``content_type``.
     :param about: only calls whose query string or body holds this text (``"clientid=3"``: the
         calls about one record).
     :param times: how many matching calls fail (``None``: every one).
@@ -134,6 +134,8 @@ class Sandbox:
     #: Scale of the vendor latencies a sandbox models (0: answer at once, as tests and the demo
     #: want; 1: as slow as measured on real systems, for realistic concurrency choices).
     latency: float = 0.0
+    #: The request headers an ``echo`` fault echoes: those the vendor's API takes credentials in.
+    echoed_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
 
     def __init__(self, seed: int | None = None) -> None:
         """:param seed: fill with :meth:`sample` data from this seed; ``None`` starts empty."""
@@ -308,7 +310,7 @@ class Sandbox:
             entry: dict[str, Any] = {"operation": operation, "fault": fault.kind if fault else None}
             self.log.append(entry)
             if fault and fault.kind == "echo":
-                entry["status"], entry["echoed"] = fault.status, _request_text(request)
+                entry["status"], entry["echoed"] = fault.status, _request_text(request, self.echoed_headers)
                 return Response(fault.status, _echo(entry["echoed"], fault), {"Content-Type": fault.content_type}), fault
             if fault and fault.kind == "error":
                 entry["status"] = fault.status
@@ -344,15 +346,15 @@ class Sandbox:
             self.handle(request)
 
 
-def _request_text(request: Request) -> str:
+def _request_text(request: Request, headers: Iterable[str]) -> str:
     """What a request carried, as a careless vendor echoes it (secrets included)."""
     body = request.body.decode("utf-8", errors="replace")
     try:
         fields = "; ".join(f"{k}={v}" for k, v in request.form_pairs())
     except UnicodeDecodeError:
         fields = ""
-    return (f"{request.method} {request.path}?{request.raw_query} | Authorization: "
-            f"{request.headers.get('Authorization', '')} | {body} | fields: {fields}")
+    shown = "".join(f" | {name}: {request.headers.get(name, '')}" for name in headers)
+    return f"{request.method} {request.path}?{request.raw_query}{shown} | {body} | fields: {fields}"
 
 
 def _echo(text: str, fault: Fault) -> str:

@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterator, Mapping
 import httpx
 
 from hostsync.errors import AuthError, ProtocolError, Rejected, Transient
-from hostsync.http import build_client, check_status, describe_body, json_body, json_object, transport_errors
-from hostsync.redact import redact
+from hostsync.http import (build_client, check_status, describe_body, json_body, json_object, paged, transport_errors,
+                           vendor_text)
 
 from . import phpform
 
@@ -134,8 +134,7 @@ class BlestaClient:
         ``count``, when given, are the arguments of the matching ``getListCount``: its total ends the
         loop without an extra empty page. The loop also ends on an empty answer (``[]``, ``null`` or
         ``false``) or a page shorter than the first one (the server's page size, 20 on a stock
-        Blesta, is learned rather than assumed). Rows already seen (``key``) are skipped, so rows
-        shifting between pages while we read never come out twice.
+        Blesta, is learned rather than assumed).
         """
         total = None
         if count is not None:
@@ -143,30 +142,18 @@ class BlestaClient:
                          f"{model}/{method}Count")
             if total == 0:
                 return
-        seen: set[Any] = set()
-        size = 0
-        read = 0
-        for page in range(1, MAX_PAGES + 1):
-            answer = self.fetch(lambda: self.get(model, method, {**args, "page": page}, context=context))
-            rows = rows_of(answer, f"{model}/{method}")
-            if not rows:
-                return
+        size = read = 0
+
+        def page(number: int) -> tuple[list[dict[str, Any]], bool]:
+            nonlocal size, read
+            rows = rows_of(self.fetch(lambda: self.get(model, method, {**args, "page": number}, context=context)),
+                           f"{model}/{method}")
             size = size or len(rows)
-            fresh = 0
-            for row in rows:
-                ident = row.get(key)
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                fresh += 1
-                yield row
             read += len(rows)
-            if fresh == 0:
-                raise ProtocolError(f"{context + ': ' if context else ''}Blesta {model}/{method} answered page "
-                                    f"{page} with the same rows again (does it ignore 'page'?)")
-            if len(rows) < size or (total is not None and read >= total):
-                return
-        raise ProtocolError(f"Blesta {model}/{method}: more than {MAX_PAGES} pages")
+            return rows, not rows or len(rows) < size or (total is not None and read >= total)
+
+        yield from paged(page, f"{context + ': ' if context else ''}Blesta {model}/{method}", key=key,
+                         max_pages=MAX_PAGES)
 
 
 def rows_of(value: Any, what: str) -> list[dict[str, Any]]:
@@ -189,7 +176,7 @@ def _int(value: Any, what: str) -> int:
 
 def _message(response: httpx.Response) -> str:
     message = json_object(response).get("message")
-    return redact(message)[:200] if isinstance(message, str) else ""  # redacted before it is cut
+    return vendor_text(message) if isinstance(message, str) else ""
 
 
 def _default_value_missing(response: httpx.Response) -> bool:
@@ -210,5 +197,5 @@ def _field_errors(response: httpx.Response) -> dict[str, str]:
             texts = [str(text) for text in codes]
         else:
             texts = [str(codes)]
-        out[str(field)] = redact("; ".join(texts))[:500]
+        out[str(field)] = vendor_text("; ".join(texts), 500)
     return out

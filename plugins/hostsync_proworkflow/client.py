@@ -19,21 +19,21 @@ window are no more than those this client still has in flight, the client tells 
 (``on_pause``, the connector's ``pause``), which then holds every request to the account until the
 window resets: every request passes the core's gate (``fetch``: a request of a listing is a call of
 its own; any other is part of an operation the core called, whose further requests it paces). No
-message carries the API key, the password or an unreadable vendor body.
+message carries the API key, the password (masked by the core's redactor, also where the vendor
+echoes them) or an unreadable vendor body.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import threading
 from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
-from hostsync.http import build_client, check_status, describe_body, json_body, retry_after, transport_errors
+from hostsync.http import (build_client, check_status, describe_body, json_body, paged, retry_after, transport_errors,
+                           vendor_text)
 
 log = logging.getLogger("hostsync.proworkflow")
 
@@ -42,8 +42,6 @@ DEFAULT_URL = "https://api.proworkflow.net"
 PAGE_SIZE = 500
 #: Safety stop for a server that never ends a list.
 MAX_PAGES = 100_000
-
-_TAG = re.compile(r"<[^>]*>")
 
 
 class ProWorkflowClient:
@@ -59,7 +57,6 @@ class ProWorkflowClient:
         :param fetch: runs each request (the connector's ``fetch``: in a listing the core's gate
             admits it and retries it in place); default: a plain call."""
         base = str(options.get("url") or DEFAULT_URL).rstrip("/")
-        self._secrets = [str(options[k]) for k in ("apikey", "password") if options.get(k)]
         self.http = build_client(options, base_url=base + "/",
                                  auth=httpx.BasicAuth(str(options["username"]), str(options["password"])),
                                  headers={"apikey": str(options["apikey"]), "Accept": "application/json"})
@@ -155,21 +152,17 @@ class ProWorkflowClient:
         raise ProtocolError(f"{what}: unexpected answer {describe_body(response)}")
 
     def details(self, body: Mapping[str, Any]) -> str:
-        """The error ``details`` (a list or a bare string, maybe HTML) as one line of plain text, with
-        any echoed secret blanked out."""
+        """The error ``details`` (a list or a bare string, maybe HTML) as one line of plain text,
+        secrets masked before it is cut."""
         raw = body.get("details", body.get("message", ""))
-        items = raw if isinstance(raw, list) else [raw]
         parts = []
-        for item in items:
+        for item in raw if isinstance(raw, list) else [raw]:
             if isinstance(item, Mapping):
                 item = item.get("message") or item.get("details") or ", ".join(f"{k}: {v}" for k, v in item.items())
-            text = " ".join(html.unescape(_TAG.sub(" ", str(item))).split())
+            text = vendor_text(item, 500)
             if text:
                 parts.append(text)
-        text = "; ".join(parts) or "no details given"
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:500]
+        return "; ".join(parts)[:500] or "no details given"
 
     # -- rate limit -----------------------------------------------------------------------------
 
@@ -194,31 +187,21 @@ class ProWorkflowClient:
         """Every row of a paged list (``key`` is the answer's payload key), page 1 upwards.
 
         Ends on a page shorter than ``pagesize`` or once ``totalcount`` rows are read; a server
-        that ignores paging (a first page longer than asked for) has sent everything at once. Rows
-        already seen are skipped, so rows shifting between pages never come out twice.
+        that ignores paging (a first page longer than asked for) has sent everything at once.
         """
         size = self.page_size
-        seen: set[Any] = set()
+        call = f"{what + ': ' if what else ''}ProWorkflow GET /{path}"
         read = 0
-        for number in range(1, MAX_PAGES + 1):
+
+        def page(number: int) -> tuple[list[dict[str, Any]], bool]:
+            nonlocal read
             body = self.get(path, {**params, "pagenumber": number, "pagesize": size}, what=what)
-            rows = rows_of(body, key, f"{what + ': ' if what else ''}ProWorkflow GET /{path}")
-            fresh = 0
-            for row in rows:
-                ident = row.get("id")
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                fresh += 1
-                yield row
+            rows = rows_of(body, key, call)
             read += len(rows)
             total = _number(body.get("totalcount"))
-            if len(rows) < size or len(rows) > size or (total is not None and read >= total):
-                return
-            if fresh == 0:
-                raise ProtocolError(f"ProWorkflow GET /{path} answered page {number} with the same rows again "
-                                    "(does it ignore pagenumber?)")
-        raise ProtocolError(f"ProWorkflow GET /{path}: more than {MAX_PAGES} pages")
+            return rows, len(rows) != size or (total is not None and read >= total)
+
+        return paged(page, call, max_pages=MAX_PAGES)
 
 
 def rows_of(body: Mapping[str, Any], key: str, what: str) -> list[dict[str, Any]]:

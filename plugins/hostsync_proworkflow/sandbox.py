@@ -49,6 +49,8 @@ class ProWorkflowSandbox(Sandbox):
     APIKEY: ClassVar[str] = "PWF-sbx-7c1e-44a2-9b0d-31f5"
     USERNAME: ClassVar[str] = "hostsync"
     PASSWORD: ClassVar[str] = "pwf-sandbox-pw-5e81"
+    #: an ``echo`` fault echoes both credentials: HTTP Basic and the API key
+    echoed_headers = ("Authorization", "apikey")
 
     def __init__(self, seed: int | None = None) -> None:
         self.account = Account()

@@ -8,7 +8,8 @@ envelope ``{"success", "message", "data", "meta"}``; lists page with ``page``/``
 pagination). Failures map to :mod:`hostsync.errors`: 401/403 -> ``AuthError``, 404 -> ``NotFound``,
 422 -> ``Rejected`` with the field messages, 429 -> ``RateLimited`` (``Retry-After``), 5xx ->
 ``Transient`` (``may_have_applied`` for writes), ``success: false`` -> ``Rejected``, a reply not in
-that shape -> ``ProtocolError`` naming the call. Messages never carry the token or a body.
+that shape -> ``ProtocolError`` naming the call. Messages never carry the token or a body (what
+WebWork says is masked by the core's redactor before it is cut, so an echoed token never shows).
 
 Every request goes through ``fetch`` (the connector's): a request of a listing is a call of its own
 under the core's gate (concurrency, ``rate_limit``, pauses; retried from that page when it fails),
@@ -27,7 +28,8 @@ import httpx
 
 from hostsync.config import RateLimit, parse_duration, parse_rate
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
-from hostsync.http import build_client, describe_body, json_body, json_object, retry_after, transport_errors
+from hostsync.http import (build_client, describe_body, json_body, json_object, paged, retry_after, transport_errors,
+                           vendor_text)
 
 
 log = logging.getLogger("hostsync.webwork")
@@ -189,25 +191,18 @@ class WebWorkClient:
         """Every row of a paged list, 100 a page, until the last page.
 
         Each page is one request through ``fetch`` (in a run: retried from that page, a 429 after its
-        wait). Rows already seen (by ``id``) are skipped, so rows shifting between pages while we
-        read never come out twice.
+        wait).
         """
-        seen: set[Any] = set()
-        for page in range(1, MAX_PAGES + 1):
-            data, meta = self.call("GET", path, {**(query or {}), "page": page, "per_page": PER_PAGE},
+        call = f"{what + ': ' if what else ''}WebWork GET /{path}"
+
+        def page(number: int) -> tuple[list[dict[str, Any]], bool]:
+            data, meta = self.call("GET", path, {**(query or {}), "page": number, "per_page": PER_PAGE},
                                    workspace=workspace, what=what)
             if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-                raise ProtocolError(f"{what + ': ' if what else ''}WebWork GET /{path}: expected a list of "
-                                    f"objects in 'data', got {_shape(data)}")
-            for row in data:
-                key = row.get("id")
-                if key is not None and key in seen:
-                    continue
-                seen.add(key)
-                yield row
-            if _last_page(meta, page, len(data), path):
-                return
-        raise ProtocolError(f"WebWork GET /{path}: more than {MAX_PAGES} pages")
+                raise ProtocolError(f"{call}: expected a list of objects in 'data', got {_shape(data)}")
+            return data, _last_page(meta, number, len(data), path)
+
+        return paged(page, call, max_pages=MAX_PAGES)
 
 
 def _last_page(meta: Mapping[str, Any], page: int, rows: int, path: str) -> bool:
@@ -229,7 +224,7 @@ def _shape(value: Any) -> str:
 
 def _message(body: Mapping[str, Any]) -> str:
     message = body.get("message")
-    return message.strip()[:200] if isinstance(message, str) else ""
+    return vendor_text(message) if isinstance(message, str) else ""
 
 
 def _field_errors(body: Mapping[str, Any]) -> dict[str, str]:
@@ -240,5 +235,5 @@ def _field_errors(body: Mapping[str, Any]) -> dict[str, str]:
         return out
     for field, messages in errors.items():
         texts = messages if isinstance(messages, list) else [messages]
-        out[str(field)] = "; ".join(str(text) for text in texts)[:500]
+        out[str(field)] = vendor_text("; ".join(str(text) for text in texts), 500)
     return out

@@ -5,12 +5,13 @@ echoed into the vendor's own error format (``Fault("echo")``): a login or a look
 The canaries are the configured secrets (and the md5 the WHMCS-family APIs take instead of a
 password) and every password a connector made up for a new account, as the sandbox received it. None
 may appear, in any of the forms a secret can take in text (raw, URL-encoded, form-encoded, JSON- and
-XML-escaped, in base64), in stdout or stderr of ``sync -vv``, in ``runs --events --json``, in
+XML-escaped, in base64) nor their first halves (a message cut before it was redacted), in stdout or stderr of ``sync -vv``, in ``runs --events --json``, in
 ``links --json`` or in the bytes of the state file and its WAL.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -24,7 +25,7 @@ from typing import Any, Callable
 import pytest
 
 from hostsync.cli.config_cmd import to_toml
-from hostsync.redact import forms
+from hostsync.redact import base64_cores, forms
 from hostsync.sandbox import Fault, Sandbox
 from hostsync_ispconfig import soapenc
 from hostsync_whmcs.sandbox import WhmcsSandbox
@@ -63,6 +64,39 @@ def json_error(op: str, times: int | None) -> Fault:
                  body='{"code": "remote_fault", "message": "{request}", "response": false}')
 
 
+def proworkflow_error(op: str, times: int | None) -> Fault:
+    return Fault("echo", match=op, times=times, status=400, content_type=JSON,
+                 body='{"status": "Error", "details": ["<b>Invalid request</b>: {request}", "Refused: {request}"]}')
+
+
+def proworkflow_cut(box: Sandbox) -> Fault:
+    """The first create's echo padded so that the 500 characters ProWorkflow's details are cut to end
+    in the middle of the password's base64 (in the Basic auth header)."""
+    system = box.systems()["proworkflow"]
+    basic = base64.b64encode(f"{system['username']}:{system['password']}".encode()).decode()
+    core = next(core for core in base64_cores(system["password"]) if core in basic)
+    before = "POST /companies? | Authorization: Basic " + basic[:basic.index(core)]
+    pad = "." * (500 - len(before) - len(core) // 2 - 1)
+    return Fault("echo", match="POST /companies", status=400, content_type=JSON,
+                 body='{"status": "Error", "details": ["' + pad + '{request}"]}')
+
+
+def webwork_cut(box: Sandbox) -> Fault:
+    """The first create's echo padded so that the 200 characters WebWork's message is cut to end in
+    the middle of the token."""
+    token = box.systems()["webwork"]["token"]
+    before = f"POST /api/v2/projects?workspace_id={box.systems()['webwork']['workspace_id']} | Authorization: Bearer "
+    pad = "." * (200 - len(before) - len(token) // 2 - 1)
+    return Fault("echo", match="POST /projects", status=422, content_type=JSON,
+                 body='{"success": false, "message": "' + pad + '{request}", "data": null}')
+
+
+def webwork_error(op: str, times: int | None) -> Fault:
+    return Fault("echo", match=op, times=times, status=422, content_type=JSON,
+                 body='{"success": false, "message": "{request}", "data": null, '
+                      '"errors": {"name": ["Not accepted: {request}"]}}')
+
+
 @dataclass
 class Case:
     vendor: str
@@ -75,6 +109,9 @@ class Case:
     #: passwords the connector made up, as the sandbox received them
     generated: str | None = None
     into: bool = True  # the job writes into the system (else it reads from it)
+    #: a fault for the first create of the first run, echoing it so that the plugin's cut of the
+    #: vendor's message falls inside a secret
+    cut: Callable[[Sandbox], Fault] | None = None
 
 
 def md5(text: str) -> str:
@@ -94,6 +131,13 @@ CASES = [
          r"<key[^>]*>password</key>\s*<value[^>]*>([^<]+)</value>"),
     Case("ispconfig", "panel-json", "client", [[json_error("login", None)], [json_error("client_add", None)]],
          lambda box: [box.systems()["panel-json"]["password"]], r'"password": ?"([^"]+)"'),
+    # ProWorkflow makes up no password (a client's contact gets no login); WebWork holds no accounts
+    Case("proworkflow", "proworkflow", "client",
+         [[proworkflow_error("GET /companies", 1), proworkflow_error("POST /companies", None)]],
+         lambda box: [box.systems()["proworkflow"]["apikey"], box.systems()["proworkflow"]["password"]],
+         cut=proworkflow_cut),
+    Case("webwork", "webwork", "project", [[webwork_error("GET /projects", 1), webwork_error("POST /projects", None)]],
+         lambda box: [box.systems()["webwork"]["token"]], cut=webwork_cut),
 ]
 
 
@@ -103,7 +147,8 @@ def hostsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def source_clients(store: Path) -> None:
+def source_records(store: Path, kind: str) -> None:
+    """Three records of ``kind`` in the source, each holding ``echo<n>`` where the state shows it."""
     sys.path.insert(0, str(PLUGINS_DIR))
     try:
         import memory  # the test vendor, writing its data where the hostsync process reads it
@@ -111,6 +156,10 @@ def source_clients(store: Path) -> None:
         sys.path.remove(str(PLUGINS_DIR))
     vendor = memory.MemoryVendor("src", store)
     for n in range(1, 4):
+        if kind == "project":
+            vendor.put("project", {"name": f"echo{n} redesign", "status": "active", "start_on": "2026-02-01",
+                                   "due_on": "2026-04-30", "description": "New templates."})
+            continue
         vendor.put("client", {"email": f"echo{n}@example.org", "first_name": f"Ann{n}", "last_name": "Smith",
                               "company": "ACME", "address1": "Street 1", "city": "Berlin", "postcode": "10115",
                               "country": "DE", "phone": "+49 30 1234567", "status": "active"})
@@ -121,7 +170,7 @@ def test_no_canary_leaks_when_the_vendor_echoes_requests(tmp_path, start_sandbox
     box = start_sandbox(case.vendor, seed=None if case.into else 1)
     systems = box.systems()
     store = tmp_path / "source.json"
-    source_clients(store)
+    source_records(store, case.kind)
     config: dict[str, Any] = {
         "hostsync": {"state": str(tmp_path / "hostsync.db"), "plugins_dir": str(PLUGINS_DIR)},
         "systems": {"src": {"plugin": "memory", "vendor": "src", "store": str(store)}, case.system: systems[case.system]},
@@ -141,7 +190,7 @@ def test_no_canary_leaks_when_the_vendor_echoes_requests(tmp_path, start_sandbox
     outputs = {}
     for n, faults in enumerate(case.phases, 1):
         box.clear_faults()
-        for fault in faults:
+        for fault in ([case.cut(box)] if case.cut and n == 1 else []) + faults:
             box.inject(fault)
         sync = hostsync(path, "-vv", "sync", "j")
         assert sync.returncode == 1, sync.stderr  # the echoed failures are failures
@@ -162,12 +211,15 @@ def test_no_canary_leaks_when_the_vendor_echoes_requests(tmp_path, start_sandbox
     for file in (tmp_path / "hostsync.db", tmp_path / "hostsync.db-wal"):
         outputs[file.name] = file.read_bytes().decode("utf-8", errors="replace")
     reader.close()
-    assert "echo2@example.org" in outputs["hostsync.db-wal"] or not case.into  # the run's writes are there
+    assert "echo2" in outputs["hostsync.db-wal"] or not case.into  # the run's writes are there
 
     hits = [(canary, form, where) for canary in canaries for form in forms(canary)
             for where, text in outputs.items() if form in text]
+    # a message cut before it was redacted leaves the start of a secret: look for those too
+    starts = {form[:max(8, len(form) // 2)] for canary in canaries for form in forms(canary) if len(form) >= 12}
+    cut = [(start, where) for start in starts for where, text in outputs.items() if start in text]
     print(f"\n{case.system}: {len(canaries)} canaries x {len(outputs)} outputs searched "
-          f"({sum(len(forms(c)) for c in canaries)} forms), {len(hits)} hits")
-    assert hits == []
+          f"({sum(len(forms(c)) for c in canaries)} forms, {len(starts)} starts), {len(hits) + len(cut)} hits")
+    assert hits == [] and cut == []
     stderr = "".join(text for where, text in outputs.items() if "stderr" in where)
     assert re.search(r"\*\*\*|\[redacted\]", stderr)  # what was echoed was shown, masked

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from typing import Any, Callable
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
+from hostsync.redact import register_secret
 from hostsync_proworkflow.client import ProWorkflowClient
 
 KEY, PASSWORD = "key-5f2a-SECRET", "pw-SECRET-77"
@@ -80,11 +82,22 @@ def test_a_5xx_on_a_write_may_have_applied_but_not_on_a_read():
     assert not unavailable.value.may_have_applied
 
 
-def test_an_echoed_secret_is_blanked_out():
-    api = client(answer(400, {"status": "Error", "details": [f"apikey {KEY} is not valid for {PASSWORD}"]}))
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut-across-it"])
+def test_an_echoed_secret_is_masked_before_the_details_are_cut(cut):
+    """Configured secrets are registered when the config loads (as here). The vendor echoes the
+    password URL-encoded; the details are cut at 500 characters only once it is masked, so no part
+    of it shows (masked after the cut, its first characters would)."""
+    password = "pass word/SECRET 77"
+    register_secret(KEY)
+    register_secret(password)
+    first, echo = f"apikey {KEY} is not valid", f" user=hostsync&password={quote_plus(password)}"
+    padding = 500 - len(f"{first}; ") - len(echo) + len(quote_plus(password)) - 6 if cut else 0  # 6 before the cut
+    api = client(answer(400, {"status": "Error", "details": [first, "x" * padding + echo]}))
     with pytest.raises(Rejected) as caught:
         api.get("me")
-    assert KEY not in str(caught.value) and PASSWORD not in str(caught.value) and "***" in str(caught.value)
+    message = str(caught.value)
+    assert "apikey *** is not valid" in message and KEY not in message
+    assert quote_plus(password)[:6] not in message and message.endswith("password=***")
 
 
 def test_429_is_rate_limited_with_the_reset_as_retry_after():

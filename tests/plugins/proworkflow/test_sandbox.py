@@ -196,3 +196,13 @@ def test_the_common_faults_apply_by_operation(sandbox, http, fault):
         assert fault.kind == "lost_reply"
     assert len(sandbox.account.t["projects"]) == before + (1 if fault.kind == "lost_reply" else 0)
     assert sandbox.calls["POST /projects"] == 1
+
+
+def test_an_echo_fault_echoes_both_credentials_in_the_error_shape(sandbox, http):
+    sandbox.inject(Fault("echo", match="POST /projects", status=400, content_type="application/json",
+                         body='{"status": "Error", "details": ["Invalid: {request}"]}'))
+    answer = http.post("/projects", json={"title": "Echoed"})
+    assert answer.status_code == 400 and answer.json()["status"] == "Error"
+    echoed = answer.json()["details"][0]
+    assert f"apikey: {KEY}" in echoed and "Authorization: Basic " in echoed and '{"title":"Echoed"}' in echoed
+    assert not any(p["title"] == "Echoed" for p in sandbox.account.t["projects"].values())  # not applied

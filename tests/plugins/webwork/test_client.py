@@ -13,6 +13,7 @@ import pytest
 
 from hostsync.engine.calls import Caller, Gate
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
+from hostsync.redact import register_secret
 from hostsync_webwork.client import WebWorkClient
 from hostsync_webwork.sandbox import WebWorkSandbox
 
@@ -77,6 +78,23 @@ def test_answers_map_to_the_error_taxonomy(status: int, body: Any, error: type, 
         assert raised.value.fields == {"deadline": "The deadline must be a date after or equal to start date."}
     if status == 500:
         assert raised.value.may_have_applied
+
+
+@pytest.mark.parametrize("status", [401, 422])
+def test_an_echoed_token_is_masked_before_the_message_is_cut(status: int) -> None:
+    """The configured token is registered when the config loads (as here). WebWork's message is cut
+    at 200 characters and a field's at 500, each only once the token in it is masked: no part of
+    the token shows (masked after the cut, its first characters would)."""
+    register_secret(TOKEN)
+    echo = f"Authorization: Bearer {TOKEN}"
+    message = "m" * (200 - len(echo) + len(TOKEN) - 6) + echo  # the cut falls 6 characters into the token
+    field = "f" * (500 - len(echo) + len(TOKEN) - 6) + echo
+    api = client(lambda request: httpx.Response(status, json={"success": False, "message": message,
+                                                              "errors": {"name": [field]}}))
+    with pytest.raises((AuthError, Rejected)) as raised:
+        api.call("POST", "projects", body={"name": "x"})
+    shown = [str(raised.value), *getattr(raised.value, "fields", {}).values()]
+    assert not any(TOKEN[:6] in text for text in shown) and any("Bearer ***" in text for text in shown)
 
 
 def test_an_html_page_or_a_read_timeout_say_what_happened() -> None:

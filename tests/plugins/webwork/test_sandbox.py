@@ -166,3 +166,12 @@ def test_empty_sandbox_is_the_configured_workspace_and_the_sample_is_three_weeks
     assert any(e["end_time"] is None for e in data["time_entries"])  # a tracker still running
     assert {t["status"] for t in data["tasks"]} >= {0, 1, 10, 11, 20, 21, 30}
     assert any(p["deleted_at"] for p in data["projects"])
+
+
+def test_an_echo_fault_echoes_the_bearer_token_in_the_envelope(workspace: WebWorkSandbox) -> None:
+    workspace.inject(Fault("echo", match="POST /projects", status=422, content_type="application/json",
+                           body='{"success": false, "message": "{request}", "data": null}'))
+    answer = api(workspace, "POST", "projects", params={"workspace_id": WS}, json={"name": "Echoed"})
+    assert answer.status_code == 422 and answer.json()["success"] is False
+    assert f"Authorization: Bearer {WebWorkSandbox.TOKEN}" in answer.json()["message"]
+    assert not any(p["name"] == "Echoed" for p in workspace.webwork.t["projects"].values())  # not applied
