@@ -107,7 +107,9 @@ SITE_STATUSES = ("active", "inactive")
 DOMAIN_STATUSES = ("pending", "active", "suspended", "expired", "cancelled", "transferred")
 INVOICE_STATUSES = ("draft", "unpaid", "paid", "cancelled", "refunded")
 TICKET_STATUSES = ("open", "answered", "customer_reply", "in_progress", "on_hold", "closed")
-TICKET_PRIORITIES = ("low", "medium", "high", "urgent")
+#: How urgent a ticket or a task is: one vocabulary for both.
+PRIORITIES = ("low", "medium", "high", "urgent")
+TICKET_PRIORITIES = TASK_PRIORITIES = PRIORITIES
 PROJECT_STATUSES = ("planned", "active", "on_hold", "completed", "cancelled")
 TASK_STATUSES = ("open", "in_progress", "done", "cancelled")
 
@@ -185,6 +187,9 @@ KINDS: dict[str, Kind] = {
             Field("name", "str"), Field("project", "ref", ref="project"),
             Field("status", "choice", choices=TASK_STATUSES),
             Field("description", "text"), Field("due_on", "date"),
+            Field("priority", "choice", "How urgent it is, in a ticket's vocabulary. A vendor with more levels "
+                  "reads its extra ones as the nearest (ProWorkflow's Very Low is low); one with no priority "
+                  "does not carry it, so a job never clears it on the other side.", choices=TASK_PRIORITIES),
         ),
         _kind(
             "time_entry", "Time someone spent on a project or task.", (), ("task", "member", "started_at"),

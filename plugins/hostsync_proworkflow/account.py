@@ -552,10 +552,15 @@ class Account:
                 raise _bad("'companyid' must be the ID of a Client Company")
             row["companyid"] = company
         if "priority" in body:
-            if str(body["priority"]) not in ("1", "2", "3", "4", "5"):
-                raise _bad("'priority' must be 1-5")
-            row["priority"] = int(body["priority"])
+            row["priority"] = self._priority(body["priority"])
         self._apifields_in("project", body.get("apifields"), row)
+
+    @staticmethod
+    def _priority(value: Any) -> int:
+        """A project's or task's priority: 1-5, Very High to Very Low."""
+        if str(value) not in ("1", "2", "3", "4", "5"):
+            raise _bad("'priority' must be 1-5")
+        return int(value)
 
     def put_project(self, ident: str, body: Any) -> dict[str, Any]:
         row = self._row("projects", ident)
@@ -662,6 +667,8 @@ class Account:
             row["type"] = body["type"]
         if "billable" in body:
             row["billable"] = str(body["billable"]).lower() == "true"
+        if "priority" in body:
+            row["priority"] = self._priority(body["priority"])
         if "projectid" in body and body["projectid"]:
             row["projectid"] = self._row("projects", str(body["projectid"]))["id"]
         self._apifields_in("task", body.get("apifields"), row)

@@ -62,7 +62,8 @@ RESOURCES = {
                "name,email,phone,address,contacts,lastmodified,apifields"),
     "project": ("projects", "projects", "project", "project",
                 "title,number,company,status,dates,description,lastmodified,apifields"),
-    "task": ("tasks", "tasks", "task", "task", "name,project,status,dates,description,lastmodified,apifields"),
+    "task": ("tasks", "tasks", "task", "task",
+             "name,project,status,dates,description,priority,lastmodified,apifields"),
     "time_entry": ("time", "timerecords", "timerecord", "time",
                    "billable,contact,dates,lastmodified,notes,project,task,timetracked,apifields"),
     "invoice": ("invoices", "invoices", "invoice", "invoice",
@@ -475,8 +476,10 @@ class ProWorkflowConnector(Connector):
         what = f"update {kind} {id}"
         current = self._current(kind, id, what)
         changed = self._changes(kind, current, record)
-        body = m.body_of(Record(kind, id, {k: v for k, v in record.fields.items() if k in changed},
-                                {k: v for k, v in record.refs.items() if k in changed}), names, refs)
+        fields = {k: v for k, v in record.fields.items() if k in changed}
+        body = m.body_of(Record(kind, id, fields, {k: v for k, v in record.refs.items() if k in changed}), names, refs)
+        if kind == "task":
+            body.update(m.priority_body(fields))
         if body:
             self.api.put(f"{path}/{id}", body, what=what)
         wanted = statuses.get(record.fields.get("status") or "")
@@ -513,7 +516,8 @@ class ProWorkflowConnector(Connector):
 
     def _create_task(self, record: Record) -> str:
         fields = record.fields
-        body = {**m.body_of(record, m.TASK_OUT, {"project": "projectid"}), **self._origin_body("task", record)}
+        body = {**m.body_of(record, m.TASK_OUT, {"project": "projectid"}), **m.priority_body(fields),
+                **self._origin_body("task", record)}
         if not body.get("projectid"):
             raise Rejected("create task: a ProWorkflow task needs its project", {"project": "required"})
         if not body.get("name"):

@@ -9,6 +9,8 @@ Lossy points, applied by :func:`stored_fields` (the connector's ``stored()``):
 
 * projects are ``active`` or ``complete``: planned and on_hold are kept active, cancelled complete;
 * tasks are ``active`` or ``complete``: in_progress is kept open, cancelled done;
+* task priorities are 1-5 (Very High to Very Low): urgent 1, high 2, medium 3, low 4; Very Low (5)
+  reads as low, and a task without a priority is kept as medium (3, what ProWorkflow gives a new task);
 * invoices are ``paid`` or ``unpaid``: a draft is kept unpaid (cancelled and refunded are refused);
 * a client without a company name becomes a company named after the person;
 * a time record starts at a whole minute of the account's clock.
@@ -27,6 +29,11 @@ PROJECT_STATUS_OUT = {"planned": "active", "active": "active", "on_hold": "activ
                       "cancelled": "complete"}
 TASK_STATUS_IN = {"active": "open", "complete": "done", "completed": "done"}
 TASK_STATUS_OUT = {"open": "active", "in_progress": "active", "done": "complete", "cancelled": "complete"}
+#: ProWorkflow's 1-5 (Very High, High, Medium, Low, Very Low) <-> canonical priorities.
+PRIORITY_IN = {1: "urgent", 2: "high", 3: "medium", 4: "low", 5: "low"}
+PRIORITY_OUT = {"urgent": 1, "high": 2, "medium": 3, "low": 4}
+#: What a task gets without a priority (and what hostsync writes for none: ProWorkflow has no "none").
+PRIORITY_DEFAULT = 3
 INVOICE_STATUS_IN = {"paid": "paid", "unpaid": "unpaid"}
 INVOICE_STATUS_OUT = {"draft": "unpaid", "unpaid": "unpaid", "paid": "paid"}
 
@@ -95,6 +102,24 @@ def status_in(table: Mapping[str, str], value: Any) -> str | None:
     fails that record alone, naming the value."""
     name = text(value)
     return None if name is None else table.get(name.lower(), name.lower())
+
+
+def priority_in(value: Any) -> str | None:
+    """A canonical priority from ProWorkflow's 1-5; a number outside reads as the nearest end, and
+    anything else passes through, so normalising fails that record alone, naming the value."""
+    name = text(value)
+    if name is None:
+        return None
+    if name.lstrip("-").isdigit():
+        return PRIORITY_IN[min(5, max(1, int(name)))]
+    return name.lower()
+
+
+def priority_body(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The POST/PUT ``priority`` for a canonical one (none is the default, Medium)."""
+    if "priority" not in fields:
+        return {}
+    return {"priority": PRIORITY_OUT.get(fields["priority"] or "", PRIORITY_DEFAULT)}
 
 
 def country_code(value: Any) -> str | None:
@@ -233,7 +258,8 @@ def task_record(row: Mapping[str, Any], origin_field: str | None = None) -> Reco
     return Record(
         "task", ident(row.get("id")),
         {"name": text(row.get("name")), "status": status_in(TASK_STATUS_IN, row.get("status")),
-         "description": text(row.get("description")), "due_on": day(row.get("duedate"))},
+         "description": text(row.get("description")), "due_on": day(row.get("duedate")),
+         "priority": priority_in(row.get("priority"))},
         {"project": ident(row.get("projectid"))},
         updated_at=stamp(row.get("lastmodifiedutc")), origin=origin_of(row, origin_field))
 
@@ -395,6 +421,8 @@ def stored_fields(kind: str, fields: Mapping[str, Any], tz: tzinfo) -> dict[str,
         out["company"] = company_name(out)
     elif kind == "time_entry" and out.get("started_at"):
         out["started_at"] = local_minute(out["started_at"], tz)
+    if kind == "task" and "priority" in out and out["priority"] is None:
+        out["priority"] = PRIORITY_IN[PRIORITY_DEFAULT]
     return out
 
 

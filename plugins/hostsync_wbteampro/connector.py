@@ -42,7 +42,10 @@ class TeamProConnector(Connector):
     id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
         "project": Operations.of("list", "get", "find", "create", "update", "delete"),
-        "task": Operations.of("list", "get", "find", "create", "update", "delete"),
+        # no priority: the API reference names no action priority field and the addon publishes no scale
+        # for the one its screens show, so a job never clears a priority the other system holds
+        "task": Operations.of("list", "get", "find", "create", "update", "delete",
+                              fields=("name", "project", "status", "description", "due_on")),
         "time_entry": Operations.of("list", "get", "find", "create", "update", "delete"),
         "ticket": Operations.of("list", "get", "find", "create", "update", "delete",
                                 fields=("project", "client", "subject"), read_only=("client", "subject")),

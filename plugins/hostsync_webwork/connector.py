@@ -34,7 +34,7 @@ log = logging.getLogger("hostsync.webwork")
 API_ROLES = ("owner", "executive manager")
 KIND_FIELDS = {
     "project": ("name", "status", "start_on", "due_on", "description"),
-    "task": ("name", "project", "status", "description", "due_on"),
+    "task": ("name", "project", "status", "description", "due_on", "priority"),
     "time_entry": ("project", "task", "member", "started_at", "minutes", "note"),
 }
 
@@ -206,7 +206,8 @@ class WebWorkConnector(Connector):
         self.api.call("DELETE", f"{_plural(kind)}/{_num(id, kind)}", what=f"delete {kind} {id}")
 
     def stored(self, kind: str, record: Record) -> Record:
-        """A cancelled task is written as 30 (Closed), which reads as done."""
+        """A cancelled task is written as 30 (Closed), which reads as done. Priorities are kept
+        exactly (and an undocumented code that reads as the priority written is left as it is)."""
         fields = m.stored_fields(kind, record.fields)
         if fields == record.fields:
             return record

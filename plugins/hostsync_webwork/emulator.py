@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 BASE_STATUSES = {0: ("Open", "Incomplete"), 10: ("In Progress", "Doing"), 20: ("Done", "Done"),
                  30: ("Closed", "Completed")}
-PRIORITIES = (10, 20, 30, 40)
+PRIORITIES = {10: "Urgent", 20: "High", 30: "Normal", 40: "Low"}
 ROLES = ("Owner", "Executive manager", "Team manager", "Project manager", "Project viewer", "Regular User")
 TABLES = ("users", "workspaces", "members", "projects", "tasks", "contracts", "time_entries")
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
@@ -258,6 +258,8 @@ class WebWork:
         out = {k: v for k, v in row.items() if k != "workspace_id"}
         if self.config.get("status_format") in ("label", "legacy"):
             out["status"] = self.status_label(row["status"])
+            if row.get("priority") is not None:
+                out["priority"] = PRIORITIES.get(row["priority"], str(row["priority"]))
         return out
 
     def api_tasks(self, ws: int, q: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -11,8 +11,10 @@ Doing, Done, Completed; then Open, In Progress, Done, Closed): both spellings re
 define custom codes (1, 2, 11, 21, ...); each reads as the base code of its ten (11 is in progress),
 so it is kept lossily, and one outside 0-39 as the nearest base. Writing: open 0, in_progress 10,
 done 20, cancelled 30 -- WebWork has no "cancelled", so 30 reads back as done (:func:`stored_fields`
-says so). Priorities (10 urgent, 20 high, 30 normal, 40 low) are not carried: canonical tasks have
-no priority, so hostsync never sends one and a priority set in WebWork stays.
+says so). Priorities: 10 Urgent, 20 High, 30 Normal, 40 Low are urgent, high, medium and low, both
+ways (the label read too, where an answer carries one); no priority (null) is none. A code WebWork
+does not document reads as the nearest of its ten (15 as urgent, 50 as low), lossily: an update
+sends only what differs in canonical terms, so the code stays until the priority really changes.
 
 Time entries (read only): one per member, date and start time. ``date`` + ``start_time`` in the
 workspace's time zone -> started_at; ``end_time - start_time`` -> minutes (an end before the start
@@ -43,6 +45,10 @@ TASK_STATUS_OUT = {"open": 0, "in_progress": 10, "done": 20, "cancelled": 30}
 #: Both documented label sets: 0 Incomplete/Open, 10 Doing/In Progress, 20 Done, 30 Completed/Closed.
 TASK_LABELS = {"incomplete": 0, "open": 0, "doing": 10, "in progress": 10, "done": 20, "completed": 30,
                "closed": 30}
+PRIORITY_IN = {10: "urgent", 20: "high", 30: "medium", 40: "low"}
+PRIORITY_OUT = {name: number for number, name in PRIORITY_IN.items()}
+#: The documented labels (one spelling: Urgent, High, Normal, Low).
+PRIORITY_LABELS = {"urgent": 10, "high": 20, "normal": 30, "low": 40}
 
 ORIGIN_PREFIX = "hostsync-origin: "
 _ORIGIN_LINE = re.compile(r"^hostsync-origin: ([\x20-\x7e]{1,64})$", re.M)
@@ -116,6 +122,21 @@ def task_status(value: Any) -> str | None:
         return None
     known = TASK_LABELS.get(label.lower())
     return TASK_STATUS_IN[known] if known is not None else label.lower()
+
+
+def task_priority(value: Any) -> str | None:
+    """The canonical priority of a task's ``priority`` (a code or its label; ``None``: none).
+
+    An undocumented code reads as the nearest of its ten; an unknown label is passed through
+    lower-cased, so the record fails naming it."""
+    number = code(value)
+    if number is not None:
+        return PRIORITY_IN[min(40, max(10, number // 10 * 10))]
+    label = text(value)
+    if label is None:
+        return None
+    known = PRIORITY_LABELS.get(label.lower())
+    return PRIORITY_IN[known] if known is not None else label.lower()
 
 
 def project_status(value: Any) -> str | None:
@@ -198,7 +219,8 @@ def task_record(row: Mapping[str, Any]) -> Record:
     return Record(
         "task", ident(row.get("id")),
         {"name": text(row.get("title")), "status": task_status(row.get("status")),
-         "description": description, "due_on": _date_or_raw(row.get("end_date"))},
+         "description": description, "due_on": _date_or_raw(row.get("end_date")),
+         "priority": task_priority(row.get("priority"))},
         {"project": ident(row.get("project_id"))},
         updated_at=_moment(row.get("updated_at")), origin=origin)
 
@@ -212,6 +234,8 @@ def task_body(fields: Mapping[str, Any], refs: Mapping[str, Any], origin: str | 
         body["project_id"] = int(refs["project"])
     if fields.get("status"):
         body["status"] = TASK_STATUS_OUT[fields["status"]]
+    if fields.get("priority") or ("priority" in fields and not create):  # none: null (a new task has none)
+        body["priority"] = PRIORITY_OUT.get(fields["priority"])
     if "description" in fields or (create and origin):
         body["description"] = with_origin(fields.get("description"), origin)
     if "due_on" in fields:

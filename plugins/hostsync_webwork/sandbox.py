@@ -15,7 +15,8 @@ caller's role in each [U]); ``page``/``per_page`` (default 20, at most 100, else
 ``errors`` map [U]. Fault injection comes from :class:`hostsync.sandbox.Sandbox`.
 
 Flags (``load``'s ``config``): ``rate_limit`` (``{"count", "window"}``), ``status_format``
-(``code``; ``label`` or ``legacy`` answer task statuses as the newer or older label spelling),
+(``code``; ``label`` or ``legacy`` answer task statuses as the newer or older label spelling, and
+priorities as their label),
 ``custom_statuses`` (code -> label, accepted on task updates), ``pagination_meta`` (false: lists
 carry no pagination, as the API reference's project and task examples show).
 """

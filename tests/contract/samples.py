@@ -20,7 +20,7 @@ TICKET = {"subject": "Mail does not arrive", "client": "@client", "status": "ope
 PROJECT = {"name": "Website redesign", "client": "@client", "status": "active", "start_on": "2026-02-01",
            "due_on": "2026-04-30", "description": "New templates and a shop."}
 TASK = {"name": "Draft the templates", "project": "@project", "status": "open", "description": "Three layouts.",
-        "due_on": "2026-03-01"}
+        "due_on": "2026-03-01", "priority": "high"}
 TIME_ENTRY = {"project": "@project", "task": "@task", "member": "jane@example.net",
               "started_at": "2026-02-04T10:00:00Z", "minutes": 90, "note": "Layout sketches", "billable": True}
 ALL = {"client": CLIENT, "domain": DOMAIN, "site": SITE, "invoice": INVOICE, "ticket": TICKET, "project": PROJECT,

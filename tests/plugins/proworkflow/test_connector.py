@@ -156,15 +156,40 @@ def test_projects_and_tasks_round_trip_with_lossy_statuses(connect, sandbox):
     read = normalise(pwf.get("project", new))
     assert read.fields == normalise(pwf.stored("project", project)).fields and read.fields["status"] == "active"
     assert read.refs == {"client": str(company)}
-    task = Record("task", "9", {"name": "Kick-off", "status": "done", "description": None, "due_on": "2025-04-02"},
-                  {"project": new})
+    task = Record("task", "9", {"name": "Kick-off", "status": "done", "description": None, "due_on": "2025-04-02",
+                                "priority": "urgent"}, {"project": new})
     task_id = pwf.create("task", task)
     assert normalise(pwf.get("task", task_id)).fields == normalise(task).fields
+    assert sandbox.account.t["tasks"][int(task_id)]["priority"] == 1  # Very High
     sandbox.reset_calls()
     pwf.update("task", task_id, Record("task", "9", {**task.fields, "status": "in_progress"}, {"project": new}))
     assert writes(sandbox) == ["PUT /tasks/{id}/reactivate"]
     pwf.update("project", new, Record("project", "7", {**project.fields, "status": "cancelled"}, project.refs))
     assert writes(sandbox)[-1] == "PUT /projects/{id}/complete"
+
+
+def test_task_priorities_map_to_one_to_five_and_a_very_low_one_is_kept(connect, sandbox):
+    """1-5 is Very High to Very Low: urgent, high, medium, low both ways; Very Low reads as low and
+    stays Very Low while hostsync wants low; ProWorkflow has no "none": it keeps it as Medium."""
+    pwf = connect(sandbox)
+    project = str(next(iter(sandbox.account.t["projects"])))
+    made = {}
+    for priority in ("urgent", "high", "medium", "low", None):
+        fields = {"name": f"Task {priority}", "status": "open", "priority": priority}
+        made[priority] = pwf.create("task", Record("task", None, fields, {"project": project}))
+    assert [sandbox.account.t["tasks"][int(made[p])]["priority"] for p in made] == [1, 2, 3, 4, 3]
+    assert [pwf.get("task", made[p]).fields["priority"] for p in made] == ["urgent", "high", "medium", "low", "medium"]
+    assert pwf.stored("task", Record("task", None, {"priority": None})).fields["priority"] == "medium"
+    very_low = made["low"]
+    sandbox.edit("tasks", very_low, priority=5)
+    assert pwf.get("task", very_low).fields["priority"] == "low"
+    sandbox.reset_calls()
+    pwf.update("task", very_low, Record("task", None, {"name": "Task low", "priority": "low"}, {"project": project}))
+    assert writes(sandbox) == [] and sandbox.account.t["tasks"][int(very_low)]["priority"] == 5
+    pwf.update("task", very_low, Record("task", None, {"priority": "high"}, {}))
+    assert writes(sandbox) == ["PUT /tasks/{id}"] and sandbox.account.t["tasks"][int(very_low)]["priority"] == 2
+    sandbox.edit("tasks", very_low, priority=9)  # not a documented value: the nearest end
+    assert pwf.get("task", very_low).fields["priority"] == "low"
 
 
 def test_a_project_with_tasks_is_not_deleted(connect, sandbox):
@@ -349,3 +374,48 @@ def test_the_default_rate_limit_never_exceeds_500_in_any_30_seconds_and_uses_95_
     assert most <= 500
     steady = len([t for t in starts if 30 <= t < 90]) / 2
     assert steady / 500 >= 0.95
+
+
+# -- what each operation costs (the README's table) -------------------------------------------
+
+LINE = {"description": "Care plan", "quantity": "1", "unit_price": "49.00", "taxed": False}
+COSTS = [  # (kind, operation, arguments: (id, fields, refs) with "@company", "@project", "@task"), calls
+    ("client", "create", (None, {"email": "a@b.example", "first_name": "A", "last_name": "B"}, {}), 2),
+    ("client", "update", ("@company", {"city": "Wellington"}, {}), 2),
+    ("client", "find", ({"email": "hello@kiwicoffee.example"},), 2),
+    ("project", "create", (None, {"name": "P", "status": "completed"}, {"client": "@company"}), 1),
+    ("project", "update", ("@project", {"name": "P2", "status": "completed"}, {}), 3),
+    ("project", "update", ("@project", {}, {}), 1),
+    ("project", "find", ({"client": "@company", "name": "P"},), 1),
+    ("task", "create", (None, {"name": "T", "status": "done"}, {"project": "@project"}), 2),
+    ("task", "update", ("@task", {"name": "T2", "priority": "urgent"}, {}), 2),
+    ("task", "find", ({"project": "@project", "name": "T"},), 1),
+    ("time_entry", "create", (None, {"member": "jane@example.net", "started_at": "2025-03-01T09:00:00Z",
+                                     "minutes": 30}, {"task": "@task"}), 1),
+    ("time_entry", "find", ({"task": "@task", "started_at": "2025-03-01T09:00:00Z"},), 1),
+    ("invoice", "create", (None, {"status": "paid", "paid_on": "2025-03-02", "lines": [LINE]}, {"client": "@company"}), 4),
+    ("invoice", "update", ("@invoice", {"due_on": "2025-12-01"}, {}), 2),
+]
+
+
+@pytest.mark.parametrize(("kind", "operation", "arguments", "calls"), COSTS,
+                         ids=[f"{kind}-{op}-{calls}" for kind, op, _, calls in COSTS])
+def test_what_each_operation_costs(connect, sandbox, kind, operation, arguments, calls):
+    """The calls the README's cost table gives, once the values read once per run are read (the API
+    fields of the origin markers, the contacts that name time records' members)."""
+    t = sandbox.account.t
+    company = next(c["id"] for c in t["companies"].values() if c["type"] == "client" and c.get("address1"))
+    task = next(iter(t["tasks"].values()))
+    known = {"@company": str(company), "@project": str(task["projectid"]), "@task": str(task["id"]),
+             "@invoice": str(next(iter(t["invoices"])))}
+    resolve = lambda values: {k: known.get(v, v) if isinstance(v, str) else v for k, v in values.items()}  # noqa: E731
+    pwf = connect(sandbox)
+    pwf._origin_field("client"), pwf._member_names()  # noqa: SLF001 - read once per run, not per record
+    sandbox.reset_calls()
+    if operation == "find":
+        pwf.find(kind, resolve(arguments[0]))
+    elif operation == "create":
+        pwf.create(kind, Record(kind, "src-1", arguments[1], resolve(arguments[2]), origin="hs:src:1"))
+    else:
+        pwf.update(kind, known[arguments[0]], Record(kind, "src-1", arguments[1], resolve(arguments[2])))
+    assert sum(sandbox.calls.values()) == calls, dict(sandbox.calls)

@@ -191,6 +191,23 @@ def test_projects_and_tasks_go_both_ways_with_their_project_intact(project, whmc
         "Kernel live patching"] == "Cancelled"
 
 
+def test_a_priority_set_in_proworkflow_is_never_cleared_by_wbteampro_which_has_none(project, whmcs, pwf):
+    """wbTeamPro does not carry a task's priority: the two-way job leaves ProWorkflow's alone, both when
+    it changes there (no change to copy) and when the task changes in wbTeamPro (a PUT without it)."""
+    jobs_for_work(project)
+    sync(project, "--all")
+    task = next(t for t in pwf.account.t["tasks"].values() if t["name"] == "Build theme")
+    assert task["priority"] == 3  # what a new task gets
+    pwf.edit("tasks", task["id"], priority=1)  # Very High, set in the web app
+    pwf.reset_calls()
+    whmcs.reset_calls()
+    assert sync(project, "tasks")["tasks"]["unchanged"] == 10 and pwf_writes(pwf) == [] and teampro_writes(whmcs) == []
+    action = next(a for a in whmcs.state["actions"].values() if a["action_name"] == "Build theme")
+    action["action_detail"] = "Child theme of Storefront"
+    assert sync(project, "tasks")["tasks"]["updated"] == 1 and pwf_writes(pwf) == ["PUT /tasks/{id}"]
+    assert (task["description"], task["priority"]) == ("Child theme of Storefront", 1)
+
+
 def test_an_unknown_status_fails_that_project_alone(project, whmcs, pwf):
     jobs_for_work(project)
     sync(project, "--all")

@@ -63,7 +63,8 @@ def test_task_row_and_done_sets_the_percentage():
            "action_detail": "", "date_finish": "2025-04-01 00:00:00", "action_complete": 100}
     record = normalise(m.task_record(row, TZ, TASKS))
     assert (record.fields, record.refs) == (
-        {"name": "Build theme", "status": "done", "description": None, "due_on": "2025-04-01"}, {"project": "219"})
+        {"name": "Build theme", "status": "done", "description": None, "due_on": "2025-04-01", "priority": None},
+        {"project": "219"})  # no priority read: wbTeamPro does not carry it (and task_params never sends one)
     assert m.task_params(record, TASKS) == {"action_name": "Build theme", "action_status": "Completed",
                                             "action_complete": 100, "action_detail": "",
                                             "date_finish": "2025-04-01 00:00:00", "project_id": 219}

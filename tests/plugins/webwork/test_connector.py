@@ -99,6 +99,25 @@ def test_task_updates_keep_a_custom_status_that_already_means_the_same(workspace
     assert webwork.get("task", "4") is None
 
 
+def test_task_priorities_are_written_read_and_an_undocumented_code_is_kept(workspace, webwork) -> None:
+    made = webwork.create("task", Record("task", "t9", {"name": "Renew certificates", "status": "open",
+                                                        "priority": "urgent"}, {"project": "1"}))
+    row = workspace.webwork.t["tasks"][int(made)]
+    assert row["priority"] == 10 and webwork.get("task", made).fields["priority"] == "urgent"
+    row["priority"] = 15  # a code the API reference does not list: read as urgent, kept while it means that
+    workspace.reset_calls()
+    webwork.update("task", made, Record("task", "t9", {"name": "Renew certificates", "priority": "urgent"},
+                                        {"project": "1"}))
+    assert row["priority"] == 15 and "PUT /tasks/{id}" not in workspace.calls
+    webwork.update("task", made, Record("task", "t9", {"priority": "low"}))
+    assert row["priority"] == 40
+    webwork.update("task", made, Record("task", "t9", {"priority": None}))
+    assert row["priority"] is None and webwork.get("task", made).fields["priority"] is None
+    workspace.webwork.config["status_format"] = "label"  # answers with labels: read as well
+    row["priority"] = 30
+    assert webwork.get("task", made).fields["priority"] == "medium"
+
+
 def test_tasks_are_found_within_their_project(workspace, webwork) -> None:
     workspace.reset_calls()
     found = webwork.find("task", {"project": "1", "name": "Content migration"})

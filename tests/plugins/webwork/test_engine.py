@@ -4,8 +4,9 @@ time staff track in WebWork reaches wbTeamPro under the member names the operato
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -106,6 +107,25 @@ def test_tasks_status_travels_both_ways_and_a_custom_code_is_kept(hostsync_proje
     assert writes(systems) == [] and teampro_writes(whmcs) == []
 
 
+def test_a_priority_set_in_webwork_is_never_cleared_by_wbteampro_which_has_none(hostsync_project, whmcs, systems):
+    """wbTeamPro does not carry a task's priority, so the two-way job compares and writes only the
+    fields both carry: a priority set in WebWork is no change to copy, and a change made in wbTeamPro
+    reaches WebWork without touching it."""
+    mirror_plans(hostsync_project)
+    sync(hostsync_project, "--all")
+    task = tasks_by_title(systems)["Build theme"]
+    task["priority"] = 10  # staff mark it urgent in WebWork
+    systems.reset_calls()
+    whmcs.reset_calls()
+    assert sync(hostsync_project, "tasks")["tasks"]["unchanged"] == 10
+    assert writes(systems) == [] and teampro_writes(whmcs) == []
+    action = next(a for a in whmcs.state["actions"].values() if a["action_name"] == "Build theme")
+    action["action_detail"] = "Child theme of Storefront"
+    assert sync(hostsync_project, "tasks")["tasks"]["updated"] == 1
+    assert (task["description"], task["priority"]) == ("Child theme of Storefront", 10)
+    assert writes(systems) == ["PUT /tasks/{id}"] and teampro_writes(whmcs) == []
+
+
 def test_time_tracked_in_webwork_reaches_wbteampro_under_the_mapped_member(hostsync_project, whmcs, systems):
     mirror_plans(hostsync_project)
     hostsync_project.job("time", kind="time_entry", source="webwork", targets=["teampro"])
@@ -145,6 +165,65 @@ def test_time_tracked_in_webwork_reaches_wbteampro_under_the_mapped_member(hosts
     assert (again["created"], again["updated"], again["unchanged"], again["deferred"], again["failed"]) == (
         0, 0, 3, 1, 1)
     assert teampro_writes(whmcs) == []
+
+
+def test_time_tracked_in_webwork_reaches_proworkflow_on_the_tasks_planned_there(hostsync_project, empty_workspace,
+                                                                               start_sandbox):
+    """An agency that plans in ProWorkflow: its projects and tasks go to WebWork, which links each
+    WebWork task to its ProWorkflow task; the time staff track in WebWork then comes back as
+    ProWorkflow time records on those tasks (a reference translates only through a link between the
+    two systems of the job), each member named as the operator maps them."""
+    webwork = empty_workspace
+    pwf = start_sandbox("proworkflow")  # the agency's staff, no customers yet
+    with pwf.lock:
+        staff = pwf.account.t["contacts"][1]
+        company = pwf.account.post_companies({"name": "Kiwi Coffee Roasters Ltd", "type": "client"})["details"][0]["id"]
+        site = pwf.account.post_projects({"title": "Website redesign", "companyid": company}, staff)["details"][0]["id"]
+        care = pwf.account.post_projects({"title": "Care plan"}, staff)["details"][0]["id"]
+        pwf.account.post_tasks([{"projectid": site, "name": "Design mock-ups", "priority": 1},
+                                {"projectid": site, "name": "Build theme", "priority": 5}])
+        pwf.account.post_tasks([{"projectid": care, "name": "Monthly updates"}])
+    hostsync_project.system("pwf", **pwf.systems()["proworkflow"], timeout=5.0)
+    # WebWork user 1 tracks as Aroha (her ProWorkflow login); Jane has one e-mail in both
+    hostsync_project.system("webwork", **webwork.systems()["webwork"], timeout=5.0,
+                            members={"1": "aroha@harbourpine.example"})
+    hostsync_project.job("projects", kind="project", source="pwf", targets=["webwork"])
+    hostsync_project.job("tasks", kind="task", source="pwf", targets=["webwork"])
+    hostsync_project.job("time", kind="time_entry", source="webwork", targets=["pwf"])
+    planned = sync(hostsync_project, "projects", "tasks")
+    assert (planned["projects"]["created"], planned["tasks"]["created"]) == (2, 3)
+    tasks = tasks_by_title(webwork)
+    assert {name: t["priority"] for name, t in tasks.items()} == {"Design mock-ups": 10, "Build theme": 40,
+                                                                  "Monthly updates": 30}
+    mockups, updates = tasks["Design mock-ups"], tasks["Monthly updates"]
+    on = (webwork.webwork.today(WebWorkSandbox.WORKSPACE) - timedelta(days=2)).isoformat()
+    webwork.track("jane@example.net", mockups["project_id"], on, "09:00", "10:30", task_id=mockups["id"],
+                  notes="Hero banner")
+    webwork.track("api@example.net", updates["project_id"], on, "14:00", "14:45", task_id=updates["id"])
+    webwork.track("jane@example.net", mockups["project_id"], on, "11:00", "11:20")  # no task: ProWorkflow needs one
+    spike = webwork.webwork.api_create_task(WebWorkSandbox.WORKSPACE, 1, {"project_id": mockups["project_id"],
+                                                                          "title": "Spike (WebWork only)"})
+    webwork.track("jane@example.net", mockups["project_id"], on, "15:00", "15:30", task_id=spike["id"])
+    result = hostsync_project.cli("sync", "time", "--json")
+    (counts,) = [r["counts"] for r in result.json()]
+    assert (counts["created"], counts["deferred"], counts["failed"]) == (2, 1, 1), result.output
+    pwf_tasks = {t["name"]: t["id"] for t in pwf.account.t["tasks"].values()}
+    records = {r["taskid"]: r for r in pwf.account.t["time"].values()}
+    auckland = {start: datetime.combine(date.fromisoformat(on), time.fromisoformat(start), ZoneInfo("Europe/Berlin"))
+                .astimezone(ZoneInfo("Pacific/Auckland")) for start in ("09:00", "14:00")}
+    hero, monthly = records[pwf_tasks["Design mock-ups"]], records[pwf_tasks["Monthly updates"]]
+    assert (hero["contactid"], hero["timetracked"], hero["notes"], hero["date"], hero["starttime"]) == (
+        3, 90, "Hero banner", auckland["09:00"].date().isoformat(), auckland["09:00"].strftime("%H:%M"))
+    assert (monthly["contactid"], monthly["timetracked"], monthly["date"], monthly["starttime"]) == (
+        2, 45, auckland["14:00"].date().isoformat(), auckland["14:00"].strftime("%H:%M"))
+    (run,) = hostsync_project.cli("runs", "time", "--limit", "1", "--events", "--json").json()
+    reasons = [e["reason"] for e in run["events"] if e["outcome"] in ("failed", "deferred")]
+    assert any(f"task {spike['id']} in webwork is not linked to pwf" in r for r in reasons), reasons
+    assert any("a ProWorkflow time record needs a task" in r for r in reasons), reasons
+    pwf.reset_calls()
+    again = hostsync_project.cli("sync", "time", "--json").json()[0]["counts"]
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
+    assert [e["operation"] for e in pwf.log if not e["operation"].startswith("GET ")] == []
 
 
 def test_a_wrong_token_holds_webwork_after_one_refused_call(hostsync_project, whmcs, systems):

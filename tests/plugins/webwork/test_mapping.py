@@ -40,6 +40,30 @@ def test_writing_statuses_and_what_webwork_keeps() -> None:
     assert m.stored_fields("project", {"status": "cancelled"}) == {"status": "cancelled"}  # read only there
 
 
+@pytest.mark.parametrize(("value", "priority"), [
+    (10, "urgent"), (20, "high"), (30, "medium"), (40, "low"), ("30", "medium"), (None, None),
+    ("Urgent", "urgent"), ("High", "high"), ("Normal", "medium"), ("low", "low"),
+    (15, "urgent"), (25, "high"), (0, "urgent"), (99, "low"),  # undocumented codes: the nearest of their ten
+])
+def test_task_priority_codes_and_labels(value, priority) -> None:
+    assert m.task_priority(value) == priority
+
+
+def test_an_unknown_priority_label_fails_the_record_naming_it() -> None:
+    record = m.task_record({"id": 3, "title": "x", "project_id": 1, "status": 0, "priority": "Critical"})
+    with pytest.raises(InvalidValue, match="priority: 'critical' is not one of low, medium, high, urgent"):
+        normalise(record)
+
+
+def test_writing_priorities_exactly_and_none_only_on_update() -> None:
+    assert {p: m.task_body({"priority": p}, {}, None, create=False)["priority"]
+            for p in ("urgent", "high", "medium", "low", None)} == {"urgent": 10, "high": 20, "medium": 30,
+                                                                     "low": 40, None: None}
+    assert "priority" not in m.task_body({"name": "x", "priority": None}, {"project": "1"}, None, create=True)
+    assert "priority" not in m.task_body({"name": "x"}, {}, None, create=False)  # not carried: left alone
+    assert m.stored_fields("task", {"priority": "medium"}) == {"priority": "medium"}
+
+
 @given(description=st.one_of(st.none(), st.text(max_size=200)),
        marker=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7e), min_size=1, max_size=64))
 def test_the_origin_line_round_trips_and_leaves_the_description_as_it_was(description, marker) -> None:
