@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from .errors import ConnectorError, NotFound, ProtocolError, Rejected, Transient
-from .model import KINDS, InvalidValue, Record, normalise_value
+from .model import KINDS, InvalidValue, Record, normalise, normalise_value
 from .redact import register_secret
 
 log = logging.getLogger("hostsync.connector")
@@ -348,6 +348,18 @@ def matches(record: Record, key: Mapping[str, Any]) -> bool:
 def matching(records: Iterable[Record], key: Mapping[str, Any]) -> list[Record]:
     """The records that :func:`matches` ``key``, in order."""
     return [record for record in records if matches(record, key)]
+
+
+def canonical(record: Record) -> Record:
+    """``record`` in canonical form with only the fields and references it has, as a connector's
+    ``create`` or ``update`` writes it (an absent field is unknown to the source, not empty); a value
+    that cannot be normalised is ``Rejected``, naming the record and the field."""
+    try:
+        full = normalise(record)
+    except InvalidValue as exc:
+        raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
+    return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
+                  {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
 
 
 def _ident(value: Any) -> str | None:

@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
-from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, canonical, matches, matching
 from hostsync.connector import OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
-from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_value
+from hostsync.model import KINDS, differs, normalise_value
 
 from . import mapping as m
 from .client import BlestaClient, rows_of
@@ -164,10 +164,10 @@ class BlestaConnector(Connector):
         return self._dispatch("find", kind)(dict(key))
 
     def create(self, kind: str, record: Record) -> str:
-        return self._dispatch("create", kind)(self._checked(record))
+        return self._dispatch("create", kind)(canonical(record))
 
     def update(self, kind: str, id: str, record: Record) -> None:
-        self._dispatch("update", kind)(str(id), self._checked(record))
+        self._dispatch("update", kind)(str(id), canonical(record))
 
     def delete(self, kind: str, id: str) -> None:
         self._dispatch("delete", kind)(str(id))
@@ -196,15 +196,6 @@ class BlestaConnector(Connector):
         if not self.supports(kind, op):
             raise Rejected(f"{self.system}: Blesta connector cannot {op} {kind} records with these settings")
         return getattr(self, f"_{op}_{kind}")
-
-    def _checked(self, record: Record) -> Record:
-        """The record normalised, but with only the fields and refs it actually carries."""
-        try:
-            full = normalise(record)
-        except InvalidValue as exc:
-            raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
-        return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
-                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
 
     def _writes(self, kind: str, record: Record) -> set[str]:
         """Top-level names of the record's fields/refs this instance may write."""

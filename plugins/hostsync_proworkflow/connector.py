@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import Connector, Operations, Record, Setting, canonical
 from hostsync.connector import ORIGIN
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
-from hostsync.model import KINDS, InvalidValue, normalise, normalise_fields, normalise_value, parse_datetime
+from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_fields, normalise_value, parse_datetime
 
 from . import mapping as m
 from .client import DEFAULT_URL, ProWorkflowClient, created_id, one, rows_of
@@ -132,10 +133,7 @@ class ProWorkflowConnector(Connector):
     def stored(self, kind: str, record: Record) -> Record:
         """``record`` as ProWorkflow reads it back once written (the lossy points of :mod:`.mapping`)."""
         fields = m.stored_fields(kind, record.fields, self.tz)
-        if fields == record.fields:
-            return record
-        return Record(kind, record.id, fields, dict(record.refs), record.updated_at, record.version, record.partial,
-                      record.origin)
+        return record if fields == record.fields else replace(record, fields=fields, refs=dict(record.refs))
 
     def list(self, kind: str, since: datetime | None = None) -> Iterator[Record]:
         if kind == "client":
@@ -169,11 +167,11 @@ class ProWorkflowConnector(Connector):
 
     def create(self, kind: str, record: Record) -> str:
         self._resource(kind)
-        return getattr(self, f"_create_{kind}")(self._checked(record))
+        return getattr(self, f"_create_{kind}")(canonical(record))
 
     def update(self, kind: str, id: str, record: Record) -> None:
         self._resource(kind)
-        getattr(self, f"_update_{kind}")(str(id), self._checked(record))
+        getattr(self, f"_update_{kind}")(str(id), canonical(record))
 
     def delete(self, kind: str, id: str) -> None:
         if kind == "project":
@@ -222,34 +220,13 @@ class ProWorkflowConnector(Connector):
             return m.invoice_record(row, origin)
         return self._client(row)
 
-    def _checked(self, record: Record) -> Record:
-        """The record normalised, with only the fields and refs it actually carries."""
-        try:
-            full = normalise(record)
-        except InvalidValue as exc:
-            raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
-        return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
-                      {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)
-
     def _writes(self, kind: str, record: Record) -> set[str]:
         writable = {name.split(".", 1)[0] for name in self.kinds[kind].writable(kind)}
         return {name for name in (*record.fields, *record.refs) if name in writable}
 
     def _differs(self, kind: str, current: Record, wanted: Record) -> set[str]:
         """The written fields and refs whose values differ from ``current``, in canonical terms."""
-        out = set()
-        for name in self._writes(kind, wanted):
-            spec = KINDS[kind].field(name)
-            if spec.ref:
-                if (current.refs.get(name) or None) != (wanted.refs.get(name) or None):
-                    out.add(name)
-                continue
-            try:
-                if normalise_value(spec, current.fields.get(name)) != normalise_value(spec, wanted.fields.get(name)):
-                    out.add(name)
-            except InvalidValue:
-                out.add(name)
-        return out
+        return {name for name in self._writes(kind, wanted) if differs(kind, name, current, wanted)}
 
     def _current(self, kind: str, id: str, what: str) -> Record:
         record = self.get(kind, id)

@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from hostsync.model import InvalidValue, Record, parse_datetime
+from hostsync.values import ident, text
 
 PROJECT_STATUS_IN = {"active": "active", "complete": "completed", "completed": "completed"}
 PROJECT_STATUS_OUT = {"planned": "active", "active": "active", "on_hold": "active", "completed": "complete",
@@ -61,20 +62,6 @@ TIME_LINES = ("taskrate", "staffrate")
 
 
 # --- small readers -----------------------------------------------------------------------------
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    out = str(value).strip()
-    return out or None
-
-
-def ident(value: Any) -> str | None:
-    """An id as a string; 0, "" and None are no id."""
-    if value in (None, "", 0, "0", False):
-        return None
-    return str(value).strip() or None
-
 
 def day(value: Any) -> str | None:
     """A date, whether ProWorkflow sends ``2024-05-01`` or ``2024-05-01T00:00:00``."""

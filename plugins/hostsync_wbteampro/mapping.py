@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from hostsync.errors import Rejected
 from hostsync.model import Record, parse_datetime
-from hostsync_whmcs.mapping import ident, text  # the addon answers with WHMCS's conventions
+from hostsync.values import ident, text
 
 PROJECT = {"name": "project_name", "client": "client_userid", "status": "project_status",
            "start_on": "date_start", "due_on": "date_finish", "description": "project_details"}

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hostsync import ORIGIN, Connector, Operations, Record, Setting, matching
+from hostsync import ORIGIN, Connector, Operations, Record, Setting, canonical, matching
 from hostsync.errors import AuthError, ConfigError, NotFound, ProtocolError, Rejected
-from hostsync.model import InvalidValue, differs, normalise
+from hostsync.model import differs
 
 from . import mapping as m
 from . import walk
@@ -153,7 +154,7 @@ class WebWorkConnector(Connector):
         return matching(records, key)
 
     def create(self, kind: str, record: Record) -> str:
-        record = _checked(record)
+        record = canonical(record)
         what = f"create {kind} {record.id or ''}".strip()
         if kind == "project":
             m.check_dates(record.fields.get("start_on"), record.fields.get("due_on"), ("start_date", "deadline"), what)
@@ -176,7 +177,7 @@ class WebWorkConnector(Connector):
         return new_id
 
     def update(self, kind: str, id: str, record: Record) -> None:
-        record = _checked(record)
+        record = canonical(record)
         what = f"update {kind} {id}"
         if kind not in ("project", "task"):
             raise Rejected(f"WebWork time entries are read here, not written ({what})")
@@ -209,9 +210,7 @@ class WebWorkConnector(Connector):
         """A cancelled task is written as 30 (Closed), which reads as done. Priorities are kept
         exactly (and an undocumented code that reads as the priority written is left as it is)."""
         fields = m.stored_fields(kind, record.fields)
-        if fields == record.fields:
-            return record
-        return Record(kind, record.id, fields, dict(record.refs), record.updated_at, record.version, record.partial)
+        return record if fields == record.fields else replace(record, fields=fields, refs=dict(record.refs))
 
     # -- projects and tasks -------------------------------------------------------------------
 
@@ -325,12 +324,3 @@ def _unnamed(user: str) -> str:
 def _id_order(user: str) -> tuple[int, str]:
     return (int(user), "") if user.isdigit() else (0, user)
 
-
-def _checked(record: Record) -> Record:
-    """The record normalised, keeping only the fields and refs it carries."""
-    try:
-        full = normalise(record)
-    except InvalidValue as exc:
-        raise Rejected(f"{record.kind} {record.id or '(new)'}: {exc}") from None
-    return Record(record.kind, record.id, {k: full.fields[k] for k in record.fields},
-                  {k: full.refs[k] for k in record.refs}, record.updated_at, record.version, origin=record.origin)

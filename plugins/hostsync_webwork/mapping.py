@@ -38,6 +38,7 @@ from typing import Any, Mapping
 
 from hostsync.errors import Rejected
 from hostsync.model import InvalidValue, Record, parse_datetime
+from hostsync.values import ident, text
 
 PROJECT_STATUS_IN = {1: "active", 0: "on_hold"}
 TASK_STATUS_IN = {0: "open", 10: "in_progress", 20: "done", 30: "done"}
@@ -55,20 +56,6 @@ _ORIGIN_LINE = re.compile(r"^hostsync-origin: ([\x20-\x7e]{1,64})$", re.M)
 
 
 # --- small values ------------------------------------------------------------------------------
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    out = str(value).strip()
-    return out or None
-
-
-def ident(value: Any) -> str | None:
-    """An id as text; ``None``, ``""`` and 0 name no record."""
-    if value is None or value == "" or value == 0 or value == "0":
-        return None
-    return str(value)
-
 
 def day(value: Any) -> str | None:
     """A WebWork date (``Y-m-d``, or a timestamp whose date part counts) as an ISO date."""
@@ -111,32 +98,28 @@ def base_code(value: int) -> int:
 
 
 def task_status(value: Any) -> str | None:
-    """The canonical status of a task's ``status`` (a code or either label spelling).
-
-    An unknown label is passed through lower-cased, so the record fails naming it."""
-    number = code(value)
-    if number is not None:
-        return TASK_STATUS_IN[base_code(number)]
-    label = text(value)
-    if label is None:
-        return None
-    known = TASK_LABELS.get(label.lower())
-    return TASK_STATUS_IN[known] if known is not None else label.lower()
+    """The canonical status of a task's ``status``: a code (a custom one as its ten's base) or
+    either label spelling."""
+    return _coded(value, TASK_STATUS_IN, TASK_LABELS, base_code)
 
 
 def task_priority(value: Any) -> str | None:
-    """The canonical priority of a task's ``priority`` (a code or its label; ``None``: none).
+    """The canonical priority of a task's ``priority`` (``None``: none): a code (an undocumented
+    one as the nearest of its ten) or its label."""
+    return _coded(value, PRIORITY_IN, PRIORITY_LABELS, lambda number: min(40, max(10, number // 10 * 10)))
 
-    An undocumented code reads as the nearest of its ten; an unknown label is passed through
-    lower-cased, so the record fails naming it."""
+
+def _coded(value: Any, names: Mapping[int, str], labels: Mapping[str, int], nearest: Any) -> str | None:
+    """The canonical name of a coded value: a code (``nearest(code)`` finds the documented one) or a
+    label; an unknown label is passed through lower-cased, so the record fails naming it."""
     number = code(value)
     if number is not None:
-        return PRIORITY_IN[min(40, max(10, number // 10 * 10))]
+        return names[nearest(number)]
     label = text(value)
     if label is None:
         return None
-    known = PRIORITY_LABELS.get(label.lower())
-    return PRIORITY_IN[known] if known is not None else label.lower()
+    known = labels.get(label.lower())
+    return names[known] if known is not None else label.lower()
 
 
 def project_status(value: Any) -> str | None:

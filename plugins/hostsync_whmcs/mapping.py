@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync.model import Record, parse_datetime
+from hostsync.values import ident, text  # an id 0 names none (a ticket opened by a guest)
 
 # --- generic quirks ---------------------------------------------------------------------------
 
@@ -95,19 +96,6 @@ def nested(container: Any, key: str) -> list[dict[str, Any]]:
         return []
     return [row for row in container if isinstance(row, Mapping) and row]
 
-
-def text(value: Any) -> str | None:
-    """A string, or ``None`` for empty and missing values."""
-    if value is None:
-        return None
-    value = str(value).strip()
-    return value or None
-
-
-def ident(value: Any) -> str | None:
-    """An id as a string; ``0``/``"0"``/empty mean none (e.g. a ticket opened by a guest)."""
-    value = text(value)
-    return None if value in (None, "0") else value
 
 
 def integer(value: Any, default: int = 0) -> int:

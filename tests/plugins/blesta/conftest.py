@@ -1,69 +1,36 @@
-"""Fixtures for the Blesta plugin tests: a seeded sandbox on loopback and connectors pointing at it."""
+"""Fixtures for the Blesta plugin tests: the session's sandbox made fresh per test (hostsync's
+``shared_sandbox``) and connectors pointing at it (hostsync's ``connect``)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from hostsync_blesta.connector import BlestaConnector
-from hostsync_blesta.emulator import Blesta
+from hostsync.connector import Connector
 from hostsync_blesta.sandbox import BlestaSandbox
 
 
 SAMPLE = BlestaSandbox(seed=7).dump()
-
-
-@pytest.fixture(scope="session")
-def _server() -> Iterator[BlestaSandbox]:
-    """One loopback server for the session (stopping one costs 0.1 s); each test gets fresh state."""
-    with BlestaSandbox() as box:
-        yield box
-
-
-def _fresh(box: BlestaSandbox, data: dict[str, Any]) -> BlestaSandbox:
-    box.blesta = Blesta()
-    box.load(data)
-    box.clear_faults()
-    box.reset_calls()
-    return box
+#: the sample company without its customers
+EMPTY = {**SAMPLE, **{table: [] for table in ("clients", "contacts", "numbers", "users", "invoices", "transactions",
+                                               "services", "tickets", "replies")}}
 
 
 @pytest.fixture
-def sandbox(_server: BlestaSandbox) -> BlestaSandbox:
-    return _fresh(_server, SAMPLE)
+def sandbox(shared_sandbox: Callable[..., Any]) -> BlestaSandbox:
+    return shared_sandbox("blesta", SAMPLE)
 
 
 @pytest.fixture
-def empty_sandbox(_server: BlestaSandbox) -> BlestaSandbox:
-    data = {k: v for k, v in SAMPLE.items()}
-    for table in ("clients", "contacts", "numbers", "users", "invoices", "transactions", "services", "tickets",
-                  "replies"):
-        data[table] = []
-    return _fresh(_server, data)
+def empty_sandbox(shared_sandbox: Callable[..., Any]) -> BlestaSandbox:
+    return shared_sandbox("blesta", EMPTY)
 
 
 @pytest.fixture
-def connect() -> Iterator[Callable[..., BlestaConnector]]:
-    """``connect(box, **overrides)``: a connector for the sandbox with short timeouts."""
-    made: list[BlestaConnector] = []
-
-    def make(box: BlestaSandbox, **overrides: Any) -> BlestaConnector:
-        options = {**box.systems()["blesta"], "timeout": 2.0, **overrides}
-        options = {k: v for k, v in options.items() if v is not None}
-        connector = BlestaConnector("blesta", options)
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close()
-
-
-@pytest.fixture
-def blesta(sandbox: BlestaSandbox, connect: Callable[..., BlestaConnector]) -> BlestaConnector:
+def blesta(sandbox: BlestaSandbox, connect: Callable[..., Connector]) -> Connector:
     return connect(sandbox)
 
 

@@ -171,9 +171,9 @@ def add_invoices(box: BlestaSandbox, n: int) -> None:
 
 @pytest.mark.parametrize("page_size", [20, 7])
 def test_pages_run_to_the_end_whatever_the_page_size(client: BlestaClient, sandbox: BlestaSandbox,
-                                                     page_size: int) -> None:
+                                                     page_size: int, monkeypatch: pytest.MonkeyPatch) -> None:
     add_invoices(sandbox, 45)
-    sandbox.page_size = page_size
+    monkeypatch.setattr(sandbox, "page_size", page_size)  # the sandbox is the session's
     total = len(sandbox.blesta.t["invoices"])
     sandbox.reset_calls()
     rows = list(client.pages("invoices", "getList", {"status": "all", "order_by": {"id": "ASC"}},
@@ -201,10 +201,11 @@ def test_empty_lists_in_every_form_end_paging(client: BlestaClient, sandbox: Ble
     assert len(rows) == len(sandbox.blesta.t["invoices"])
 
 
-def test_a_server_that_ignores_page_is_caught(client: BlestaClient, sandbox: BlestaSandbox) -> None:
+def test_a_server_that_ignores_page_is_caught(client: BlestaClient, sandbox: BlestaSandbox,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     add_invoices(sandbox, 30)
     original = sandbox.blesta.page
-    sandbox.blesta.page = lambda rows, page: original(rows, 1)  # type: ignore[method-assign]
+    monkeypatch.setattr(sandbox.blesta, "page", lambda rows, page: original(rows, 1))
     with pytest.raises(ProtocolError, match="same rows again"):
         list(client.pages("invoices", "getList", {"status": "all", "order_by": {"id": "ASC"}}))
 

@@ -15,7 +15,7 @@ from hostsync.errors import AuthError, NotFound, Rejected
 from hostsync.model import InvalidValue, Record, normalise
 from hostsync_proworkflow.connector import ProWorkflowConnector
 
-from .conftest import SAMPLE, fresh
+from .conftest import SAMPLE
 
 
 def client(**changes: Any) -> Record:
@@ -302,8 +302,9 @@ def test_origin_markers_are_kept_and_found_exactly(connect, sandbox):
         assert pwf.get(kind, new).origin == record.origin
 
 
-def test_without_the_api_field_no_marker_is_written_and_a_lookup_by_it_refuses(connect, sandbox):
-    fresh(sandbox, {**SAMPLE, "apifields": [f for f in SAMPLE["apifields"] if f["type"] != "project"]})
+def test_without_the_api_field_no_marker_is_written_and_a_lookup_by_it_refuses(connect, shared_sandbox):
+    fields = [f for f in SAMPLE["apifields"] if f["type"] != "project"]
+    sandbox = shared_sandbox("proworkflow", {**SAMPLE, "apifields": fields})
     pwf = connect(sandbox)
     company = next(c["id"] for c in sandbox.account.t["companies"].values() if c["type"] == "client")
     new = pwf.create("project", Record("project", "1", {"name": "Unmarked"}, {"client": str(company)}, origin="hs:x:1"))
@@ -333,12 +334,13 @@ def test_a_client_login_is_not_enough(connect, sandbox):
 
 # -- the rate limit -----------------------------------------------------------------------------
 
-def test_a_busy_connector_waits_for_the_window_instead_of_earning_429s(connect, sandbox):
+def test_a_busy_connector_waits_for_the_window_instead_of_earning_429s(connect, shared_sandbox):
     """The connector tells the core when the window is nearly spent; the core's gate holds the next
     requests of every worker (no pacing of its own)."""
     from hostsync.engine.calls import Caller, Gate
 
-    fresh(sandbox, {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 12, "window": 1}})
+    sandbox = shared_sandbox("proworkflow", {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 12,
+                                                                  "window": 1}})
     pwf = connect(sandbox)
     gate = Gate(4, None)
     gate.proven = True

@@ -5,7 +5,7 @@ values that never bounce, records that fail alone, and the guarded project delet
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,20 +20,13 @@ WHMCS_WRITES = ("AddClient", "UpdateClient", "CreateInvoice", "UpdateInvoice", "
 MEMBERS = {"1": "api@example.net", "2": "jane@example.net"}
 
 
-@pytest.fixture(scope="module")
-def _whmcs_server() -> Iterator[WhmcsSandbox]:
-    with WhmcsSandbox() as box:
-        yield box
+WHMCS_SAMPLE = WhmcsSandbox(seed=1).dump()
 
 
 @pytest.fixture
-def whmcs(_whmcs_server: WhmcsSandbox) -> WhmcsSandbox:
+def whmcs(shared_sandbox: Any) -> WhmcsSandbox:
     """WHMCS (and its wbTeamPro) with the sample hosting business."""
-    _whmcs_server.reset()
-    _whmcs_server.load(_whmcs_server.sample(1))
-    _whmcs_server.clear_faults()
-    _whmcs_server.reset_calls()
-    return _whmcs_server
+    return shared_sandbox("whmcs", WHMCS_SAMPLE)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from hostsync.sandbox import Fault
 from hostsync_proworkflow.sandbox import ProWorkflowSandbox
 
-from .conftest import SAMPLE, fresh
+from .conftest import SAMPLE
 
 USER, PASSWORD, KEY = ProWorkflowSandbox.USERNAME, ProWorkflowSandbox.PASSWORD, ProWorkflowSandbox.APIKEY
 
@@ -166,8 +166,8 @@ def test_deleting_a_project_deletes_its_tasks_and_their_time(sandbox, http):
 
 # -- rate limit and faults --------------------------------------------------------------------
 
-def test_the_rate_limit_is_counted_per_key_and_announced(sandbox, http):
-    fresh(sandbox, {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 3, "window": 30}})
+def test_the_rate_limit_is_counted_per_key_and_announced(shared_sandbox, http):
+    shared_sandbox("proworkflow", {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 3, "window": 30}})
     answers = [http.get("/me") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
@@ -176,8 +176,8 @@ def test_the_rate_limit_is_counted_per_key_and_announced(sandbox, http):
     assert answers[3].json()["status"] == "Error"
 
 
-def test_the_window_resets(sandbox, http):
-    fresh(sandbox, {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 1, "window": 0.3}})
+def test_the_window_resets(shared_sandbox, http):
+    shared_sandbox("proworkflow", {**SAMPLE, "config": {**SAMPLE["config"], "rate_limit": 1, "window": 0.3}})
     assert http.get("/me").status_code == 200 and http.get("/me").status_code == 429
     import time
     time.sleep(0.35)

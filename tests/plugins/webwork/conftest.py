@@ -1,4 +1,5 @@
-"""Fixtures for the WebWork plugin tests: a seeded sandbox on loopback and connectors pointing at it.
+"""Fixtures for the WebWork plugin tests: the session's sandbox made fresh per test (hostsync's
+``shared_sandbox``) and connectors pointing at it (hostsync's ``connect``).
 
 ``workspace`` is the sandbox holding the sample workspace, ``empty_workspace`` the same sandbox with
 the workspaces and members only. The sandbox enforces WebWork's 60 requests a minute; tests that are
@@ -8,63 +9,36 @@ tests scale it down.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from hostsync_webwork.connector import WebWorkConnector
+from hostsync.connector import Connector
 from hostsync_webwork.sandbox import WebWorkSandbox
 
 SAMPLE = WebWorkSandbox(seed=3).dump()
 RAISED = (6000, 60.0)
 
 
-@pytest.fixture(scope="session")
-def _server() -> Iterator[WebWorkSandbox]:
-    """One loopback server for the session; each test gets fresh state."""
-    with WebWorkSandbox() as box:
-        yield box
-
-
-def _fresh(box: WebWorkSandbox, data: dict[str, Any]) -> WebWorkSandbox:
-    box.load(data)
+def _raised(box: Any) -> WebWorkSandbox:
     box.set_limit(*RAISED)
-    box.clear_faults()
-    box.reset_calls()
     return box
 
 
 @pytest.fixture
-def workspace(_server: WebWorkSandbox) -> WebWorkSandbox:
+def workspace(shared_sandbox: Callable[..., Any]) -> WebWorkSandbox:
     """The sandbox with the sample workspace (three weeks of time up to today)."""
-    return _fresh(_server, SAMPLE)
+    return _raised(shared_sandbox("webwork", SAMPLE))
 
 
 @pytest.fixture
-def empty_workspace(_server: WebWorkSandbox) -> WebWorkSandbox:
+def empty_workspace(shared_sandbox: Callable[..., Any]) -> WebWorkSandbox:
     """The workspaces and their members only, as after `hostsync sandbox webwork --empty`."""
-    _server.reset()
-    return _fresh(_server, _server.dump())
+    return _raised(shared_sandbox("webwork"))
 
 
 @pytest.fixture
-def connect() -> Iterator[Callable[..., WebWorkConnector]]:
-    """``connect(box, **overrides)``: a connector for the sandbox with short timeouts."""
-    made: list[WebWorkConnector] = []
-
-    def make(box: WebWorkSandbox, **overrides: Any) -> WebWorkConnector:
-        options = {**box.systems()["webwork"], "timeout": 2.0, **overrides}
-        connector = WebWorkConnector("webwork", {k: v for k, v in options.items() if v is not None})
-        made.append(connector)
-        return connector
-
-    yield make
-    for connector in made:
-        connector.close()
-
-
-@pytest.fixture
-def webwork(workspace: WebWorkSandbox, connect: Callable[..., WebWorkConnector]) -> WebWorkConnector:
+def webwork(workspace: WebWorkSandbox, connect: Callable[..., Connector]) -> Connector:
     return connect(workspace)
 
 
