@@ -502,12 +502,7 @@ class State:
     def seen_add(self, kind: str, system: str, ids: list[str]) -> set[str]:
         """Record ids read in this scan; return those not read before in it (a vendor's paging can
         repeat a record, and a record waiting for retry is also listed)."""
-        before: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            before.update(r[0] for r in self.db.execute(
-                f"SELECT id FROM temp.seen WHERE kind = ? AND system = ? AND id IN ({','.join('?' * len(chunk))})",
-                [kind, system, *chunk]).fetchall())
+        before = self.seen_among(kind, system, ids)
         self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen (kind, system, id) VALUES (?, ?, ?)",
                                  [(kind, system, i) for i in ids if i not in before])
         return {i for i in ids if i not in before}

@@ -110,3 +110,21 @@ def test_a_held_system_is_reported_as_an_error(project, agreed):
     digest = hashlib.sha256(project.state_path.read_bytes()).hexdigest()
     project.cli("drift", "clients")
     assert hashlib.sha256(project.state_path.read_bytes()).hexdigest() == digest
+
+
+def test_a_report_after_the_credentials_were_fixed_neither_releases_the_hold_nor_fails(project, agreed):
+    """A held system whose configuration changed is released by the next run that may write; a report
+    (or a plan), which opens the state read-only, reads it all the same and leaves the hold stored."""
+    project.systems["panel"]["password"] = "wrong"
+    assert project.cli("check", "panel").exit_code == 1  # the refused login holds panel
+    project.systems["panel"]["password"] = "right"
+    digest = hashlib.sha256(project.state_path.read_bytes()).hexdigest()
+    for command in (("drift", "clients"), ("plan", "clients")):
+        result = project.cli(*command)
+        assert result.exit_code == 0, result.output
+    assert hashlib.sha256(project.state_path.read_bytes()).hexdigest() == digest
+    with project.state() as state:
+        assert state.health("panel")["status"] == "held"
+    assert project.cli("sync", "clients").exit_code == 0
+    with project.state() as state:
+        assert state.health("panel")["status"] == "ok"
