@@ -75,8 +75,9 @@ class JobRun:
             else:
                 self._one_way()              # read, plan (references translated) and apply, chunk by chunk
             self.drain()
-            if not ctx.stopping and not ctx.job.two_way:  # what the targets hold now
-                self.guard.dispatch(self.drift.run(ctx.job.targets, self.guard.held_updates))
+            if not ctx.stopping and not ctx.job.two_way:  # what the targets hold now (unless refused already)
+                targets = [t for t in ctx.job.targets if t not in self.guard.refused]
+                self.guard.dispatch(self.drift.run(targets, self.guard.held_updates))
             if not ctx.stopping:             # what a full scan no longer saw
                 self.guard.dispatch(self._deletes())
         self.drain()
