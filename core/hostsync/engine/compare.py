@@ -103,7 +103,7 @@ class _Pairing:
         self.rt, self.job, self.planner, self.out, self.sources = rt, job, planner, out, sources
         self.kind, self.source, self.target = job.kind, job.source, out.target
         self.fields = planner.fields(self.source, self.target)
-        self.refs = {name: rt_kind for name, rt_kind in KINDS[self.kind].refs.items() if name in self.fields}
+        self.refs = {name: kind for name, kind in KINDS[self.kind].refs.items() if name in self.fields}
         self.ids: dict[str, dict[str, str]] = {}
 
     def run(self) -> None:
