@@ -33,6 +33,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 DELETES = ("ignore", "mirror")
 DIRECTIONS = ("one-way", "two-way")
 CONFLICT_POLICIES = ("manual", "source-wins", "target-wins", "newest-wins")
+DRIFT = ("repair", "report")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -132,6 +133,12 @@ class JobConfig:
     conflicts: str = "manual"
     transforms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     overlap: float = 300.0
+    #: one-way jobs: what a full scan does with a linked target record changed since hostsync wrote it
+    drift: str = "repair"
+    #: deletes / updates one run may make in one target before it refuses (``None``: 10 or 5 % of
+    #: the target's linked records, whichever is larger; see :mod:`hostsync.engine.guard`)
+    max_deletes: int | None = None
+    max_changes: int | None = None
 
     @property
     def schedule(self) -> str:
@@ -190,6 +197,11 @@ class Config:
             entry.update(match=list(job.match), deletes=job.deletes, direction=job.direction)
             if job.two_way:
                 entry["conflicts"] = job.conflicts
+            else:
+                entry["drift"] = job.drift
+            for key in ("max_deletes", "max_changes"):
+                if getattr(job, key) is not None:
+                    entry[key] = getattr(job, key)
             if job.transforms:
                 entry["transforms"] = {k: list(v) for k, v in job.transforms.items()}
             entry["overlap"] = format_duration(job.overlap)
@@ -235,6 +247,9 @@ JOB_SETTINGS = (
     Setting("conflicts", choices=CONFLICT_POLICIES, default="manual"),
     Setting("transforms", "table", default={}),
     Setting("overlap", "duration", default=300.0, min=0, max=30 * DAY),
+    Setting("drift", choices=DRIFT, default="repair", help="one-way jobs: repair or only report drift"),
+    Setting("max_deletes", "int", min=0, help="deletes one run may make in one target (default: 10 or 5 %)"),
+    Setting("max_changes", "int", min=0, help="updates one run may make in one target (default: 10 or 5 %)"),
 )
 
 
@@ -643,9 +658,13 @@ class _Loader:
             raise self.fail(f"{key}.targets", "a two-way job has exactly one target")
         if "conflicts" in value and values["direction"] != "two-way":
             raise self.fail(f"{key}.conflicts", "conflicts only apply to two-way jobs")
+        if "drift" in value and values["direction"] == "two-way":
+            raise self.fail(f"{key}.drift", "drift applies to one-way jobs (a two-way job reads both sides: a change "
+                            "in either is synced, or a conflict)")
         transforms = self.transforms(f"{key}.transforms", values["transforms"], spec.names)
         job = JobConfig(name, kind, source, tuple(targets), values.get("every"), values.get("cron"), tuple(match),
-                        values["deletes"], values["direction"], values["conflicts"], transforms, values["overlap"])
+                        values["deletes"], values["direction"], values["conflicts"], transforms, values["overlap"],
+                        values["drift"], values.get("max_deletes"), values.get("max_changes"))
         self.capabilities(key, job, systems)
         return job
 

@@ -53,17 +53,28 @@ class Operations:
         stores where the vendor keeps it for us (a custom field, an API field, a tag) and reads back
         into ``Record.origin``; ``find(kind, {ORIGIN: marker})`` returns the records carrying it.
         The engine then looks records up by it first: exact identity, not a guess by name.
+    :param page_size: how many records one request of ``list`` returns, when the listing reads no
+        record on its own (``0``: the whole listing comes in one request; ``None``: it reads records
+        one by one, or it is not known). A full scan's drift check lists a target instead of reading
+        the records it links one by one (``get``) when fewer pages than links cover them.
+    :param strands: kinds whose records refer to one of this kind (a client's domains) and that a
+        ``delete`` of it leaves behind, pointing at a record that no longer exists (ISPConfig's
+        ``client_delete`` keeps the client's domains and sites). The engine deletes the linked ones
+        first and refuses a delete that would strand others.
     """
 
     ops: frozenset[str]
     fields: frozenset[str] | None = None
     read_only: frozenset[str] = field(default_factory=frozenset)
     origin: bool = False
+    page_size: int | None = None
+    strands: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def of(cls, *ops: str, fields: Iterable[str] | None = None, read_only: Iterable[str] = (),
-           origin: bool = False) -> "Operations":
-        return cls(frozenset(ops), None if fields is None else frozenset(fields), frozenset(read_only), origin)
+           origin: bool = False, page_size: int | None = None, strands: Iterable[str] = ()) -> "Operations":
+        return cls(frozenset(ops), None if fields is None else frozenset(fields), frozenset(read_only), origin,
+                   page_size, frozenset(strands))
 
     def __contains__(self, op: str) -> bool:
         return op in self.ops

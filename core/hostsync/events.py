@@ -1,30 +1,31 @@
 """Events the engine emits to ``hostsync_event`` observers.
 
-Events carry ids, names and numbers, never field values or secrets.
-
-Emitted from the engine thread:
+Events carry ids, names and numbers, never field values or secrets. Observers are always called on
+the engine thread (the thread running the job): events that arise in a worker thread are queued and
+delivered there, in order, at the engine thread's next event (``Runtime.emit``), so an observer
+need not be thread-safe.
 
 * ``run.started`` / ``run.finished`` (``job``, ``run_id``; finished: ``detail`` ``status``, ``counts``,
   ``error``).
+* ``run.refused`` (``job``, ``run_id``, ``kind``; ``detail`` ``target``, ``action`` (``delete`` or
+  ``update``), ``count``, ``limit``, ``reason``): the blast-radius guard kept the run from writing to
+  a target (see :mod:`hostsync.engine.guard`).
 * ``record.<result>`` (``job``, ``run_id``, ``system`` = the source, ``kind``, ``record_id``, ``target_id``;
   ``detail`` ``target``, ``action``, ``reason``, ``fields``) for ``created``, ``updated``, ``deleted``,
   ``adopted``, ``deferred``, ``conflicts``, ``unknown`` (a write whose outcome is unknown: it may still
-  land, and is looked up later, see docs/engine.md) and ``failed``; ``record.failed`` is to carry
-  ``cause``, :func:`failure_cause` of the error (not yet sent: counted as ``unknown`` until then).
+  land, and is looked up later, see docs/engine.md) and ``failed``; ``record.failed`` also carries
+  ``cause``, :func:`failure_cause` of the error.
 * ``record.drift`` (as ``record.*``; ``detail`` ``target``, ``fields``: the names of the fields that
-  differ, ``repaired``: bool): a full scan found a linked target record changed since hostsync wrote it.
-  (Not emitted yet: comes with drift repair.)
+  differ (empty: the record is gone from the target), ``repaired``: bool): a full scan found a linked
+  target record changed since hostsync wrote it. The values found and expected are in the state's
+  events table (``hostsync runs --events``), not in the event.
 * ``system.held`` (``system``; ``detail`` ``reason``) / ``system.released`` (``system``).
-
-Emitted from the worker thread that made the call, so observers of these must be thread-safe (not
-emitted yet; :mod:`hostsync.metrics` already counts them):
-
+* ``system.waited`` (``system``; ``detail`` ``seconds``, ``why``: ``rate_limit`` (the system's own
+  ``rate_limit``) or ``vendor`` (the vendor asked: ``Retry-After``, a pause)): a call waited that long
+  before it was sent (one event per reason and request that waited).
 * ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method (``list``, ``get``, ``find``,
   ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it took, ``outcome``: ``ok`` or
   :func:`failure_cause` of what it raised): one per attempt, so a retried call is several.
-* ``system.waited`` (``system``; ``detail`` ``seconds``, ``why``: ``rate_limit`` (the system's own
-  ``rate_limit``) or ``vendor`` (the vendor asked: ``Retry-After``, a pause)): a call waited that long
-  before it was sent.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import AuthError, ConnectorError, NotFound, ProtocolError, RateLimited, Rejected, Transient
+from .model import InvalidValue
 
 #: What :func:`failure_cause` answers, most specific first.
 _CAUSES: tuple[tuple[type[BaseException], str], ...] = (
     (AuthError, "auth"), (RateLimited, "rate_limited"), (Transient, "transient"), (NotFound, "not_found"),
-    (Rejected, "rejected"), (ProtocolError, "protocol"),
+    (Rejected, "rejected"), (ProtocolError, "protocol"), (InvalidValue, "invalid"),
 )
 
 
@@ -57,8 +59,9 @@ class Event:
 
 def failure_cause(error: BaseException | None) -> str:
     """The cause a failure is counted under: ``auth``, ``rate_limited``, ``transient``, ``not_found``,
-    ``rejected``, ``protocol``, a connector error's own ``cause`` attribute (e.g. ``held``), ``connector``,
-    ``plugin`` (any other exception: a bug in a plugin) or ``unknown`` (no error: the engine decided)."""
+    ``rejected``, ``protocol``, ``invalid`` (a value that cannot be read as its canonical type), a
+    connector error's own ``cause`` attribute (``held``: the system is held), ``connector``, ``plugin``
+    (any other exception: a bug in a plugin) or ``unknown`` (no error: the engine decided)."""
     if error is None:
         return "unknown"
     for cls, name in _CAUSES:

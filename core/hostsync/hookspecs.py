@@ -60,6 +60,9 @@ def hostsync_register_transforms(register: Callable[[str, Callable[[object], obj
 def hostsync_event(event: "Event") -> None:
     """Observe run and record events (notifications, metrics, audit trails).
 
-    :param event: a :class:`hostsync.events.Event`. Called synchronously from the engine thread:
-        keep it quick. An observer that raises is logged and does not stop the other observers.
+    :param event: a :class:`hostsync.events.Event`. Always called on the engine thread (the
+        thread running the job), one event at a time: events that arise in the engine's worker
+        threads (``system.waited``, ``vendor.call``) are queued and delivered there in order, so an
+        observer need not be thread-safe. Keep it quick: the run waits for it. An observer that
+        raises is logged and does not stop the other observers.
     """

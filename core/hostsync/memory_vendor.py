@@ -266,14 +266,21 @@ class MemoryConnector(Connector):
         Setting("timezone", "timezone", default="UTC", help="The vendor's time zone (checked, not used)."),
         Setting("page_size", "int", min=1, max=1000, help="List in pages of this many records (unset: one call)."),
         Setting("details", "bool", default=False, help="Read each listed record on its own (a get call)."),
+        Setting("strands", "list", items="str", default=[],
+                help="Kinds a client's delete leaves behind (as ISPConfig leaves domains and sites)."),
     )
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
-        """Origin markers only with ``origin = true``: the engine's tests choose whether they are kept."""
-        if options.get("origin"):
-            return cls.kinds
-        return {kind: replace(ops, origin=False) for kind, ops in cls.kinds.items()}
+        """Origin markers only with ``origin = true`` (the engine's tests choose whether they are
+        kept); the page size the listing has; ``strands`` for clients."""
+        per_record = options.get("details") or options.get("stubs")
+        page = None if per_record else (options.get("page_size") or 0)
+        out = {kind: replace(ops, origin=ops.origin and bool(options.get("origin")), page_size=page)
+               for kind, ops in cls.kinds.items()}
+        if options.get("strands") and "client" in out:
+            out["client"] = replace(out["client"], strands=frozenset(options["strands"]))
+        return out
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         super().__init__(system, options)

@@ -41,7 +41,7 @@ log = logging.getLogger("hostsync.metrics")
 disable_created_metrics()
 
 JOB = "hostsync_job"
-RUN_STATUSES = ("ok", "failed", "interrupted")
+RUN_STATUSES = ("ok", "failed", "refused", "interrupted")
 #: node_exporter runs as another user: the file must be readable by it (it holds no secrets).
 TEXTFILE_MODE = 0o644
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -186,6 +186,14 @@ def _validate_connector(plugin: str, cls: Any) -> None:
         bad = ((ops.fields or frozenset()) | ops.read_only) - valid
         if bad:
             raise PluginError(f"{where}: kinds[{kind!r}] names unknown field(s) {', '.join(sorted(bad))}")
+        page = ops.page_size
+        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 0):
+            raise PluginError(f"{where}: kinds[{kind!r}] page_size must be a whole number of at least 0 "
+                              f"(0: one request lists all), or None")
+        children = {name for name, spec in KINDS.items() if kind in spec.refs.values()}
+        if ops.strands - children:
+            raise PluginError(f"{where}: kinds[{kind!r}] strands {', '.join(sorted(ops.strands - children))}, "
+                              f"which do not refer to a {kind} (kinds that do: {', '.join(sorted(children)) or 'none'})")
     seen: set[str] = set()
     for setting in cls.settings:
         _validate_setting(where, setting)

@@ -84,6 +84,12 @@ def m002_intent_unknown_at(db: sqlite_utils.Database) -> None:
     db["intents"].add_column("unknown_at", str)
 
 
+@migrations()
+def m003_event_detail(db: sqlite_utils.Database) -> None:
+    """Structured detail of an event (a drift's field values, found and expected), as JSON."""
+    db["events"].add_column("detail", str)
+
+
 @dataclass
 class Link:
     """Two records known to be the same fact in two systems, oriented from ``system``'s side.
@@ -251,9 +257,11 @@ def _identify(db: sqlite_utils.Database, path: Path) -> list[str]:
 class State:
     """The state store. Open with :meth:`open`; use from one thread."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path | None = None) -> None:
+    def __init__(self, db: sqlite_utils.Database, path: Path | None = None, read_only: bool = False) -> None:
         self.db = db
         self.path = path
+        #: opened read-only (``plan``, ``drift``, the listings): nothing may be written
+        self.read_only = read_only
 
     @classmethod
     def open(cls, path: str | Path) -> "State":
@@ -322,7 +330,7 @@ class State:
         except BaseException:
             db.close()
             raise
-        return cls(db, path)
+        return cls(db, path, read_only=True)
 
     @property
     def initialised(self) -> bool:
@@ -453,6 +461,25 @@ class State:
     def count_links(self, job: str) -> int:
         return self._rows("SELECT count(*) AS n FROM links WHERE job = ?", [job])[0]["n"]
 
+    def count_links_between(self, kind: str, system: str, peer_system: str) -> int:
+        """How many records of ``kind`` in ``system`` are linked to ``peer_system``."""
+        side, other = ("a", "b") if system < peer_system else ("b", "a")
+        return self._rows(f"SELECT count(*) AS n FROM links WHERE kind = ? AND {side}_system = ? AND {other}_system = ?",
+                          [kind, system, peer_system])[0]["n"]
+
+    def count_links_in(self, kind: str, system: str) -> int:
+        """How many records of ``kind`` in ``system`` are linked to any other system."""
+        return self._rows("SELECT count(*) AS n FROM links WHERE kind = ? AND (a_system = ? OR b_system = ?)",
+                          [kind, system, system])[0]["n"]
+
+    def links_referring(self, kind: str, system: str, peer_system: str, ref: str, ref_id: str) -> list[Link]:
+        """Links of ``kind`` between ``system`` and ``peer_system`` whose values last synced refer to
+        ``ref_id`` through ``ref`` (a client's domains), oriented from ``system``'s side."""
+        rows = self._rows("SELECT * FROM links WHERE kind = ? AND ((a_system = ? AND b_system = ?) OR "
+                          "(a_system = ? AND b_system = ?)) AND json_extract(snapshot, ?) = ?",
+                          [kind, system, peer_system, peer_system, system, f"$.{ref}", ref_id])
+        return [Link._from_row(row, system) for row in rows]
+
     def list_links(self, job: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT kind, a_system, a_id, b_system, b_id, job, synced_at FROM links"
         params: list[Any] = []
@@ -475,15 +502,24 @@ class State:
     def seen_add(self, kind: str, system: str, ids: list[str]) -> set[str]:
         """Record ids read in this scan; return those not read before in it (a vendor's paging can
         repeat a record, and a record waiting for retry is also listed)."""
-        before: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            before.update(r[0] for r in self.db.execute(
-                f"SELECT id FROM temp.seen WHERE kind = ? AND system = ? AND id IN ({','.join('?' * len(chunk))})",
-                [kind, system, *chunk]).fetchall())
+        before = self.seen_among(kind, system, ids)
         self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen (kind, system, id) VALUES (?, ?, ?)",
                                  [(kind, system, i) for i in ids if i not in before])
         return {i for i in ids if i not in before}
+
+    def seen_among(self, kind: str, system: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` this scan has read (see :meth:`seen_add`)."""
+        out: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM temp.seen WHERE kind = ? AND system = ? AND id IN ({','.join('?' * len(chunk))})",
+                [kind, system, *chunk]).fetchall())
+        return out
+
+    def count_seen(self, kind: str, system: str) -> int:
+        """How many records of ``kind`` this scan has read from ``system``."""
+        return self.db.execute("SELECT count(*) FROM temp.seen WHERE kind = ? AND system = ?", [kind, system]).fetchone()[0]
 
     def unseen_links(self, kind: str, system: str, peer_system: str) -> list[Link]:
         """Links of ``system``'s records to ``peer_system`` whose record the last full scan did not see."""
@@ -615,11 +651,12 @@ class State:
                                         "counts": json.dumps(counts, sort_keys=True), "error": error})
 
     _EVENT_COLUMNS = ("run_id", "job", "kind", "system", "record_id", "target", "target_id", "action", "outcome",
-                      "reason", "fields", "at")
+                      "reason", "fields", "detail", "at")
 
     def add_events(self, events: Iterable[dict[str, Any]]) -> None:
+        """Store events (``fields``: a list of field names; ``detail``: a JSON-ready object)."""
         at = now()
-        rows = [tuple(json.dumps(e["fields"]) if c == "fields" and e.get("fields") else
+        rows = [tuple(json.dumps(e[c], sort_keys=True, default=str) if c in ("fields", "detail") and e.get(c) else
                       (e.get(c) or at if c == "at" else e.get(c)) for c in self._EVENT_COLUMNS) for e in events]
         if rows:
             self.db.conn.executemany(f"INSERT INTO events ({', '.join(self._EVENT_COLUMNS)}) "
@@ -641,6 +678,7 @@ class State:
         rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY id", [run_id])
         for row in rows:
             row["fields"] = json.loads(row["fields"]) if row["fields"] else None
+            row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
         return rows
 
     def finished_through(self, after: int = 0) -> int:

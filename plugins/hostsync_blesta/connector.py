@@ -25,7 +25,7 @@ from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError
 from hostsync.model import KINDS, differs, normalise_value
 
 from . import mapping as m
-from .client import BlestaClient, rows_of
+from .client import PAGE_SIZE, BlestaClient, rows_of
 
 log = logging.getLogger("hostsync.blesta")
 
@@ -47,9 +47,9 @@ KINDS_MAX: dict[str, Operations] = {
     "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True),
     "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
                              read_only=("number", "paid_on", "total")),
-    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS),
+    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS, page_size=PAGE_SIZE),
     "ticket": Operations.of("list", "get", "find", "create", "update", "delete", fields=TICKET_FIELDS,
-                            read_only=("created_at",)),
+                            read_only=("created_at",), page_size=PAGE_SIZE),
 }
 
 #: Orphan tickets (added, opening reply lost) are searched this far around the newest visible ids.
@@ -127,10 +127,10 @@ class BlestaConnector(Connector):
         kinds = dict(KINDS_MAX)
         if not options.get("domain_pricing_id"):
             domain = kinds["domain"]
-            kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
+            kinds["domain"] = replace(domain, ops=domain.ops - {"create"})
         if not options.get("ticket_departments") and options.get("ticket_department_id"):
             ticket = kinds["ticket"]
-            kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
+            kinds["ticket"] = replace(ticket, read_only=ticket.read_only | {"department"})
         if not options.get("origin_field"):
             kinds["client"] = replace(kinds["client"], origin=False)
         return kinds

@@ -56,10 +56,12 @@ def _defaults(declared: tuple[Setting, ...], given: Mapping[str, Any] | None, ke
 class IspconfigConnector(Connector):
     name = "ispconfig"
     description = "ISPConfig 3 control panel over its remote API (SOAP or JSON): clients, domains, sites"
+    # Each kind lists in one request (page_size 0). client_delete removes the client and its login,
+    # but leaves its domains and sites pointing at a login and group that no longer exist (strands).
     kinds = {
-        "client": Operations.of(*_OPS, fields=mapping.CLIENT_FIELDS),
-        "domain": Operations.of(*_OPS, fields=mapping.DOMAIN_FIELDS),
-        "site": Operations.of(*_OPS, fields=mapping.SITE_FIELDS),
+        "client": Operations.of(*_OPS, fields=mapping.CLIENT_FIELDS, page_size=0, strands=("domain", "site")),
+        "domain": Operations.of(*_OPS, fields=mapping.DOMAIN_FIELDS, page_size=0),
+        "site": Operations.of(*_OPS, fields=mapping.SITE_FIELDS, page_size=0),
     }
     settings = (
         Setting("url", "url", required=True, help="The remote API base, e.g. https://panel.example.com:8080/remote/"),

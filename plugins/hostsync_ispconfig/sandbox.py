@@ -28,8 +28,8 @@ from hostsync.sandbox import Request, Response, Sandbox
 
 from . import soapenc
 from .functions import FUNCTIONS
-from .mapping import CLIENT_FIELDS, client_changes
-from .panel import Crash, Panel, PanelFault, PhpError
+from .mapping import CLIENT_FIELDS, DOMAIN_FIELDS, SITE_FIELDS, client_changes, domain_params, site_changes
+from .panel import Crash, Panel, PanelFault, PhpError, php_string
 
 REMOTE_USER = "hostsync"
 #: Seconds a ``client_add`` takes on a real panel (an SSH key pair per client), at ``latency = 1``.
@@ -101,10 +101,20 @@ class IspconfigSandbox(Sandbox):
         return f"{request.method} {request.path}"
 
     def edit(self, kind: str, id: str, **fields: Any) -> None:
-        """Change a client as the admin would in the panel (the columns ``client_update`` sets)."""
+        """Change a client, domain or site as the admin would in the panel (the columns the remote
+        updates set; ``client`` moves a domain or site to that client, as the panel's owner field does)."""
         with self.lock:
-            row = self.editable(kind, id, fields, self.panel.tables["client"], {"client": sorted(CLIENT_FIELDS)})
-            row.update(client_changes(fields))
+            tables = {"client": "client", "domain": "domain", "site": "web_domain"}
+            row = self.editable(kind, id, fields, self.panel.tables[tables.get(kind, "client")],
+                                {"client": sorted(CLIENT_FIELDS), "domain": sorted(DOMAIN_FIELDS),
+                                 "site": sorted(SITE_FIELDS)})
+            if kind == "client":
+                row.update(client_changes(fields))
+                return
+            if "client" in fields:
+                row["sys_userid"], row["sys_groupid"] = self.panel.owner(fields.pop("client") or 0)
+            changes = domain_params(fields) if kind == "domain" else site_changes(fields)
+            row.update({column: php_string(value) for column, value in changes.items()})
 
     def dispatch(self, request: Request) -> tuple[Response | None, Any]:
         if request.path.endswith("/_sandbox/clock") and request.method == "POST":

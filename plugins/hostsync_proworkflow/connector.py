@@ -37,7 +37,7 @@ from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Re
 from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_fields, normalise_value, parse_datetime
 
 from . import mapping as m
-from .client import DEFAULT_URL, ProWorkflowClient, created_id, one, rows_of
+from .client import DEFAULT_URL, PAGE_SIZE, ProWorkflowClient, created_id, one, rows_of
 from .mapping import ORIGIN_FIELD
 
 log = logging.getLogger("hostsync.proworkflow")
@@ -48,8 +48,10 @@ INVOICE_FIELDS = ("number", "client", "issued_on", "due_on", "paid_on", "status"
 
 KINDS_SUPPORTED: dict[str, Operations] = {
     "client": Operations.of("list", "get", "find", "create", "update", "since", fields=CLIENT_FIELDS, origin=True),
-    "project": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
-    "task": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
+    "project": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True,
+                             page_size=PAGE_SIZE),
+    "task": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True,
+                          page_size=PAGE_SIZE),
     "invoice": Operations.of("list", "get", "find", "create", "update", "since", fields=INVOICE_FIELDS,
                              read_only=("total",), origin=True),
     # a time record's project is its task's

@@ -28,7 +28,7 @@ from hostsync.model import differs
 
 from . import mapping as m
 from . import walk
-from .client import DEFAULT_URL, VENDOR_LIMIT, WebWorkClient, parse_limit
+from .client import DEFAULT_URL, PER_PAGE, VENDOR_LIMIT, WebWorkClient, parse_limit
 
 log = logging.getLogger("hostsync.webwork")
 
@@ -47,7 +47,7 @@ class WebWorkConnector(Connector):
     description = "WebWork Tracker: projects and tasks both ways, time entries read (REST API v2)"
     kinds = {
         "project": Operations.of("list", "get", "find", "create", "update", "delete", fields=KIND_FIELDS["project"],
-                                 read_only=("status",), origin=True),
+                                 read_only=("status",), origin=True, page_size=PER_PAGE),
         "task": Operations.of("list", "get", "find", "create", "update", "delete", fields=KIND_FIELDS["task"],
                               origin=True),
         "time_entry": Operations.of("list", "get", "since", fields=KIND_FIELDS["time_entry"]),

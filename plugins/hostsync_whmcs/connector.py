@@ -129,10 +129,12 @@ class WhmcsConnector(Connector):
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
-        """Clients keep origin markers only where ``origin_field`` names the custom field for them."""
+        """Clients keep origin markers only where ``origin_field`` names the custom field for them;
+        domains list ``page_size`` rows a call (clients, invoices and tickets are read one by one)."""
+        domain = replace(cls.kinds["domain"], page_size=int(options.get("page_size") or 100))
         if options.get("origin_field"):
-            return cls.kinds
-        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False)}
+            return {**cls.kinds, "domain": domain}
+        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False), "domain": domain}
 
     def close(self) -> None:
         self.api.close()

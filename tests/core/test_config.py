@@ -30,7 +30,7 @@ vendor = "p"
 JOB = BASE + "[jobs.j]\nkind = 'client'\nsource = 'billing'\ntargets = ['panel']\n"
 SYS = "[systems.x]\nplugin = 'memory'\nvendor = 'v'\n"
 MEMORY_KEYS = ("concurrency, deadline, details, max_reply_size, origin, page_size, password, password_file, plugin, rate_limit, "
-               "read_latency, reply_delay, settle_delay, shares_ids_with, store, stubs, timeout, timezone, vendor, "
+               "read_latency, reply_delay, settle_delay, shares_ids_with, store, strands, stubs, timeout, timezone, vendor, "
                "verify_tls, write_latency")
 CLIENT_FIELDS = "email, first_name, last_name, company, phone, address1, address2, city, state, postcode, country, status"
 ZONE_HINT = "(use an IANA name such as Europe/Berlin or UTC)"
@@ -172,8 +172,13 @@ BROKEN = [
     (JOB + "match = ['mail']\n", f"jobs.j.match[0]: client has no field 'mail' (known: {CLIENT_FIELDS})"),
     (JOB + "match = 'email'\n", "jobs.j.match: expected a list, got a string"),
     (JOB + "match = [1]\n", "jobs.j.match[0]: expected a string, got a number"),
-    (JOB + "schedule = 'hourly'\n", "jobs.j.schedule: unknown key (known: conflicts, cron, deletes, direction, every, "
-     "kind, match, overlap, source, targets, transforms)"),
+    (JOB + "schedule = 'hourly'\n", "jobs.j.schedule: unknown key (known: conflicts, cron, deletes, direction, drift, "
+     "every, kind, match, max_changes, max_deletes, overlap, source, targets, transforms)"),
+    (JOB + "drift = 'fix'\n", "jobs.j.drift: unknown value 'fix' (known: repair, report)"),
+    (JOB + "direction = 'two-way'\ndrift = 'report'\n", "jobs.j.drift: drift applies to one-way jobs (a two-way job "
+     "reads both sides: a change in either is synced, or a conflict)"),
+    (JOB + "max_deletes = -1\n", "jobs.j.max_deletes: expected a whole number of at least 0, got -1"),
+    (JOB + "max_changes = '5%'\n", "jobs.j.max_changes: expected a whole number of at least 0, got a string"),
     (JOB + "transforms = { company = 'shout' }\n",
      "jobs.j.transforms.company: unknown transform 'shout' (known: blank, digits, lower, title, upper)"),
     (JOB + "transforms = 'upper'\n", "jobs.j.transforms: expected a table, got a string"),
@@ -367,7 +372,8 @@ def test_defaults_are_filled_in(tmp_path):
     plugins_args = ["--config", str(path), "--plugins-dir", str(PLUGINS_DIR)]
     data = __import__("json").loads(CliRunner().invoke(cli, [*plugins_args, "config", "show", "--json"], env=ENV).stdout)
     assert data["jobs"]["j"] == {"kind": "client", "source": "billing", "targets": ["panel"], "every": "1h30m",
-                                 "match": ["email"], "deletes": "ignore", "direction": "one-way", "overlap": "5m"}
+                                 "match": ["email"], "deletes": "ignore", "direction": "one-way", "drift": "repair",
+                                 "overlap": "5m"}
     assert data["systems"]["billing"]["concurrency"] == 4
 
 

@@ -188,6 +188,12 @@ def test_the_documented_json_shapes_are_what_the_commands_print(project, memory)
                "sync": project.cli("sync", "clients", "--json").json(),
                "runs": project.cli("runs", "--json", "--events").json(),
                "links": project.cli("links", "clients", "--json").json()}
+    panel = memory.vendor("panel")
+    panel.put("client", {"email": "nobody-bills@example.org", "status": "active"})
+    billing.put("client", {"email": "new@example.org", "status": "active"})
+    panel.edit("client", next(i for i, r in panel.records("client").items() if r["fields"]["email"] == "ann@example.org"),
+               status="inactive")
+    outputs["drift"] = project.cli("drift", "--json").json()
     for command, output in outputs.items():
         assert keys(output) == keys(documented(command)), command
     update = next(a for a in outputs["plan"]["actions"] if a["op"] == "update")

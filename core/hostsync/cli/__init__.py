@@ -97,11 +97,11 @@ def cli(ctx: click.Context, config_path: Path | None, plugins_dir: Path | None, 
 
 
 def _register_builtin_commands() -> None:
-    from . import (config_cmd, daemon_cmd, holds_cmd, metrics_cmd, plugin_cmd, plugins_cmd, sandbox_cmd,
+    from . import (config_cmd, daemon_cmd, drift_cmd, holds_cmd, metrics_cmd, plugin_cmd, plugins_cmd, sandbox_cmd,
                    state_cmd, sync_cmd)
 
-    for module in (plugins_cmd, plugin_cmd, config_cmd, sync_cmd, state_cmd, holds_cmd, metrics_cmd, daemon_cmd,
-                   sandbox_cmd):
+    for module in (plugins_cmd, plugin_cmd, config_cmd, sync_cmd, drift_cmd, state_cmd, holds_cmd, metrics_cmd,
+                   daemon_cmd, sandbox_cmd):
         module.register(cli)
 
 

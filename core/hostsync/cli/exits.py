@@ -19,7 +19,8 @@ HELP = """Exit codes:
 
 \b
   0    all good
-  1    something failed (a record, a job, a check): see the output and `hostsync runs`
+  1    something failed (a record, a job, a check), a run was refused (too many deletes or
+       changes at once), or `hostsync drift` found a disagreement: see the output and `hostsync runs`
   2    usage or configuration error (unknown option, job or system; a bad config)
   75   a job was running elsewhere (the daemon, another shell): try again later
   130  interrupted by Ctrl-C (SIGINT); 143: stopped by SIGTERM"""

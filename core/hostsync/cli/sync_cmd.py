@@ -94,11 +94,13 @@ class Interrupt:
         sys.exit(for_signal(self.signum) if self.signum is not None else code)
 
 
-def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False) -> Runtime:
+def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False,
+            allow_mass_change: bool = False) -> Runtime:
     config = app.config
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
     line = ProgressLine(state, progress and sys.stderr.isatty())
-    return Runtime(config, app.plugins, state=state, progress=line, close_state=True, stop=interrupt.stop)
+    return Runtime(config, app.plugins, state=state, progress=line, close_state=True, stop=interrupt.stop,
+                   allow_mass_change=allow_mass_change)
 
 
 def _value(value: Any) -> str:
@@ -207,20 +209,26 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Plan only: show the counts, write nothing.")
     @click.option("--full", is_flag=True, help="Scan everything instead of reading changes since the last run.")
     @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+    @click.option("--allow-mass-change", is_flag=True,
+                  help="Let a run delete or update more records in a target than its job's max_deletes/max_changes.")
     @click.pass_obj
-    def sync(app: Any, jobs: tuple[str, ...], all_jobs: bool, dry_run: bool, full: bool, as_json: bool) -> None:
+    def sync(app: Any, jobs: tuple[str, ...], all_jobs: bool, dry_run: bool, full: bool, as_json: bool,
+             allow_mass_change: bool) -> None:
         """Run jobs now and print a summary per job.
 
         Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
         `hostsync runs` and the log), 2 on a usage or configuration error, 130/143 when stopped by
         Ctrl-C/SIGTERM (the run is recorded as interrupted; Ctrl-C twice stops at once). A job that
         is already running (here or in the daemon) is not started twice: exit status 75 when that
-        was all.
+        was all. A run that would delete or update more records in one target than its job allows
+        (max_deletes, max_changes) writes none of them, says so (status refused, exit status 1);
+        --allow-mass-change lets it.
         """
         names = resolve_names(app, jobs, all_jobs)
         results = []
         with Interrupt() as interrupt, \
-                runtime(app, dry_run=dry_run, interrupt=interrupt, progress=not as_json) as rt:
+                runtime(app, dry_run=dry_run, interrupt=interrupt, progress=not as_json,
+                        allow_mass_change=allow_mass_change) as rt:
             for name in names:
                 if rt.stop.is_set():
                     break  # jobs not started are not runs

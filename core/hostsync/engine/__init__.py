@@ -32,7 +32,8 @@ log = logging.getLogger("hostsync.engine")
 
 @dataclass
 class JobResult:
-    """The outcome of one job run (or plan)."""
+    """The outcome of one job run (or plan). ``status``: ``ok``, ``failed``, ``refused`` (the
+    blast-radius guard kept it from writing, see :mod:`.guard`), ``interrupted`` or ``locked``."""
 
     job: str
     status: str
@@ -99,6 +100,8 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
     held = sorted(s for s in {job.source, *job.targets} if rt.gates[s].held)
     if status == "ok" and held:
         status, error = "failed", "; ".join(f"system {s!r} is held: {rt.gates[s].held}" for s in held)
+    if status == "ok" and run.refusals:  # the guard kept it from writing: say what, and how to allow it
+        status, error = "refused", "; ".join(run.refusals)
     if status == "ok" and run.tally.failed:
         status = "failed"
     counts = run.tally.counts

@@ -16,12 +16,15 @@ from ..state import Link
 
 #: The counters every run reports, in the order they are shown.
 #: ``unknown``: creates whose outcome is not known yet (looked up once they had time to land).
-COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred", "conflicts", "unknown", "failed")
+#: ``drift``: linked target records a full scan found changed since hostsync wrote them (those it
+#: puts back are counted as ``updated`` too; see :mod:`.drift`).
+COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred", "conflicts", "unknown", "drift",
+            "failed")
 
 #: Plan actions: create, update, delete, adopt (link to an existing record, then update if it
 #: differs), reconcile (a create whose outcome is unknown and has had time to land: find it, else
 #: create), lookup (look for an existing record, create when there is none), wait (a create whose
-#: outcome is unknown and may still land), defer, conflict.
+#: outcome is unknown and may still land), defer, conflict, drift (a drift only reported).
 WRITES = ("create", "update", "delete", "adopt", "reconcile", "lookup")
 
 

@@ -19,6 +19,9 @@ Every vendor call the engine makes goes through :meth:`Caller.call` (a listing's
   ``Transient(may_have_applied=True)`` unless the plugin proved it was refused (``Rejected``,
   ``AuthError``);
 * anything else propagates to the caller, which fails that record only.
+
+A call that waits before it is sent (its rate-limit token, a pause or ``Retry-After`` the vendor
+asked for) is reported as a ``system.waited`` event (see :mod:`hostsync.events`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any, Callable, TypeVar
 
 from ..config import RateLimit
 from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
+from ..events import Event
 from ..http import exchanges, pacing
 
 T = TypeVar("T")
@@ -39,6 +43,9 @@ T = TypeVar("T")
 
 class SystemHeld(ConnectorError):
     """A call was refused because the system is held after an authentication failure."""
+
+    #: what :func:`hostsync.events.failure_cause` counts it as
+    cause = "held"
 
     def __init__(self, system: str, reason: str) -> None:
         super().__init__(f"system {system!r} is held: {reason} (fix it, then run `hostsync check {system}`)")
@@ -128,8 +135,11 @@ class Caller:
     """Makes connector calls on behalf of a run (thread-safe)."""
 
     def __init__(self, gates: dict[str, Gate], stop: threading.Event, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], Any] | None = None, seed: int | None = None) -> None:
+                 sleep: Callable[[float], Any] | None = None, seed: int | None = None,
+                 emit: Callable[[Event], None] | None = None) -> None:
+        """:param emit: takes the ``system.waited`` events (from whichever thread waited)."""
         self.gates = gates
+        self.emit = emit
         self.stop = stop
         self.policy = policy or RetryPolicy()
         self.rng = random.Random(seed)
@@ -166,11 +176,11 @@ class Caller:
                 raise SystemHeld(system, gate.held)
             try:
                 with gate.slots, (_PROVEN if gate.proven else gate.probe):
-                    self._turn(gate, self.wait)
+                    self._turn(system, gate, self.wait)
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
-                    result = self._inside(gate, function, args, write)
+                    result = self._inside(system, gate, function, args, write)
                 gate.proven = True
                 return result
             except AuthError as exc:
@@ -185,6 +195,8 @@ class Caller:
                 delay = self.policy.delay(attempt, exc, self.rng) if retry else None
                 if delay is None:
                     raise
+                if isinstance(exc, RateLimited):  # the vendor asked for the wait (429, Retry-After)
+                    self._waited(system, delay, "vendor")
                 self.wait(delay)
 
     def request(self, system: str, function: Callable[..., T], *args: Any, retry: bool = True,
@@ -208,7 +220,7 @@ class Caller:
         except ConnectorError as exc:
             return on_error(exc)
 
-    def _inside(self, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+    def _inside(self, system: str, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
         """Run the call, marked as inside one, each request after its first paced; a failed write
         after an exchange the vendor may have acted on is an unknown outcome, whatever the plugin
         made of the reply."""
@@ -219,7 +231,7 @@ class Caller:
             if first[0]:
                 first[0] = False
             else:
-                self._pace(gate)
+                self._pace(system, gate)
 
         try:
             if not write:
@@ -237,19 +249,30 @@ class Caller:
         finally:
             self._local.inside = False
 
-    @staticmethod
-    def _turn(gate: Gate, wait: Callable[[float], Any]) -> None:
+    def _turn(self, system: str, gate: Gate, wait: Callable[[float], Any]) -> None:
         """Wait for any pause, a token of the rate limit, then any pause asked for meanwhile (a
-        reply of another worker that spent the vendor's window)."""
-        wait(gate.pause_left())
+        reply of another worker that spent the vendor's window); report what was waited, and why."""
+        paused = gate.pause_left()
+        wait(paused)
+        limited = 0.0
         if gate.bucket:
-            wait(gate.bucket.reserve())
-            wait(gate.pause_left())
+            limited = gate.bucket.reserve()
+            wait(limited)
+            again = gate.pause_left()
+            wait(again)
+            paused += again
+        self._waited(system, limited, "rate_limit")
+        self._waited(system, paused, "vendor")
 
-    def _pace(self, gate: Gate) -> None:
+    def _pace(self, system: str, gate: Gate) -> None:
         """A further request of a call under way waits its turn too; never :class:`Stopped`: the
         operation is under way (a stop cuts the wait short)."""
-        self._turn(gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None)
+        self._turn(system, gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None)
+
+    def _waited(self, system: str, seconds: float, why: str) -> None:
+        """Report a wait of a call to ``system`` (``why``: ``rate_limit`` or ``vendor``)."""
+        if seconds > 0 and self.emit is not None:
+            self.emit(Event("system.waited", system=system, detail={"seconds": seconds, "why": why}))
 
     def note_auth_failure(self, system: str, error: AuthError) -> None:
         """Hold ``system`` now: no call after this one, from any thread."""

@@ -36,6 +36,8 @@ def held_reason(state: State, system: SystemConfig) -> str | None:
         return None
     if not row["salt"] or hmac.compare_digest(fingerprint(system, row["salt"]), row["fingerprint"] or ""):
         return row["reason"]
+    if state.read_only:  # a plan or a report: the next run that may write releases it
+        return None
     state.release(system.name)
     log.info("configuration of system %s changed since it was held; releasing the hold", system.name)
     return None

@@ -126,6 +126,12 @@ class Reader:
         seen.update(fresh)
         return fresh
 
+    def seen_among(self, system: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` of ``system`` this run has read."""
+        if self.ctx.job.deletes == "mirror":
+            return self.ctx.state.seen_among(self.kind, system, ids)
+        return {i for i in ids if i in self.seen_ids[system]}
+
     def _full_scan_due(self, system: str) -> bool:
         """With mirrored deletes, an incremental source is still scanned fully once a day to see deletes."""
         if self.ctx.job.deletes != "mirror":
@@ -166,7 +172,7 @@ class Reader:
         if unread and record_id not in self.ctx.retrying[system]:
             self.progress.unread[system].append(updated_at)
         action = Action("read", self.kind, system, record_id, system, reason=reason)
-        self.report(Outcome(action, "failed", reason=reason))
+        self.report(Outcome(action, "failed", reason=reason, error=exc))
 
     def _expand(self, chunk: list[Record], system: str, peers: list[str]) -> list[Record]:
         """Prepare a chunk; fetch whole records only for stubs whose version token changed."""

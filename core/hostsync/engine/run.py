@@ -1,4 +1,4 @@
-"""One run of one job, top-down: read, plan (references translated), two-way, apply, settle.
+"""One run of one job, top-down: read, plan (references translated), two-way, drift, guard, apply, settle.
 
 The engine thread reads the source in chunks, plans each chunk against the state (links, intents,
 conflicts) and hands writes to per-system worker pools; it alone touches the state, committing
@@ -9,7 +9,11 @@ outcomes as they arrive. Crash safety rests on three rules:
 * a create whose outcome is unknown (a lost reply, a 5xx, a crash) is never sent again until a
   lookup made after the target's settle delay finds nothing, and never in the run that sent it;
 * a cursor advances only after every record it covers is settled (written, or queued for retry),
-  and never past a record that could not be read.
+  and never past a record that could not be read, nor when the guard refused writes.
+
+Updates and deletes go through the blast-radius guard (:mod:`.guard`), which holds them until the
+run has planned them all; deletes go children first (:mod:`.cascade`); a full scan of a one-way job
+checks its targets for drift (:mod:`.drift`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from typing import Any, Callable
 from ..config import JobConfig
 from .actions import Action, Tally
 from .apply import Applier
+from .cascade import Cascade
 from .context import RunContext
+from .drift import DriftCheck
+from .guard import Guard
 from .plan import Planner
 from .read import Reader
 from .refs import RefTranslator
@@ -42,11 +49,19 @@ class JobRun:
         self.planner = Planner(ctx, RefTranslator(ctx, self._sync_dependency))
         self.applier = Applier(ctx, self.planner, self.settler)
         self.reader = Reader(ctx, report=self.settler.now)
-        self.two_way = TwoWay(ctx, self.reader, self.planner, self.applier)
+        self.cascade = Cascade(ctx, self.applier.dispatch, self.settler, self._child_run)
+        self.guard = Guard(ctx, self.applier, self.settler, send_deletes=self.cascade.send)
+        self.two_way = TwoWay(ctx, self.reader, self.planner, self.guard)  # type: ignore[arg-type]
+        self.drift = DriftCheck(ctx, self.reader, self.planner, self.settler)
 
     @property
     def tally(self) -> Tally:
         return self.ctx.tally
+
+    @property
+    def refusals(self) -> list[str]:
+        """Why the guard kept this run (or a run of a child job it started) from writing."""
+        return self.guard.reasons + self.cascade.refusals
 
     def run(self) -> Tally:
         """Read, plan and apply the whole job."""
@@ -54,16 +69,21 @@ class JobRun:
         if ctx.job.deletes == "mirror":
             ctx.state.seen_reset()
         self._recover()                      # creates earlier runs left unknown, once they had time to land
-        if ctx.job.two_way:
-            self.two_way.run()               # read, plan and apply both sides; conflicts by policy
-        else:
-            self._one_way()                  # read, plan (references translated) and apply, chunk by chunk
-        self.drain()
-        if not ctx.stopping:                 # what a full scan no longer saw
-            self.applier.dispatch(self.planner.deletes(self.reader.progress))
+        with self.guard:                     # updates and deletes held until all are planned, within limits
+            if ctx.job.two_way:
+                self.two_way.run()           # read, plan and apply both sides; conflicts by policy
+            else:
+                self._one_way()              # read, plan (references translated) and apply, chunk by chunk
             self.drain()
+            if not ctx.stopping and not ctx.job.two_way:  # what the targets hold now (unless refused already)
+                targets = [t for t in ctx.job.targets if t not in self.guard.refused]
+                self.guard.dispatch(self.drift.run(targets, self.guard.held_updates))
+            if not ctx.stopping:             # what a full scan no longer saw
+                self.guard.dispatch(self._deletes())
+        self.drain()
         self.applier.finish()                # this run's creates of unknown outcome, if they settle soon
-        self.settler.cursors(self.reader.progress)
+        if not self.refusals:                # refused writes are planned again by the next run
+            self.settler.cursors(self.reader.progress)
         return ctx.tally
 
     def _one_way(self) -> None:
@@ -75,7 +95,33 @@ class JobRun:
         for chunk in self.reader.chunks(source, targets):
             for target in targets:
                 if ctx.usable(target, quiet=True):
-                    self.applier.dispatch(planner.plan(chunk, source, target, fields[target]))
+                    self.guard.dispatch(planner.plan(chunk, source, target, fields[target]))
+
+    def _deletes(self) -> list[Action]:
+        """Deletes of what a complete full scan no longer saw; none from a source that listed nothing."""
+        ctx = self.ctx
+        actions = self.planner.deletes(self.reader.progress)
+        for system, peer in ctx.pairs():
+            if any(a.source == system and a.target == peer for a in actions) and \
+                    not ctx.state.count_seen(ctx.kind, system):
+                self.guard.empty_source(system, peer)
+        return actions
+
+    def delete(self, actions: list[Action]) -> list[str]:
+        """Delete these linked records now (children of records another job deletes), children
+        first and within this job's limits; return why it refused, if it did."""
+        with self.guard:
+            self.guard.dispatch(actions)
+        self.drain()
+        return self.refusals
+
+    def _child_run(self, job: JobConfig) -> "JobRun":
+        """A run of ``job`` (a child kind's) within this one: same run id, tally merged."""
+        ctx = self.ctx
+        sub = JobRun(ctx.rt, job, dry_run=ctx.dry_run, run_id=ctx.run_id, depth=ctx.depth + 1,
+                     on_action=ctx.on_action)
+        sub.ctx.tally = ctx.tally
+        return sub
 
     def _recover(self) -> None:
         """Settle creates earlier runs left unconfirmed (their outcome was unknown, or the run died

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
@@ -31,17 +32,20 @@ def make_gates(config: Config) -> dict[str, Gate]:
 
 
 class Runtime:
-    """Shared by the job runs of one invocation. Use from one thread (workers only call vendors)."""
+    """Shared by the job runs of one invocation. Use from one thread, the *engine thread* (workers
+    only call vendors; the events they give rise to are delivered on the engine thread)."""
 
     def __init__(self, config: Config, plugins: Plugins, *, state: State | None = None,
                  gates: dict[str, Gate] | None = None, stop: threading.Event | None = None,
                  policy: RetryPolicy | None = None, progress: Progress | None = None,
                  close_state: bool = False, sleep: Callable[[float], object] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, allow_mass_change: bool = False) -> None:
         """:param state: an open state (default: open the config's); closed with the runtime when
         the runtime opened it or ``close_state`` is set.
         :param sleep: waits (retries, pauses, settle delays) go through it (tests record them).
-        :param clock: the time now, aware (tests move it along with ``sleep``)."""
+        :param clock: the time now, aware (tests move it along with ``sleep``).
+        :param allow_mass_change: runs may delete or change more than their jobs' limits
+        (``sync --allow-mass-change``, see :mod:`.guard`)."""
         self.config = config
         self.plugins = plugins
         self.state = state or State.open(config.state_path)
@@ -50,9 +54,13 @@ class Runtime:
         self.gates = gates if gates is not None else make_gates(config)
         for name, system in config.systems.items():  # systems added by a reload
             self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit)).configured(system)
-        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep)
+        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep, emit=self.emit)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.progress = progress
+        self.allow_mass_change = allow_mass_change
+        #: events emitted in worker threads, delivered by the engine thread (see :meth:`emit`)
+        self._queued: deque[Event] = deque()
+        self._local = threading.local()
         self._connectors: dict[str, Connector] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._locks: dict[str, JobLock] = {}
@@ -86,8 +94,12 @@ class Runtime:
 
     def pool(self, system: str) -> ThreadPoolExecutor:
         if system not in self._pools:
-            self._pools[system] = ThreadPoolExecutor(self.gates[system].concurrency, thread_name_prefix=system)
+            self._pools[system] = ThreadPoolExecutor(self.gates[system].concurrency, thread_name_prefix=system,
+                                                     initializer=self._mark_worker)
         return self._pools[system]
+
+    def _mark_worker(self) -> None:
+        self._local.worker = True
 
     def shares_ids(self, a: str, b: str) -> bool:
         """Whether two systems share one id space (an addon living in its host's database)."""
@@ -103,9 +115,14 @@ class Runtime:
         return self.gates[system].held
 
     def persist_holds(self) -> None:
-        """Store holds taken by calls during the run (called from the engine thread)."""
+        """Store holds taken by calls during the run (called from the engine thread). A read-only
+        state (a plan, a report) keeps them in memory: no further call goes to the system here."""
         while self.caller.new_holds:
             system, reason = self.caller.new_holds.pop(0)
+            if self.state.read_only:
+                log.error("system %s refused the login: %s; no further calls to it (check its credentials, then "
+                          "run `hostsync check %s`)", system, reason, system)
+                continue
             holds.hold(self.state, self.system(system), reason)
             self.emit(Event("system.held", system=system, detail={"reason": reason}))
 
@@ -150,8 +167,22 @@ class Runtime:
     # -- events -------------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        if self.plugins.has_observers:
-            self.plugins.emit(event)
+        """Deliver ``event`` to the ``hostsync_event`` observers, always on the engine thread: one
+        emitted in a worker (a wait before a vendor call) is queued, and delivered in order by the
+        engine thread's next :meth:`emit` or :meth:`flush_events` (a run ends with one), so
+        observers need not be thread-safe. Safe to call from any thread."""
+        if not self.plugins.has_observers:
+            return
+        if getattr(self._local, "worker", False):
+            self._queued.append(event)
+            return
+        self.flush_events()
+        self.plugins.emit(event)
+
+    def flush_events(self) -> None:
+        """Deliver the events workers queued (on the engine thread)."""
+        while self._queued:
+            self.plugins.emit(self._queued.popleft())
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -168,6 +199,7 @@ class Runtime:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
         self._pools.clear()
+        self.flush_events()
         for job in list(self._locks):
             self.unlock(job)
         if self._owns_state:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from ..events import Event
+from ..events import Event, failure_cause
 from ..state import Link, State, now
 from .actions import Action, Outcome
 from .context import RunContext, log
@@ -22,7 +22,8 @@ from .read import Progress
 #: The counter a planned action shows as in a plan.
 PLANNED = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
            "reconcile": "created", "defer": "deferred", "conflict": "conflicts", "relink": "unchanged",
-           "read": "failed", "fail": "failed", "settle": "adopted", "lookup": "created", "wait": "unknown"}
+           "read": "failed", "fail": "failed", "settle": "adopted", "lookup": "created", "wait": "unknown",
+           "drift": "drift"}
 
 
 class Settler:
@@ -109,10 +110,47 @@ class Settler:
             if result == "failed":
                 log.warning("job %s: %s %s %s -> %s failed: %s", ctx.job.name, action.op, self.kind,
                             action.source_id, action.target, outcome.reason)
+            detail = {"target": action.target, "action": action.op, "reason": outcome.reason,
+                      "fields": sorted(action.changes)}
+            if result == "failed":
+                detail["cause"] = failure_cause(outcome.error)
             ctx.rt.emit(Event(f"record.{result}", job=ctx.job.name, run_id=ctx.run_id, system=action.source,
-                              kind=self.kind, record_id=action.source_id, target_id=outcome.target_id,
-                              detail={"target": action.target, "action": action.op, "reason": outcome.reason,
-                                      "fields": sorted(action.changes)}))
+                              kind=self.kind, record_id=action.source_id, target_id=outcome.target_id, detail=detail))
+
+    def drift(self, action: Action, repaired: bool) -> None:
+        """Count and record a drift found by a full scan: ``action`` (op ``drift``) names the pair, its
+        ``changes`` each field that differs as (found in the target, expected: what hostsync wrote, as
+        the target keeps it), or ``{}`` when the record is gone from the target. In a plan, a drift
+        only reported is shown as its action (one repaired shows as the update that puts it back)."""
+        ctx = self.ctx
+        ctx.tally.add("drift")
+        if ctx.dry_run:
+            if not repaired and ctx.on_action:
+                ctx.on_action(action)
+            return
+        changes = {name: {"found": found, "expected": expected} for name, (found, expected) in action.changes.items()}
+        with ctx.state.atomic():
+            ctx.state.add_events([{
+                "run_id": ctx.run_id, "job": ctx.job.name, "kind": self.kind, "system": action.source,
+                "record_id": action.source_id, "target": action.target, "target_id": action.target_id,
+                "action": "drift", "outcome": "repaired" if repaired else "reported", "reason": action.reason,
+                "fields": sorted(changes) or None, "detail": {"changes": changes} if changes else {"gone": True}}])
+        ctx.rt.emit(Event("record.drift", job=ctx.job.name, run_id=ctx.run_id, system=action.source, kind=self.kind,
+                          record_id=action.source_id, target_id=action.target_id,
+                          detail={"target": action.target, "fields": sorted(changes), "repaired": repaired}))
+
+    def refused(self, target: str, op: str, reason: str, detail: dict[str, Any]) -> None:
+        """Record that the run refused to ``op`` records in ``target`` (see :mod:`.guard`)."""
+        ctx = self.ctx
+        log.error("job %s: %s", ctx.job.name, reason)
+        if ctx.dry_run:
+            return
+        with ctx.state.atomic():
+            ctx.state.add_events([{"run_id": ctx.run_id, "job": ctx.job.name, "kind": self.kind,
+                                   "system": ctx.job.source, "target": target, "action": op, "outcome": "refused",
+                                   "reason": reason, "detail": detail}])
+        ctx.rt.emit(Event("run.refused", job=ctx.job.name, run_id=ctx.run_id, kind=self.kind,
+                          detail={"target": target, "action": op, "reason": reason, **detail}))
 
     def cursors(self, progress: Progress) -> None:
         """Advance the cursors of the systems read to the end (after everything is settled)."""

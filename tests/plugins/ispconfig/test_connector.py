@@ -128,6 +128,28 @@ def test_domain_with_client_reference(backend, connect):
     assert connector.get("domain", domain_id) is None
 
 
+def test_deleting_a_client_strands_its_domains_and_sites(backend, connect):
+    """As on a real ISPConfig: client_delete removes the client, its login and its group, and leaves its
+    domain and site rows pointing at a sys_userid and sys_groupid that no longer exist. The connector
+    declares it (Operations.strands), so the engine deletes them first or refuses."""
+    connector = connect(backend)
+    client_id = connector.create("client", _client())
+    domain_id = connector.create("domain", Record("domain", None, {"name": "lovelace.example"}, {"client": client_id}))
+    site_id = connector.create("site", Record("site", None, {"domain": "lovelace.example", "status": "active",
+                                                             "php": "php-fpm", "ssl": False, "quota_mb": 100},
+                                              {"client": client_id}))
+    owner = {(row["sys_userid"], row["sys_groupid"]) for row in backend.rows("domain") if row["domain_id"] == domain_id}
+    connector.delete("client", client_id)
+    users = {row["userid"] for row in backend.rows("sys_user")}
+    groups = {row["groupid"] for row in backend.rows("sys_group")}
+    for table, ident in (("domain", domain_id), ("web_domain", site_id)):
+        [row] = [r for r in backend.rows(table) if r["domain_id"] == ident]
+        assert {(row["sys_userid"], row["sys_groupid"])} == owner
+        assert row["sys_userid"] not in users and row["sys_groupid"] not in groups
+    assert connector.get("domain", domain_id).refs == {"client": None}  # read back: owned by nobody
+    assert connector.kinds["client"].strands == {"domain", "site"}
+
+
 def test_domain_without_owner_belongs_to_nobody(backend, connect):
     connector = connect(backend)
     domain_id = connector.create("domain", Record("domain", None, {"name": "orphan.example"}, {"client": None}))

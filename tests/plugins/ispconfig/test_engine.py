@@ -290,3 +290,54 @@ def test_a_status_update_refused_all_run_is_finished_by_the_next_run(setup, tran
     assert writes(sandbox) == {"client_update": 1}  # the intent's lookup found the client: no second add
     [again] = panel_clients(sandbox, "person1@billing.example")
     assert again["client_id"] == row["client_id"] and logins(sandbox, "person1@billing.example") == ["0"]
+
+
+@pytest.fixture
+def hosted(setup):
+    """A billing client with a domain and a site, mirrored into ISPConfig with deletes mirrored."""
+    project, billing, sandbox = setup
+    for job in ("clients", "domains", "sites"):
+        project.jobs[job]["deletes"] = "mirror"
+    billing.put("client", person(2))  # stays (a source that lists nothing at all deletes nothing)
+    owner = billing.put("client", person(1))
+    domain = billing.put("domain", {"name": "lovelace.example", "status": "active"}, refs={"client": owner})
+    site = billing.put("site", {"domain": "lovelace.example", "status": "active", "php": "php-fpm", "ssl": False,
+                                "quota_mb": 100}, refs={"client": owner})
+    assert all(r["status"] == "ok" for r in sync(project, "--all").values())
+    [client] = panel_clients(sandbox, "person1@billing.example")
+    sandbox.reset_calls()
+    return project, billing, sandbox, client["client_id"], (owner, domain, site)
+
+
+def test_a_clients_domain_and_site_are_deleted_before_the_client(hosted):
+    project, billing, sandbox, client_id, (owner, domain, site) = hosted
+    for kind, ident in (("site", site), ("domain", domain), ("client", owner)):
+        billing.remove(kind, ident)
+    results = sync(project, "--all", "--full")
+    assert results["clients"]["status"] == "ok" and results["clients"]["counts"]["deleted"] == 3
+    deletes = [entry["operation"] for entry in sandbox.log if entry["operation"].endswith("_delete")]
+    assert deletes == ["domains_domain_delete", "sites_web_domain_delete", "client_delete"]
+    tables = sandbox.dump()["tables"]
+    assert not [d for d in tables["domain"] if d["domain"] == "lovelace.example"]
+    assert not [s for s in tables["web_domain"] if s["domain"] == "lovelace.example"]
+
+
+def test_a_client_delete_that_would_strand_a_site_is_refused(hosted):
+    project, billing, sandbox, client_id, (owner, domain, site) = hosted
+    login = next(u for u in sandbox.dump()["tables"]["sys_user"] if u["client_id"] == client_id)
+    with sandbox.lock:  # a site the admin made for this client in the panel, by hand
+        sandbox.panel.insert("web_domain", {"domain": "handmade.example", "type": "vhost", "active": "y",
+                                            "sys_userid": login["userid"], "sys_groupid": login["default_group"]})
+    for kind, ident in (("site", site), ("domain", domain), ("client", owner)):
+        billing.remove(kind, ident)
+    result = project.cli("sync", "clients", "--full", "--json")
+    assert result.exit_code == 1
+    [run] = result.json()
+    assert run["status"] == "failed" and run["counts"]["deleted"] == 0 and run["counts"]["failed"] == 1
+    assert writes(sandbox) == {}
+    assert panel_clients(sandbox, "person1@billing.example")  # still there: its site still points at it
+    [event] = [e for e in project.cli("runs", "clients", "--limit", "1", "--events", "--json").json()[0]["events"]
+               if e["outcome"] == "failed"]
+    assert event["reason"] == (f"not deleting client {client_id} in panel: it would leave 1 site hostsync does not "
+                               "manage (handmade.example) pointing at a client that no longer exists there; delete "
+                               "or move them in panel first")

@@ -215,7 +215,7 @@ def test_an_unknown_status_fails_that_project_alone(project, whmcs, pwf):
     assert whmcs.state["projects"][3]["project_details"] == "Moved to the new tenant"
 
 
-def test_a_mirrored_project_delete_waits_until_its_tasks_are_gone(project, whmcs, pwf):
+def test_a_mirrored_project_delete_goes_after_its_tasks(project, whmcs, pwf):
     jobs_for_work(project, deletes="mirror")
     sync(project, "--all")
     gone = next(p["id"] for p in pwf.account.t["projects"].values() if p["title"] == "Website redesign")
@@ -224,12 +224,23 @@ def test_a_mirrored_project_delete_waits_until_its_tasks_are_gone(project, whmcs
         del whmcs.state["projects"][1]
     tasks = {t["id"] for t in pwf.account.t["tasks"].values() if t["projectid"] == gone}
     kept = {t["id"] for t in pwf.account.t["tasks"].values()} - tasks
+    # its tasks first, by the tasks job (within the projects run), so ProWorkflow deletes no task with it
+    assert sync(project, "projects")["projects"]["deleted"] == 4
+    assert gone not in pwf.account.t["projects"] and set(pwf.account.t["tasks"]) == kept
+    assert sync(project, "tasks")["tasks"]["deleted"] == 0
+
+
+def test_a_project_delete_that_would_take_tasks_hostsync_keeps_is_refused(project, whmcs, pwf):
+    jobs_for_work(project)
+    project.jobs["projects"]["deletes"] = "mirror"  # tasks are not mirrored: ProWorkflow would delete them
+    sync(project, "--all")
+    gone = next(p["id"] for p in pwf.account.t["projects"].values() if p["title"] == "Website redesign")
+    tasks = {t["id"] for t in pwf.account.t["tasks"].values() if t["projectid"] == gone}
+    with whmcs.lock:
+        del whmcs.state["projects"][1]
     assert sync(project, "projects")["projects"]["failed"] == 1
     assert "would delete its 3 task(s) with it" in failures(project, "projects")["1"]
     assert gone in pwf.account.t["projects"] and tasks <= set(pwf.account.t["tasks"])
-    assert sync(project, "tasks")["tasks"]["deleted"] == 3
-    assert sync(project, "projects")["projects"]["deleted"] == 1
-    assert gone not in pwf.account.t["projects"] and set(pwf.account.t["tasks"]) == kept
 
 
 # -- time and invoices out of ProWorkflow ---------------------------------------------------
