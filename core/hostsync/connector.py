@@ -251,7 +251,7 @@ class Connector:
         def stub(error: ConnectorError) -> Record:
             if isinstance(error, NotFound) or not isinstance(error, (Transient, ProtocolError, Rejected)):
                 raise error
-            log.info("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, error)
+            log.debug("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, error)
             return Record(kind, id, {}, partial=True)
 
         try:

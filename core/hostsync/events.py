@@ -16,12 +16,17 @@ Emitted from the engine thread:
   (Not emitted yet: comes with drift repair.)
 * ``system.held`` (``system``; ``detail`` ``reason``) / ``system.released`` (``system``).
 
-Emitted from the worker thread that made the call, so observers of these must be thread-safe (not
-emitted yet; :mod:`hostsync.metrics` already counts them):
+Emitted from the worker thread that made the call (:meth:`hostsync.plugins.Plugins.emit` delivers
+every event, from any thread, to one observer at a time):
 
-* ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method (``list``, ``get``, ``find``,
-  ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it took, ``outcome``: ``ok`` or
-  :func:`failure_cause` of what it raised): one per attempt, so a retried call is several.
+* ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method the request served
+  (``list``, ``get``, ``find``, ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it
+  took, ``outcome``: ``ok`` or the failure cause its HTTP status means (401 ``auth``, 404 ``not_found``,
+  429 ``rate_limited``, other 4xx ``rejected``, 5xx and no reply ``transient``, a reply over the size
+  limit ``protocol``), ``method``, ``action`` (see :data:`hostsync.http.ACTION`), ``status``,
+  ``bytes``): one per HTTP request, reported by :mod:`hostsync.http` where every request passes, so
+  a retried call, or one of several requests, is several. Connectors that make no HTTP requests
+  (the in-memory vendor) report none.
 * ``system.waited`` (``system``; ``detail`` ``seconds``, ``why``: ``rate_limit`` (the system's own
   ``rate_limit``) or ``vendor`` (the vendor asked: ``Retry-After``, a pause)): a call waited that long
   before it was sent.

@@ -15,8 +15,10 @@ from typing import Any, Iterable
 from .redact import redactor, register_secret
 
 LEVELS = ["debug", "info", "warning", "error"]
-#: Libraries that log request URLs or bodies: quiet unless asked for with -vv at debug level.
+#: Libraries that log request URLs or bodies: quiet unless asked for with -vvv.
 NOISY = ("httpx", "httpcore", "zeep", "urllib3", "apscheduler")
+#: One line per HTTP request to a vendor (see :mod:`hostsync.http`): shown one step past debug (-vv).
+VENDOR = "hostsync.vendor"
 
 _base_factory = logging.getLogRecordFactory()
 
@@ -58,8 +60,14 @@ class _Stderr(logging.StreamHandler):
 
 
 def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) -> None:
-    """Configure logging once per process; later calls adjust the level (and register ``secrets``)."""
-    index = min(max(LEVELS.index(level) - verbosity, 0), len(LEVELS) - 1)
+    """Configure logging once per process; later calls adjust the level (and register ``secrets``).
+
+    Each ``-v`` goes one step further than ``level``: at the default ``info``, ``-v`` adds each
+    record's action (debug), ``-vv`` a line per vendor request, ``-vvv`` the libraries' own debug
+    output (httpx, zeep, ...). ``-q`` goes the other way.
+    """
+    depth = LEVELS.index(level) - verbosity  # below 0: past debug
+    index = min(max(depth, 0), len(LEVELS) - 1)
     for secret in secrets:
         register_secret(secret)
     if logging.getLogRecordFactory() is not _redacted_record:
@@ -74,8 +82,9 @@ def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) 
             "%(levelname)s %(name)s: %(message)s" if under_journald
             else "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         root.addHandler(handler)
+    logging.getLogger(VENDOR).setLevel("DEBUG" if depth <= -1 else max(LEVELS[index], "info", key=LEVELS.index).upper())
     for noisy in NOISY:
-        logging.getLogger(noisy).setLevel("DEBUG" if index == 0 and verbosity >= 2 else "WARNING")
+        logging.getLogger(noisy).setLevel("DEBUG" if depth <= -2 else "WARNING")
 
 
 def redact(text: str) -> str:

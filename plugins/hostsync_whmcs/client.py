@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
@@ -78,11 +77,9 @@ class WhmcsClient:
         pairs = list(params.items() if isinstance(params, Mapping) else params)
         body = urlencode([("action", action), ("responsetype", "json"), *self._auth.items(),
                           *((k, _form(v)) for k, v in pairs)])
-        started = time.monotonic()
         with transport_errors(what, write=write):
             response = self.http.post(ENDPOINT, content=body,
                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
-        log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
         return self._answer(response, what, write)
 
     def pages(self, action: str, list_key: str, row_key: str, params: Mapping[str, Any] | None = None,

@@ -94,6 +94,7 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         except Exception:  # settling after a failure is best effort; the next run reconciles
             log.exception("job %s: settling in-flight writes failed", name)
         rt.persist_holds()
+        run.settler.report.flush()
     if status == "ok" and rt.stop.is_set():
         status = "interrupted"
     held = sorted(s for s in {job.source, *job.targets} if rt.gates[s].held)
@@ -108,7 +109,13 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
     result = JobResult(name, status, counts, run_id, error, time.monotonic() - started,
                        rt.caller.writes() - writes_before, actions)
     rt.emit(Event("run.finished", job=name, run_id=run_id, detail={"status": status, "counts": counts, "error": error}))
-    log.info("job %s %s: %s", name, status, ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do")
+    told = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do"
+    if dry_run:  # a plan's counts are predictions, printed by the plan itself: nothing was written
+        log.debug("plan of job %s made (%s): would be %s", name, status, told)
+    elif error:
+        log.warning("job %s %s: %s; %s", name, status, told, error)
+    else:
+        log.info("job %s %s: %s", name, status, told)
     return result
 
 

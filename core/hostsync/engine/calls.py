@@ -32,13 +32,15 @@ from typing import Any, Callable, TypeVar
 
 from ..config import RateLimit
 from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
-from ..http import exchanges, pacing
+from ..http import VendorCall, calling, exchanges, pacing
 
 T = TypeVar("T")
 
 
 class SystemHeld(ConnectorError):
     """A call was refused because the system is held after an authentication failure."""
+
+    cause = "held"  # what hostsync.events.failure_cause calls it
 
     def __init__(self, system: str, reason: str) -> None:
         super().__init__(f"system {system!r} is held: {reason} (fix it, then run `hostsync check {system}`)")
@@ -128,8 +130,12 @@ class Caller:
     """Makes connector calls on behalf of a run (thread-safe)."""
 
     def __init__(self, gates: dict[str, Gate], stop: threading.Event, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], Any] | None = None, seed: int | None = None) -> None:
+                 sleep: Callable[[float], Any] | None = None, seed: int | None = None,
+                 on_request: Callable[[VendorCall], None] | None = None) -> None:
+        """:param on_request: told of every HTTP request a call makes, when it ends (in the thread
+            that made it; see :class:`hostsync.http.calling`)."""
         self.gates = gates
+        self.on_request = on_request
         self.stop = stop
         self.policy = policy or RetryPolicy()
         self.rng = random.Random(seed)
@@ -150,15 +156,18 @@ class Caller:
         return self.gates[system].held
 
     def call(self, system: str, function: Callable[..., T], *args: Any, write: bool = False,
-             retry_applied: bool = True, retry: bool = True) -> T:
+             retry_applied: bool = True, retry: bool = True, operation: str | None = None) -> T:
         """Call ``function(*args)`` against ``system`` under its gate, with the retry policy.
 
         :param write: the call changes the vendor (counted as a write; its outcome may be unknown).
         :param retry_applied: retry even when the write may have been applied (true for idempotent
             writes such as updates; false for creates, whose unknown outcome the engine settles).
         :param retry: retry transient failures at all (false: one attempt).
+        :param operation: the connector operation it is (default: the function's name, a
+            connector method's), for the ``-vv`` lines and ``vendor.call`` events of its requests.
         """
         gate = self.gates[system]
+        operation = operation or getattr(function, "__name__", "call").lstrip("_")
         attempt = 0
         while True:
             attempt += 1
@@ -170,7 +179,8 @@ class Caller:
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
-                    result = self._inside(gate, function, args, write)
+                    with calling(system, operation, self.on_request):
+                        result = self._inside(gate, function, args, write)
                 gate.proven = True
                 return result
             except AuthError as exc:
@@ -200,9 +210,9 @@ class Caller:
         if getattr(self._local, "inside", False):
             return function(*args)
         if on_error is None:
-            return self.call(system, function, *args, retry=retry)
+            return self.call(system, function, *args, retry=retry, operation="list")
         try:
-            return self.call(system, function, *args, retry=retry)
+            return self.call(system, function, *args, retry=retry, operation="list")
         except SystemHeld:
             raise
         except ConnectorError as exc:

@@ -13,6 +13,7 @@ from ..config import Config, JobConfig, SystemConfig
 from ..connector import Connector, Operations
 from ..errors import ConfigError, ConnectorError
 from ..events import Event
+from ..http import VendorCall
 from ..locks import JobLock, JobLocked
 from ..plugins import Plugins
 from ..state import State
@@ -50,7 +51,7 @@ class Runtime:
         self.gates = gates if gates is not None else make_gates(config)
         for name, system in config.systems.items():  # systems added by a reload
             self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit)).configured(system)
-        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep)
+        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep, on_request=self._vendor_call)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.progress = progress
         self._connectors: dict[str, Connector] = {}
@@ -150,8 +151,15 @@ class Runtime:
     # -- events -------------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
+        """Deliver ``event`` to the observers, from any thread (see :meth:`Plugins.emit`)."""
         if self.plugins.has_observers:
             self.plugins.emit(event)
+
+    def _vendor_call(self, call: VendorCall) -> None:
+        """Every HTTP request a connector made in a call of this runtime (in a worker thread)."""
+        self.emit(Event("vendor.call", system=call.system, detail={
+            "operation": call.operation, "seconds": round(call.seconds, 6), "outcome": call.outcome,
+            "method": call.method, "action": call.action, "status": call.status, "bytes": call.size}))
 
     # -- lifetime -----------------------------------------------------------------------------
 

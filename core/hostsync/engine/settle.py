@@ -18,6 +18,7 @@ from ..state import Link, State, now
 from .actions import Action, Outcome
 from .context import RunContext, log
 from .read import Progress
+from .report import RunReport
 
 #: The counter a planned action shows as in a plan.
 PLANNED = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
@@ -31,6 +32,8 @@ class Settler:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.kind = ctx.kind
+        #: what the log is told at the end of the run: one line per cause (see :mod:`.report`)
+        self.report = RunReport(ctx.job.name, ctx.kind, log)
 
     def planned(self, action: Action) -> None:
         """Count (and report) what a plan would do."""
@@ -106,9 +109,7 @@ class Settler:
                 "record_id": action.source_id, "target": action.target, "target_id": outcome.target_id or action.target_id,
                 "action": action.op, "outcome": result, "reason": outcome.reason,
                 "fields": sorted(action.changes) if action.changes else None})
-            if result == "failed":
-                log.warning("job %s: %s %s %s -> %s failed: %s", ctx.job.name, action.op, self.kind,
-                            action.source_id, action.target, outcome.reason)
+            self.report.add(outcome)
             ctx.rt.emit(Event(f"record.{result}", job=ctx.job.name, run_id=ctx.run_id, system=action.source,
                               kind=self.kind, record_id=action.source_id, target_id=outcome.target_id,
                               detail={"target": action.target, "action": action.op, "reason": outcome.reason,
