@@ -294,6 +294,22 @@ class Connector:
         """
         return record
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """Why this system will certainly refuse to ``op`` (``create`` or ``update``) ``record``, by
+        the vendor's documented rules or this connector's own (default: no reason known).
+
+        Each reason is one line for the operator (``"a WebWork task needs its project"``). The engine
+        asks before it writes, in ``sync`` and in ``plan`` alike, so a plan predicts exactly the
+        records a sync will fail with these reasons, and a sync never sends them. ``record`` is as
+        :meth:`create` and :meth:`update` get it (only the fields the job writes; references as
+        ids in this system, ``None`` where unknown; in a plan, a reference the run will sync
+        first is given as the source's id). It is called often and in worker threads: it must be
+        quick and must not call the vendor. Say only what is certain; when the outcome depends on
+        what the vendor holds, leave it to the write. Raise the same refusal from the write itself
+        (``Rejected``), so the two never disagree.
+        """
+        return []
+
     @classmethod
     def validate_settings(cls, options: Mapping[str, Any]) -> None:
         """Check what one setting alone cannot say (two keys that go together); called when the config
