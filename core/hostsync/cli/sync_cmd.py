@@ -19,12 +19,13 @@ from typing import Any
 import click
 
 from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sync_job
-from ..engine.actions import Action
+from ..engine.actions import Action, shown_key
 
 from ..state import State
+from . import plan_view
 from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
-from .output import echo_json, echo_table, summary_line
+from .output import echo_json, echo_table
 
 SUMMARY_ORDER = COUNTERS
 
@@ -109,6 +110,8 @@ def _value(value: Any) -> str:
 def describe_action(action: Action) -> str:
     where = f"{action.target}" + (f" #{action.target_id}" if action.target_id else "")
     line = f"{action.op:<9} {action.kind} {action.source}#{action.source_id} -> {where}"
+    if action.op in ("create", "lookup") and action.record is not None:
+        line += ": " + ", ".join(f"{name}={_value(value)}" for name, value in shown_key(action.record).items())
     if action.changes:
         line += ": " + ", ".join(f"{name} {_value(old)} -> {_value(new)}" for name, (old, new) in action.changes.items())
     if action.reason:
@@ -178,25 +181,31 @@ def register(cli: click.Group) -> None:
     def plan(app: Any, job: str, as_json: bool, full: bool, limit: int) -> None:
         """Show what `sync JOB` would do now, writing nothing anywhere.
 
-        Lists creates, updates (with the fields that change), deletes, adoptions of records the target
-        already has, deferrals (with the reason) and conflicts, then the counts. Reads the systems,
-        never writes to them, to links or to cursors.
+        Lists creates (with their key fields), updates (with the fields that change), deletes,
+        adoptions of records the target already has, records that would fail (with the reason: a
+        setting, a reference, a rule of the target), deferrals and conflicts, sorted by what they do
+        and by key; then a `Plan:` line and what cannot be known before the sync. Reads the
+        systems, never writes to them, to links or to cursors.
         """
         [name] = resolve_names(app, (job,), False)
         with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt) as rt:
             result = sync_job(rt, name, dry_run=True, full=full)
         if as_json:
-            echo_json({"job": name, "status": result.status, "error": result.error, "counts": result.counts,
-                       "actions": [a.describe() for a in result.actions]})
+            echo_json(plan_view.as_json(name, result))
         else:
             cfg = app.config.jobs[name]
             click.echo(f"Plan for {name} ({cfg.kind}: {cfg.source} -> {', '.join(cfg.targets)}):")
-            shown = result.actions if limit <= 0 else result.actions[:limit]
+            actions = plan_view.ordered(result.actions)
+            shown = actions if limit <= 0 else actions[:limit]
             for action in shown:
                 click.echo("  " + describe_action(action))
-            if len(shown) < len(result.actions):
-                click.echo(f"  ... and {len(result.actions) - len(shown)} more (--limit 0 lists all)")
-            click.echo(f"Summary: {summary_line(result.counts)}")
+            if len(shown) < len(actions):
+                click.echo(f"  ... and {len(actions) - len(shown)} more (--limit 0 lists all)")
+            unchanged = result.counts.get("unchanged", 0)
+            click.echo(plan_view.closing_line(plan_view.tally(actions)) +
+                       (f" {unchanged} unchanged." if unchanged else ""))
+            for note in plan_view.unknowable(actions):
+                click.echo(f"Not known before the sync: {note}.")
             if result.error:
                 click.echo(f"error: {result.error}", err=True)
         interrupt.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)

@@ -100,7 +100,7 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
     held = sorted(s for s in {job.source, *job.targets} if rt.gates[s].held)
     if status == "ok" and held:
         status, error = "failed", "; ".join(f"system {s!r} is held: {rt.gates[s].held}" for s in held)
-    if status == "ok" and run.tally.failed:
+    if status == "ok" and run.tally.failed and not dry_run:  # a plan's failures are predictions: it was made
         status = "failed"
     counts = run.tally.counts
     if not dry_run and run_id is not None:
