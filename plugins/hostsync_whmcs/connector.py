@@ -366,6 +366,23 @@ class WhmcsConnector(Connector):
             return self._create_domain(record)
         raise Rejected(f"WHMCS does not hold {kind} records")
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """What the creates refuse before calling WHMCS (each also raises it)."""
+        if op != "create":
+            return []
+        fields, client = record.fields, record.refs.get("client")
+        if kind == "ticket":
+            messages = list(fields.get("messages") or [])
+            if not fields.get("subject") or not messages or not messages[0].get("body"):
+                return ["a WHMCS ticket needs a subject and an opening message"]
+            if not client and "@" not in str(messages[0].get("author") or ""):
+                return ["a ticket without a client needs an e-mail address as its first author"]
+        if kind == "invoice" and not client:
+            return ["a WHMCS invoice needs a client"]
+        if kind == "domain" and (not client or not fields.get("name")):
+            return ["a WHMCS domain needs a name and a client"]
+        return []
+
     def update(self, kind: str, id: str, record: Record) -> None:
         if kind == "client":
             self.api.call("UpdateClient", {"clientid": id, **m.client_params(record, record.fields)},
