@@ -25,7 +25,7 @@ from ..state import State
 from . import plan_view
 from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
-from .output import echo_json, echo_table
+from .output import echo_json, echo_table, plural
 
 SUMMARY_ORDER = COUNTERS
 
@@ -221,7 +221,7 @@ def register(cli: click.Group) -> None:
         """Run jobs now and print a summary per job.
 
         Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
-        `hostsync runs` and the log), 2 on a usage or configuration error, 130/143 when stopped by
+        `hostsync runs` and the log) or conflicts of a two-way job wait for an operator, 2 on a usage or configuration error, 130/143 when stopped by
         Ctrl-C/SIGTERM (the run is recorded as interrupted; Ctrl-C twice stops at once). A job that
         is already running (here or in the daemon) is not started twice: exit status 75 when that
         was all.
@@ -237,10 +237,18 @@ def register(cli: click.Group) -> None:
                 rt.progress.done()  # type: ignore[union-attr]
         if as_json:
             echo_json([{"job": r.job, "status": r.status, "run_id": r.run_id, "counts": r.counts, "error": r.error,
-                        "seconds": round(r.seconds, 3), "writes": r.writes} for r in results])
+                        "seconds": round(r.seconds, 3), "writes": r.writes, "open_conflicts": r.open_conflicts}
+                       for r in results])
         else:
             print_results(results)
-        interrupt.exit(for_statuses(r.status for r in results))
+        code = for_statuses(r.status for r in results)
+        for result in results:
+            if result.open_conflicts:  # nothing failed, but nothing moves for those records until someone decides
+                click.echo(f"{result.job}: {plural(result.open_conflicts, 'conflict')} wait for an operator: "
+                           f"see `hostsync conflicts {result.job}`, then `hostsync resolve ID --use source|target`",
+                           err=True)
+                code = EXIT_FAILED
+        interrupt.exit(code)
 
     @cli.command("check")
     @click.argument("systems", nargs=-1, shell_complete=complete_systems)

@@ -42,6 +42,8 @@ class JobResult:
     seconds: float = 0.0
     writes: int = 0
     actions: list[Action] = field(default_factory=list)
+    #: conflicts of this (two-way) job waiting for an operator after the run
+    open_conflicts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -106,8 +108,9 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
     if not dry_run and run_id is not None:
         rt.state.finish_run(run_id, status, counts, error)
         rt.unlock(name)
+    waiting = len(rt.state.open_conflicts(name)) if job.two_way and not dry_run else 0
     result = JobResult(name, status, counts, run_id, error, time.monotonic() - started,
-                       rt.caller.writes() - writes_before, actions)
+                       rt.caller.writes() - writes_before, actions, waiting)
     rt.emit(Event("run.finished", job=name, run_id=run_id, detail={"status": status, "counts": counts, "error": error}))
     told = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do"
     if dry_run:  # a plan's counts are predictions, printed by the plan itself: nothing was written
@@ -116,6 +119,8 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         log.warning("job %s %s: %s; %s", name, status, told, error)
     else:
         log.info("job %s %s: %s", name, status, told)
+    if waiting:
+        log.warning("job %s: %d conflict(s) wait for an operator: see `hostsync conflicts %s`", name, waiting, name)
     return result
 
 

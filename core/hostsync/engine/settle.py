@@ -90,8 +90,11 @@ class Settler:
             if action.link:
                 state.delete_link(action.link)
         elif result == "conflicts" and action.theirs_hash and action.link:
-            conflict_id = state.add_conflict(ctx.job.name, self.kind, action.link, action.values or {},
-                                             action.theirs or {}, action.hash or "", action.theirs_hash)
+            differing = action.changes or action.values or {}  # only the fields that differ for real
+            conflict_id = state.add_conflict(ctx.job.name, self.kind, action.link,
+                                             {k: v for k, v in (action.values or {}).items() if k in differing},
+                                             {k: v for k, v in (action.theirs or {}).items() if k in differing},
+                                             action.hash or "", action.theirs_hash)
             outcome.reason = f"{outcome.reason} (conflict #{conflict_id})"
         elif result == "unknown":  # its intent stays: looked up once the create had time to land
             if action.op in ("create", "lookup"):  # just sent: the settle delay counts from now
