@@ -156,6 +156,8 @@ class Connector:
     pacer: Callable[[float], None] | None = None
     #: Set by the engine: runs one request of a listing through the core (see :meth:`fetch`).
     requester: Callable[..., Any] | None = None
+    #: Set by the engine while a listing runs: takes the count :meth:`total` announces.
+    counter: Callable[[str, int], None] | None = None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         """:param system: the configured system's name.
@@ -270,6 +272,13 @@ class Connector:
         """
         if self.pacer is not None:
             self.pacer(seconds)
+
+    def total(self, kind: str, count: int) -> None:
+        """Announce how many records the listing of ``kind`` under way will yield, where the vendor
+        says (a total in its first page, a count call the listing makes anyway): progress displays
+        then show a total and an ETA. Optional; never make a request only for it."""
+        if self.counter is not None:
+            self.counter(kind, int(count))
 
     def secret(self, value: str, *, keep: bool = False) -> str:
         """Register a secret this connector made up, before sending it, and return it::

@@ -42,13 +42,33 @@ def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
+#: A live line on the terminal (a progress display) that log lines must not garble, if any.
+_live: Any = None
+
+
+def live(line: Any) -> None:
+    """While ``line`` is shown (an object with ``clear()`` and ``redraw()``), each log line clears it
+    first and draws it again after; ``None`` when it is gone."""
+    global _live
+    _live = line
+
+
 class _Stderr(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it), above any live line."""
 
     _hostsync = True
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = _live
+        if line is None:
+            super().emit(record)
+            return
+        line.clear()
+        super().emit(record)
+        line.redraw()
 
     @property  # type: ignore[override]
     def stream(self):  # noqa: ANN201 - logging's own attribute

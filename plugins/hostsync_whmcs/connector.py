@@ -208,15 +208,16 @@ class WhmcsConnector(Connector):
         elif kind == "ticket":
             self.fetch(self._departments_by_name)  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
-                                      limit=self.page_size):
+                                      limit=self.page_size, announce=lambda n: self.total("ticket", n)):
                 yield m.ticket_stub(row, self.tz)
         elif kind == "invoice":
             for row in self.api.pages("GetInvoices", "invoices", "invoice", {"orderby": "id", "order": "asc"},
-                                      limit=self.page_size):
+                                      limit=self.page_size, announce=lambda n: self.total("invoice", n)):
                 self._remember_currency(row)
                 yield m.invoice_stub(row, self.tz)
         elif kind == "domain":
-            for row in self.api.pages("GetClientsDomains", "domains", "domain", limit=self.page_size):
+            for row in self.api.pages("GetClientsDomains", "domains", "domain", limit=self.page_size,
+                                      announce=lambda n: self.total("domain", n)):
                 yield m.domain_record(row)
         else:
             raise Rejected(f"WHMCS does not hold {kind} records")
@@ -271,7 +272,8 @@ class WhmcsConnector(Connector):
 
     def _clients(self) -> Iterator[Record]:
         """Every client, with details (list rows carry no address and no custom fields)."""
-        for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
+        for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size,
+                                  announce=lambda n: self.total("client", n)):
             client_id = str(row.get("id"))
             record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:

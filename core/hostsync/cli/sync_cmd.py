@@ -12,9 +12,9 @@ import os
 import signal
 import sys
 import threading
-import time
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -23,44 +23,12 @@ from ..engine.actions import Action, shown_key
 
 from ..state import State
 from . import plan_view
+from . import progress as live
 from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
 from .output import echo_json, echo_table, plural
 
 SUMMARY_ORDER = COUNTERS
-
-
-class ProgressLine:
-    """A one-line progress bar on a terminal (stderr); silent otherwise."""
-
-    def __init__(self, state: State, enabled: bool) -> None:
-        self.state = state
-        self.enabled = enabled
-        self.job: str | None = None
-        self.total = 0
-        self.last = 0.0
-
-    def __call__(self, job: str, read: int) -> None:
-        if not self.enabled:
-            return
-        if job != self.job:
-            self.done()
-            self.job, self.total = job, self.state.count_links(job)
-        now = time.monotonic()
-        if now - self.last < 0.1:
-            return
-        self.last = now
-        if self.total:
-            filled = min(30, 30 * read // max(self.total, 1))
-            text = f"  {job} [{'#' * filled}{'-' * (30 - filled)}] {read}/{self.total} records"
-        else:
-            text = f"  {job}: {read} records read"
-        click.echo(f"\r{text}\033[K", nl=False, err=True)
-
-    def done(self) -> None:
-        if self.enabled and self.job:
-            click.echo("\r\033[K", nl=False, err=True)
-        self.job = None
 
 
 class Interrupt:
@@ -95,11 +63,19 @@ class Interrupt:
         sys.exit(for_signal(self.signum) if self.signum is not None else code)
 
 
-def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False) -> Runtime:
+@contextmanager
+def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = True) -> Iterator[Runtime]:
+    """The runtime of a command, with its progress shown on a terminal (unless not ``progress``) and
+    to systemd; the line is gone when the block ends, so what the command prints next stands alone."""
     config = app.config
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
-    line = ProgressLine(state, progress and sys.stderr.isatty())
-    return Runtime(config, app.plugins, state=state, progress=line, close_state=True, stop=interrupt.stop)
+    shown, line = live.for_command(state.count_links, terminal=progress)
+    try:
+        with Runtime(config, app.plugins, state=state, progress=shown, close_state=True, stop=interrupt.stop) as rt:
+            rt.line = line  # type: ignore[attr-defined]
+            yield rt
+    finally:
+        live.stop(line)
 
 
 def _value(value: Any) -> str:
@@ -188,7 +164,7 @@ def register(cli: click.Group) -> None:
         systems, never writes to them, to links or to cursors.
         """
         [name] = resolve_names(app, (job,), False)
-        with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt) as rt:
+        with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt, progress=not as_json) as rt:
             result = sync_job(rt, name, dry_run=True, full=full)
         if as_json:
             echo_json(plan_view.as_json(name, result))
@@ -234,7 +210,6 @@ def register(cli: click.Group) -> None:
                 if rt.stop.is_set():
                     break  # jobs not started are not runs
                 results.append(sync_job(rt, name, dry_run=dry_run, full=full))
-                rt.progress.done()  # type: ignore[union-attr]
         if as_json:
             echo_json([{"job": r.job, "status": r.status, "run_id": r.run_id, "counts": r.counts, "error": r.error,
                         "seconds": round(r.seconds, 3), "writes": r.writes, "open_conflicts": r.open_conflicts}
@@ -263,8 +238,12 @@ def register(cli: click.Group) -> None:
         """
         config = app.config
         require_systems(app, systems)
-        with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt) as rt:
-            results = check_systems(rt, systems or tuple(config.systems), force=force)
+        results = []
+        with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt, progress=not as_json) as rt:
+            for name in systems or tuple(config.systems):  # one at a time, saying which
+                if rt.line is not None:  # type: ignore[attr-defined]
+                    rt.line.say(f"checking {name} ({config.systems[name].plugin})...")  # type: ignore[attr-defined]
+                results += check_systems(rt, [name], force=force)
         if as_json:
             echo_json([{"system": r.system, "ok": r.ok, "message": r.message} for r in results])
         else:

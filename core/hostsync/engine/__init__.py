@@ -111,6 +111,8 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
     waiting = len(rt.state.open_conflicts(name)) if job.two_way and not dry_run else 0
     result = JobResult(name, status, counts, run_id, error, time.monotonic() - started,
                        rt.caller.writes() - writes_before, actions, waiting)
+    if rt.progress is not None:
+        rt.progress.finish(name)
     rt.emit(Event("run.finished", job=name, run_id=run_id, detail={"status": status, "counts": counts, "error": error}))
     told = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do"
     if dry_run:  # a plan's counts are predictions, printed by the plan itself: nothing was written

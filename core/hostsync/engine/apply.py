@@ -58,9 +58,11 @@ class Applier:
     def dispatch(self, actions: list[Action]) -> None:
         """Store intents for creates, send writes to the workers, settle the rest at once."""
         ctx = self.ctx
+        ctx.planned += len(actions)
         if ctx.dry_run:
             for action in actions:
                 self.settler.planned(self.planner.predicted(action))
+            ctx.tell()
             return
         at = ctx.clock().isoformat()
         intents = [Intent(self.kind, a.source, a.source_id or "", a.target, ctx.job.name, a.key or {}, at)

@@ -24,6 +24,7 @@ Every vendor call the engine makes goes through :meth:`Caller.call` (a listing's
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -35,6 +36,9 @@ from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
 from ..http import VendorCall, calling, exchanges, pacing
 
 T = TypeVar("T")
+log = logging.getLogger("hostsync.engine")
+#: Waits at least this long (seconds) are logged, besides being shown on a progress display.
+LONG_WAIT = 5.0
 
 
 class SystemHeld(ConnectorError):
@@ -140,6 +144,9 @@ class Caller:
         self.policy = policy or RetryPolicy()
         self.rng = random.Random(seed)
         self._sleep = sleep or (lambda seconds: self.stop.wait(seconds))
+        #: told what a call is about to wait for: (system, seconds, why), from the waiting thread
+        self.on_wait: Callable[[str, float, str], None] | None = None
+        self._told: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -175,12 +182,12 @@ class Caller:
                 raise SystemHeld(system, gate.held)
             try:
                 with gate.slots, (_PROVEN if gate.proven else gate.probe):
-                    self._turn(gate, self.wait)
+                    self._turn(gate, self.wait, system)
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
                     with calling(system, operation, self.on_request):
-                        result = self._inside(gate, function, args, write)
+                        result = self._inside(gate, function, args, write, system)
                 gate.proven = True
                 return result
             except AuthError as exc:
@@ -195,6 +202,7 @@ class Caller:
                 delay = self.policy.delay(attempt, exc, self.rng) if retry else None
                 if delay is None:
                     raise
+                self.waiting(system, delay, f"retrying after: {exc}")
                 self.wait(delay)
 
     def request(self, system: str, function: Callable[..., T], *args: Any, retry: bool = True,
@@ -218,7 +226,7 @@ class Caller:
         except ConnectorError as exc:
             return on_error(exc)
 
-    def _inside(self, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
+    def _inside(self, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool, system: str) -> T:
         """Run the call, marked as inside one, each request after its first paced; a failed write
         after an exchange the vendor may have acted on is an unknown outcome, whatever the plugin
         made of the reply."""
@@ -229,7 +237,7 @@ class Caller:
             if first[0]:
                 first[0] = False
             else:
-                self._pace(gate)
+                self._pace(gate, system)
 
         try:
             if not write:
@@ -247,19 +255,33 @@ class Caller:
         finally:
             self._local.inside = False
 
-    @staticmethod
-    def _turn(gate: Gate, wait: Callable[[float], Any]) -> None:
+    def _turn(self, gate: Gate, wait: Callable[[float], Any], system: str) -> None:
         """Wait for any pause, a token of the rate limit, then any pause asked for meanwhile (a
         reply of another worker that spent the vendor's window)."""
+        self.waiting(system, gate.pause_left(), "the vendor asked for a pause (Retry-After)")
         wait(gate.pause_left())
         if gate.bucket:
-            wait(gate.bucket.reserve())
+            token = gate.bucket.reserve()
+            self.waiting(system, token, f"its rate_limit ({gate.bucket.rate * 60:g}/min)")
+            wait(token)
             wait(gate.pause_left())
 
-    def _pace(self, gate: Gate) -> None:
+    def _pace(self, gate: Gate, system: str) -> None:
         """A further request of a call under way waits its turn too; never :class:`Stopped`: the
         operation is under way (a stop cuts the wait short)."""
-        self._turn(gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None)
+        self._turn(gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None, system)
+
+    def waiting(self, system: str, seconds: float, why: str) -> None:
+        """Say what a call waits for: to ``on_wait`` (a progress display) for any wait of a second or
+        more, and to the log for a long one (once per system while it lasts)."""
+        if seconds < 1.0:
+            return
+        if self.on_wait is not None:
+            self.on_wait(system, seconds, why)
+        now = time.monotonic()
+        if seconds >= LONG_WAIT and self._told.get(system, 0.0) <= now:
+            self._told[system] = now + seconds
+            log.info("waiting %.0f s before calling %s again: %s", seconds, system, why)
 
     def note_auth_failure(self, system: str, error: AuthError) -> None:
         """Hold ``system`` now: no call after this one, from any thread."""

@@ -41,6 +41,10 @@ class RunContext:
     unsettled: list[tuple[str, str]] = field(default_factory=list)
     #: system -> ids of records queued for a retry (``pending``) that this run has not settled yet
     retrying: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: for the progress display: records listed, how many the listings announced, actions planned
+    read: int = 0
+    total: int | None = None
+    planned: int = 0
 
     @property
     def state(self) -> State:
@@ -79,6 +83,16 @@ class RunContext:
             self.retrying[system].discard(record_id)
             if not self.dry_run:
                 self.state.clear_pending(self.job.name, system, [record_id])
+
+    def tell(self) -> None:
+        """Report this run's numbers to the progress display, if there is one (the engine thread)."""
+        progress = self.rt.progress
+        if progress is None or self.depth:
+            return
+        counts = self.tally.counts
+        progress.update(self.job.name, self.read, self.planned,
+                        sum(counts.get(k, 0) for k in ("created", "updated", "deleted", "adopted")),
+                        counts.get("failed", 0), self.total)
 
     def require(self, system: str) -> None:
         """Raise :class:`SystemHeld` if ``system`` is held."""

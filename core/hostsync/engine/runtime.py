@@ -16,14 +16,13 @@ from ..events import Event
 from ..http import VendorCall
 from ..locks import JobLock, JobLocked
 from ..plugins import Plugins
+from ..progress import Progress
 from ..state import State
 from . import holds
 from .calls import Caller, Gate, RetryPolicy
 
 log = logging.getLogger("hostsync.engine")
 
-#: Progress callback: (job name, records read so far).
-Progress = Callable[[str, int], None]
 
 
 def make_gates(config: Config) -> dict[str, Gate]:
@@ -53,7 +52,10 @@ class Runtime:
             self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit)).configured(system)
         self.caller = Caller(self.gates, self.stop, policy, sleep=sleep, on_request=self._vendor_call)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        #: where each job's numbers go as they change (a terminal line, systemd's STATUS), if anywhere
         self.progress = progress
+        if progress is not None:
+            self.caller.on_wait = lambda system, seconds, why: progress.waiting(f"{system} for {seconds:.0f} s: {why}")
         self._connectors: dict[str, Connector] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._locks: dict[str, JobLock] = {}

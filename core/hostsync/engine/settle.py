@@ -57,6 +57,7 @@ class Settler:
             for outcome in outcomes:
                 self._record(outcome, batch)
             batch.flush(self.ctx.state, self.ctx.job.name, self.kind)
+        self.ctx.tell()
 
     def _link(self, action: Action, target_id: str | None) -> Link:
         previous = action.link
