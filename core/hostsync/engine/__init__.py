@@ -112,6 +112,7 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
     result = JobResult(name, status, counts, run_id, error, time.monotonic() - started,
                        rt.caller.writes() - writes_before, actions, waiting)
     if rt.progress is not None:
+        run.ctx.tell(force=True)
         rt.progress.finish(name)
     rt.emit(Event("run.finished", job=name, run_id=run_id, detail={"status": status, "counts": counts, "error": error}))
     told = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do"

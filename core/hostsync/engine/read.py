@@ -115,7 +115,7 @@ class Reader:
             raise
         finally:
             connector.counter = None
-        ctx.tell()
+        ctx.tell(force=True)
         progress.complete[system] = True
 
     def seen(self, system: str, ids: list[str]) -> set[str]:
