@@ -167,6 +167,8 @@ class Connector:
     pacer: Callable[[float], None] | None = None
     #: Set by the engine: runs one request of a listing through the core (see :meth:`fetch`).
     requester: Callable[..., Any] | None = None
+    #: Set by the engine while a listing runs: takes the count :meth:`total` announces.
+    counter: Callable[[str, int], None] | None = None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         """:param system: the configured system's name.
@@ -262,7 +264,7 @@ class Connector:
         def stub(error: ConnectorError) -> Record:
             if isinstance(error, NotFound) or not isinstance(error, (Transient, ProtocolError, Rejected)):
                 raise error
-            log.info("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, error)
+            log.debug("%s: reading %s %s failed (%s); it is fetched again on its own", self.system, kind, id, error)
             return Record(kind, id, {}, partial=True)
 
         try:
@@ -281,6 +283,13 @@ class Connector:
         """
         if self.pacer is not None:
             self.pacer(seconds)
+
+    def total(self, kind: str, count: int) -> None:
+        """Announce how many records the listing of ``kind`` under way will yield, where the vendor
+        says (a total in its first page, a count call the listing makes anyway): progress displays
+        then show a total and an ETA. Optional; never make a request only for it."""
+        if self.counter is not None:
+            self.counter(kind, int(count))
 
     def secret(self, value: str, *, keep: bool = False) -> str:
         """Register a secret this connector made up, before sending it, and return it::
@@ -304,6 +313,22 @@ class Connector:
         called while planning, often: it must be quick and must not call the vendor.
         """
         return record
+
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """Why this system will certainly refuse to ``op`` (``create`` or ``update``) ``record``, by
+        the vendor's documented rules or this connector's own (default: no reason known).
+
+        Each reason is one line for the operator (``"a WebWork task needs its project"``). The engine
+        asks before it writes, in ``sync`` and in ``plan`` alike, so a plan predicts exactly the
+        records a sync will fail with these reasons, and a sync never sends them. ``record`` is as
+        :meth:`create` and :meth:`update` get it (only the fields the job writes; references as
+        ids in this system, ``None`` where unknown; in a plan, a reference the run will sync
+        first is given as the source's id). It is called often and in worker threads: it must be
+        quick and must not call the vendor. Say only what is certain; when the outcome depends on
+        what the vendor holds, leave it to the write. Raise the same refusal from the write itself
+        (``Rejected``), so the two never disagree.
+        """
+        return []
 
     @classmethod
     def validate_settings(cls, options: Mapping[str, Any]) -> None:

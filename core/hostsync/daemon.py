@@ -5,7 +5,8 @@ then the process exits 0. SIGHUP reloads the configuration; whatever goes wrong 
 invalid file, a plugin that fails to load, a state file that cannot be used) is logged in one line
 and the running configuration kept: the daemon never dies of its configuration. Before the first
 job starts, the state file is opened once and migrated. READY, WATCHDOG (at half of
-``WATCHDOG_USEC``), STATUS (the last run), RELOADING and STOPPING go to ``NOTIFY_SOCKET`` when
+``WATCHDOG_USEC``), STATUS (a running job's progress, once a second; then the last run), RELOADING
+and STOPPING go to ``NOTIFY_SOCKET`` when
 systemd provides one. Metrics (see :mod:`hostsync.metrics`) go to ``metrics_textfile`` after every
 run and are served on ``metrics_listen``.
 """
@@ -26,6 +27,7 @@ from .engine.calls import Gate
 from .errors import HostsyncError, StateFull
 from .metrics import Exporter
 from .plugins import Plugins
+from .progress import Progress, SystemdStatus
 from .scheduler import Scheduler
 from .state import State
 from .systemd import Notifier, watchdog_interval
@@ -72,8 +74,10 @@ class Daemon:
                 gate = self.gates.get(system_name)
                 if gate is None or gate.concurrency != system.concurrency:
                     self.gates[system_name] = Gate(system.concurrency, system.rate_limit)
+        # while it runs, STATUS= carries its numbers (read, planned, written, failed, rate, ETA), once a second
+        progress = Progress([SystemdStatus(self.notifier)]) if self.notifier.enabled else None
         try:
-            with Runtime(config, plugins, gates=self.gates, stop=self.stop) as rt:
+            with Runtime(config, plugins, gates=self.gates, stop=self.stop, progress=progress) as rt:
                 result = sync_job(rt, name)
         except (HostsyncError, StateFull) as exc:  # says what is wrong (a full disk, a state file gone bad)
             log.error("job %s could not run: %s", name, exc)

@@ -9,7 +9,6 @@ show that only those changes travel. Nothing here is special-cased: the same con
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -21,7 +20,7 @@ import click
 from . import logs
 from .cli.config_cmd import to_toml
 from .cli.output import summary_line
-from .cli.sync_cmd import ProgressLine, describe_action, print_results
+from .cli.sync_cmd import describe_action, print_results
 from .config import load_config
 from .engine import Runtime, order_jobs, sync_job
 from .model import Record
@@ -125,11 +124,7 @@ def _sync_all(rt: Runtime, names: list[str], boxes: dict[str, Sandbox]) -> tuple
     """Run every job, print the summary; return the results and the calls each sandbox answered."""
     for box in boxes.values():
         box.reset_calls()
-    progress = ProgressLine(rt.state, sys.stderr.isatty())
-    results = []
-    for name in names:
-        results.append(sync_job(rt, name))
-        progress.done()
+    results = [sync_job(rt, name) for name in names]
     print_results(results)
     return results, _calls(boxes)
 

@@ -1,9 +1,9 @@
 """Events the engine emits to ``hostsync_event`` observers.
 
-Events carry ids, names and numbers, never field values or secrets. Observers are always called on
-the engine thread (the thread running the job): events that arise in a worker thread are queued and
-delivered there, in order, at the engine thread's next event (``Runtime.emit``), so an observer
-need not be thread-safe.
+Events carry ids, names and numbers, never field values or secrets. Observers get one event at a
+time (:meth:`hostsync.plugins.Plugins.emit` holds a lock), in the thread that emits it: the engine
+thread (the thread running the job) for run and record events, a worker for the events of a vendor
+call. So an observer need not be thread-safe, but must be quick.
 
 * ``run.started`` / ``run.finished`` (``job``, ``run_id``; finished: ``detail`` ``status``, ``counts``,
   ``error``).
@@ -20,12 +20,21 @@ need not be thread-safe.
   target record changed since hostsync wrote it. The values found and expected are in the state's
   events table (``hostsync runs --events``), not in the event.
 * ``system.held`` (``system``; ``detail`` ``reason``) / ``system.released`` (``system``).
+
+Emitted from the worker thread that made the call (:meth:`hostsync.plugins.Plugins.emit` delivers
+every event, from any thread, to one observer at a time):
+
+* ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method the request served
+  (``list``, ``get``, ``find``, ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it
+  took, ``outcome``: ``ok`` or the failure cause its HTTP status means (401 ``auth``, 404 ``not_found``,
+  429 ``rate_limited``, other 4xx ``rejected``, 5xx and no reply ``transient``, a reply over the size
+  limit ``protocol``), ``method``, ``action`` (see :data:`hostsync.http.ACTION`), ``status``,
+  ``bytes``): one per HTTP request, reported by :mod:`hostsync.http` where every request passes, so
+  a retried call, or one of several requests, is several. Connectors that make no HTTP requests
+  (the in-memory vendor) report none.
 * ``system.waited`` (``system``; ``detail`` ``seconds``, ``why``: ``rate_limit`` (the system's own
   ``rate_limit``) or ``vendor`` (the vendor asked: ``Retry-After``, a pause)): a call waited that long
-  before it was sent (one event per reason and request that waited).
-* ``vendor.call`` (``system``; ``detail`` ``operation``: the connector method (``list``, ``get``, ``find``,
-  ``create``, ``update``, ``delete``, ``check``), ``seconds``: how long it took, ``outcome``: ``ok`` or
-  :func:`failure_cause` of what it raised): one per attempt, so a retried call is several.
+  before it was sent.
 """
 
 from __future__ import annotations

@@ -60,9 +60,9 @@ def hostsync_register_transforms(register: Callable[[str, Callable[[object], obj
 def hostsync_event(event: "Event") -> None:
     """Observe run and record events (notifications, metrics, audit trails).
 
-    :param event: a :class:`hostsync.events.Event`. Always called on the engine thread (the
-        thread running the job), one event at a time: events that arise in the engine's worker
-        threads (``system.waited``, ``vendor.call``) are queued and delivered there in order, so an
-        observer need not be thread-safe. Keep it quick: the run waits for it. An observer that
+    :param event: a :class:`hostsync.events.Event`. Called one event at a time (a lock), in the
+        thread that emits it: the engine thread (the thread running the job) for run and record
+        events, a worker for the events of a vendor call (``system.waited``, ``vendor.call``). So an
+        observer need not be thread-safe; keep it quick: the run waits for it. An observer that
         raises is logged and does not stop the other observers.
     """

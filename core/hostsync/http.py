@@ -17,6 +17,10 @@ Every request of such a client also keeps three promises, whatever the plugin do
 * a turn under the system's rate limit (:class:`pacing`): the engine has every request a call
   makes beyond its first wait for the rate limit and any pause the vendor asked for, so an
   operation that takes several requests (an update that reads first) is counted as that many.
+* a report when it ends (:class:`VendorCall`): one DEBUG line on the ``hostsync.vendor`` logger
+  (shown by ``-vv``: method, action or path, status, milliseconds, bytes; never a body or a header,
+  and through the redactor like every log line), and, inside the engine (:class:`calling`), the
+  ``vendor.call`` event.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from __future__ import annotations
 import email.utils
 import html
 import re
+import logging
 import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -40,9 +46,15 @@ from .redact import redact
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_DEADLINE", "DEFAULT_MAX_REPLY_SIZE", "build_client", "transport_errors",
            "check_status", "json_body", "describe_body", "vendor_text", "paged", "retry_after", "exchanges",
-           "Exchange", "pacing", "DeadlineExceeded", "ReplyTooLarge"]
+           "Exchange", "pacing", "DeadlineExceeded", "ReplyTooLarge", "VendorCall", "calling", "ACTION"]
 
 USER_AGENT = f"hostsync/{__version__}"
+#: A request extension naming the vendor action a request runs, for the ``-vv`` line and the
+#: ``vendor.call`` event, where the path does not say it (``extensions={ACTION: "GET projects"}``).
+#: Without it: the SOAP action, else a form's ``action`` field, else the path.
+ACTION = "hostsync_action"
+
+vendor_log = logging.getLogger("hostsync.vendor")
 
 
 class DeadlineExceeded(httpx.TimeoutException):
@@ -149,6 +161,109 @@ class pacing:  # noqa: N801 - used like a function: ``with pacing(before):``
         _local.before = self.outer
 
 
+@dataclass
+class VendorCall:
+    """One request to a vendor, as reported when it ended (no body, no header, no query values)."""
+
+    #: the configured system (the URL's host outside the engine)
+    system: str
+    #: the connector operation it served (``list``, ``get``, ``create``, ...; ``None`` outside the engine)
+    operation: str | None
+    method: str
+    action: str
+    #: the reply's status (``None``: no reply)
+    status: int | None
+    seconds: float
+    #: bytes of the reply's body received
+    size: int
+    #: ``ok``, or the failure cause its status or error means (as :func:`hostsync.events.failure_cause`)
+    outcome: str
+    #: the transport error, when there was no complete reply
+    error: str | None = None
+
+    def line(self) -> str:
+        """The ``-vv`` log line."""
+        answer = f"HTTP {self.status}" if self.status is not None else "no reply"
+        text = f"{self.system}: {self.method} {self.action} -> {answer} in {self.seconds * 1000:.0f} ms, {self.size} bytes"
+        if self.error:
+            text += f" ({self.error})"
+        return text + (f" [{self.operation}]" if self.operation else "")
+
+
+class calling:  # noqa: N801 - used like a function: ``with calling(system, operation, report):``
+    """Inside the block, the requests this thread sends through :func:`build_client` clients serve
+    ``operation`` on ``system``, and ``report(call)`` is told of each when it ends (in this thread:
+    it must be quick and must not raise; a failure is logged and ignored)."""
+
+    def __init__(self, system: str, operation: str | None, report: Callable[[VendorCall], None] | None) -> None:
+        self.call = (system, operation, report)
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_local, "call", None)
+        _local.call = self.call
+
+    def __exit__(self, *exc: object) -> None:
+        _local.call = self.outer
+
+
+def _outcome(status: int | None, error: BaseException | None) -> str:
+    """What a reply's status (or a failure to get one) means, in the causes of the error taxonomy."""
+    if error is not None or status is None:
+        return "protocol" if isinstance(error, ReplyTooLarge) else "transient"
+    if status < 400:
+        return "ok"
+    return {401: "auth", 404: "not_found", 429: "rate_limited"}.get(status, "transient" if status >= 500 else "rejected")
+
+
+def _action(request: httpx.Request) -> str:
+    """What a request runs, from its :data:`ACTION` extension, SOAP action, form ``action`` or path."""
+    hint = request.extensions.get(ACTION)
+    if hint:
+        return str(hint)
+    soap = request.headers.get("SOAPAction", "").strip('"')
+    if soap:
+        return soap.rsplit("#", 1)[-1].rsplit("/", 1)[-1] or soap
+    if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            body = request.content
+        except httpx.RequestNotRead:
+            body = b""
+        if len(body) <= 65536:
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            if form.get("action"):
+                return form["action"][0]
+    path = request.url.path
+    query = request.url.query.decode("ascii", "replace")
+    return f"{path}?{query}" if query and "=" not in query and "&" not in query else path  # json.php?client_get
+
+
+class _Report:
+    """Reports one request once, when it ends however it ends."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+        self.started = time.monotonic()
+        self.status: int | None = None
+        self.size = 0
+        self.done = False
+
+    def end(self, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        system, operation, report = getattr(_local, "call", None) or (None, None, None)
+        call = VendorCall(system or self.request.url.host, operation, self.request.method, _action(self.request),
+                          self.status, time.monotonic() - self.started, self.size, _outcome(self.status, error),
+                          _reason(error) if error is not None else None)
+        if vendor_log.isEnabledFor(logging.DEBUG):
+            vendor_log.debug("%s", call.line())
+        if report is not None:
+            try:
+                report(call)
+            except Exception as exc:  # reporting must never break the request
+                vendor_log.warning("reporting a call to %s failed: %s: %s", call.system, type(exc).__name__, exc)
+
+
 def _noted() -> Exchange:
     exchange = Exchange()
     ledger = getattr(_local, "ledger", None)
@@ -184,40 +299,48 @@ class _Guard(httpx.BaseTransport):
         if before is not None:
             before()
         exchange = _noted()
+        report = _Report(request)
         until = time.monotonic() + self.deadline
         try:
-            with _deadline(until):
-                response = self.inner.handle_request(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-            raise  # never sent
-        except httpx.TimeoutException as exc:
-            exchange.sent = True
-            if time.monotonic() >= until:
-                raise self.expired() from exc
+            try:
+                with _deadline(until):
+                    response = self.inner.handle_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                raise  # never sent
+            except httpx.TimeoutException as exc:
+                exchange.sent = True
+                if time.monotonic() >= until:
+                    raise self.expired() from exc
+                raise
+            except BaseException:
+                exchange.sent = True
+                raise
+            exchange.sent, exchange.status = True, response.status_code
+            report.status = response.status_code
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self.max_size:
+                response.close()
+                exchange.cut = True
+                raise ReplyTooLarge(f"the reply is {_size(int(length))}, more than max_reply_size ({_size(self.max_size)})")
+        except BaseException as exc:
+            report.end(exc)
             raise
-        except BaseException:
-            exchange.sent = True
-            raise
-        exchange.sent, exchange.status = True, response.status_code
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.max_size:
-            response.close()
-            exchange.cut = True
-            raise ReplyTooLarge(f"the reply is {_size(int(length))}, more than max_reply_size ({_size(self.max_size)})")
         assert isinstance(response.stream, Iterable)
         return httpx.Response(response.status_code, headers=response.headers, extensions=response.extensions,
-                              stream=_GuardedStream(response.stream, until, self, exchange))
+                              stream=_GuardedStream(response.stream, until, self, exchange, report))
 
     def close(self) -> None:
         self.inner.close()
 
 
 class _GuardedStream(httpx.SyncByteStream):
-    def __init__(self, inner: Iterable[bytes], until: float, guard: _Guard, exchange: Exchange) -> None:
+    def __init__(self, inner: Iterable[bytes], until: float, guard: _Guard, exchange: Exchange,
+                 report: _Report) -> None:
         self.inner = inner
         self.until = until
         self.guard = guard
         self.exchange = exchange
+        self.report = report
 
     def __iter__(self) -> Iterator[bytes]:
         size = 0
@@ -228,6 +351,7 @@ class _GuardedStream(httpx.SyncByteStream):
                     with _deadline(self.until):
                         chunk = next(chunks)
                 except StopIteration:
+                    self.report.end()
                     return
                 except httpx.TimeoutException as exc:
                     if time.monotonic() >= self.until:
@@ -236,14 +360,21 @@ class _GuardedStream(httpx.SyncByteStream):
                 if time.monotonic() >= self.until:
                     raise self.guard.expired()
                 size += len(chunk)
+                self.report.size = size
                 if size > self.guard.max_size:
                     raise ReplyTooLarge(f"the reply is longer than max_reply_size ({_size(self.guard.max_size)})")
                 yield chunk
-        except BaseException:
+        except GeneratorExit:  # the reader stopped early: no failure of the vendor's
             self.exchange.cut = True
+            self.report.end()
+            raise
+        except BaseException as exc:
+            self.exchange.cut = True
+            self.report.end(exc)
             raise
 
     def close(self) -> None:
+        self.report.end()  # a reply closed unread (a redirect, an error answer not read) ends here
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()

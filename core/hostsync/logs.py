@@ -15,8 +15,10 @@ from typing import Any, Iterable
 from .redact import redactor, register_secret
 
 LEVELS = ["debug", "info", "warning", "error"]
-#: Libraries that log request URLs or bodies: quiet unless asked for with -vv at debug level.
+#: Libraries that log request URLs or bodies: quiet unless asked for with -vvv.
 NOISY = ("httpx", "httpcore", "zeep", "urllib3", "apscheduler")
+#: One line per HTTP request to a vendor (see :mod:`hostsync.http`): shown one step past debug (-vv).
+VENDOR = "hostsync.vendor"
 
 _base_factory = logging.getLogRecordFactory()
 
@@ -40,13 +42,33 @@ def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
+#: A live line on the terminal (a progress display) that log lines must not garble, if any.
+_live: Any = None
+
+
+def live(line: Any) -> None:
+    """While ``line`` is shown (an object with ``clear()`` and ``redraw()``), each log line clears it
+    first and draws it again after; ``None`` when it is gone."""
+    global _live
+    _live = line
+
+
 class _Stderr(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it), above any live line."""
 
     _hostsync = True
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = _live
+        if line is None:
+            super().emit(record)
+            return
+        line.clear()
+        super().emit(record)
+        line.redraw()
 
     @property  # type: ignore[override]
     def stream(self):  # noqa: ANN201 - logging's own attribute
@@ -58,8 +80,14 @@ class _Stderr(logging.StreamHandler):
 
 
 def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) -> None:
-    """Configure logging once per process; later calls adjust the level (and register ``secrets``)."""
-    index = min(max(LEVELS.index(level) - verbosity, 0), len(LEVELS) - 1)
+    """Configure logging once per process; later calls adjust the level (and register ``secrets``).
+
+    Each ``-v`` goes one step further than ``level``: at the default ``info``, ``-v`` adds each
+    record's action (debug), ``-vv`` a line per vendor request, ``-vvv`` the libraries' own debug
+    output (httpx, zeep, ...). ``-q`` goes the other way.
+    """
+    depth = LEVELS.index(level) - verbosity  # below 0: past debug
+    index = min(max(depth, 0), len(LEVELS) - 1)
     for secret in secrets:
         register_secret(secret)
     if logging.getLogRecordFactory() is not _redacted_record:
@@ -74,8 +102,9 @@ def setup(level: str = "info", verbosity: int = 0, secrets: Iterable[str] = ()) 
             "%(levelname)s %(name)s: %(message)s" if under_journald
             else "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         root.addHandler(handler)
+    logging.getLogger(VENDOR).setLevel("DEBUG" if depth <= -1 else max(LEVELS[index], "info", key=LEVELS.index).upper())
     for noisy in NOISY:
-        logging.getLogger(noisy).setLevel("DEBUG" if index == 0 and verbosity >= 2 else "WARNING")
+        logging.getLogger(noisy).setLevel("DEBUG" if depth <= -2 else "WARNING")
 
 
 def redact(text: str) -> str:

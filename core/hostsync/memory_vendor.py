@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from . import AuthError, Connector, NotFound, Operations, Record, Setting, Transient, hookimpl, matching
+from . import AuthError, Connector, NotFound, Operations, Record, Rejected, Setting, Transient, hookimpl, matching
 from .model import KINDS
 
 VENDORS: dict[str, "MemoryVendor"] = {}
@@ -268,6 +268,8 @@ class MemoryConnector(Connector):
         Setting("details", "bool", default=False, help="Read each listed record on its own (a get call)."),
         Setting("strands", "list", items="str", default=[],
                 help="Kinds a client's delete leaves behind (as ISPConfig leaves domains and sites)."),
+        Setting("required", "list", items="str", help="Fields a create must have (the vendor refuses a record "
+                "without them; validate() says so first)."),
     )
 
     @classmethod
@@ -335,7 +337,18 @@ class MemoryConnector(Connector):
             time.sleep(self.options["reply_delay"])
         return result
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """A create without one of the ``required`` fields is refused."""
+        if op != "create":
+            return []
+        return [f"{self.system} needs {name} to create a {kind}" for name in self.options.get("required") or ()
+                if record.value(name) in (None, "")]
+
     def create(self, kind: str, record: Record) -> str:
+        problems = self.validate(kind, record)
+        if problems:
+            self.vendor._enter("create", self.password)  # the vendor refuses it: a call all the same
+            raise Rejected("; ".join(problems))
         return self._answer(self.vendor.write("create", kind, None, record, self.password,
                                               self.options.get("write_latency") or 0.0))
 

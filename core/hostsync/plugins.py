@@ -16,6 +16,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -67,6 +68,9 @@ class Plugins:
         self.connectors: dict[str, type[Connector]] = {}
         self.sandboxes: dict[str, type[Sandbox]] = {}
         self.transforms: dict[str, Callable[[Any], Any]] = {}
+        #: observers get one event at a time, whichever thread emits it (re-entrant: an observer
+        #: whose own work emits an event does not deadlock)
+        self._delivering = threading.RLock()
         self._collect()
 
     # -- collection ---------------------------------------------------------------------------
@@ -137,16 +141,23 @@ class Plugins:
 
     def emit(self, event: Event) -> None:
         """Deliver an event to every observer, secrets redacted; one observer's failure is logged, the
-        others still run."""
+        others still run.
+
+        Safe from any thread: the engine thread emits run and record events, workers emit the
+        events of vendor calls (``vendor.call``, ``system.waited``). Observers run in the emitting
+        thread, one event at a time (a lock), so an observer need not be thread-safe itself; it
+        must be quick, since a worker waits for it.
+        """
         if redactor:
             event = dataclasses.replace(event, detail=redactor.value(event.detail))
-        for impl in self.pm.hook.hostsync_event.get_hookimpls():
-            self._trace("hostsync_event", impl.plugin_name, event.type)
-            try:
-                impl.function(**({"event": event} if impl.argnames else {}))
-            except Exception as exc:  # an observer must never break a run
-                log.warning("event observer in plugin %r failed on %s: %s: %s",
-                            impl.plugin_name, event.type, type(exc).__name__, exc)
+        with self._delivering:
+            for impl in self.pm.hook.hostsync_event.get_hookimpls():
+                self._trace("hostsync_event", impl.plugin_name, event.type)
+                try:
+                    impl.function(**({"event": event} if impl.argnames else {}))
+                except Exception as exc:  # an observer must never break a run
+                    log.warning("event observer in plugin %r failed on %s: %s: %s",
+                                impl.plugin_name, event.type, type(exc).__name__, exc)
 
     def sandbox_for(self, name: str) -> type[Sandbox] | None:
         """The sandbox named ``name``, else the one that serves the connector ``name`` (the WHMCS

@@ -79,7 +79,6 @@ class BlestaClient:
         except phpform.FormError as exc:
             raise Rejected(f"{what}: {exc}") from None
         path = f"{model}/{method}.json"
-        log.debug("%s %s (%s)", verb, path, ", ".join(sorted(args or {})) or "no arguments")
         if verb in ("GET", "DELETE"):
             request = self.http.build_request(verb, path + (f"?{body}" if body else ""))
         else:

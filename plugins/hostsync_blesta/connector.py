@@ -169,6 +169,22 @@ class BlestaConnector(Connector):
     def update(self, kind: str, id: str, record: Record) -> None:
         self._dispatch("update", kind)(str(id), canonical(record))
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """What the creates refuse before calling Blesta (each also raises it). Domains cannot be
+        created at all without ``domain_pricing_id`` (see :meth:`operations`: the engine says so)."""
+        if op != "create":
+            return []
+        fields, client = record.fields, record.refs.get("client")
+        if kind == "invoice" and not client:
+            return ["a Blesta invoice needs its client"]
+        if kind == "domain" and (not fields.get("name") or not client):
+            return ["a Blesta domain needs its name and client"]
+        if kind == "ticket" and not client:
+            messages = m.ticket_messages_stored(fields.get("messages"), fields.get("subject"))
+            if not m.is_email(messages[0].get("author") if messages else None):
+                return ["a Blesta ticket needs a client or an author e-mail"]
+        return []
+
     def delete(self, kind: str, id: str) -> None:
         self._dispatch("delete", kind)(str(id))
 

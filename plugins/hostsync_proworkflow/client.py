@@ -96,7 +96,6 @@ class ProWorkflowClient:
 
     def _send(self, verb: str, path: str, query: Mapping[str, str], body: Any, what: str) -> dict[str, Any]:
         write = verb != "GET"
-        log.debug("%s %s (%s)", verb, path, ", ".join(sorted(query)) or "no parameters")
         with self._lock:
             self._in_flight += 1
         try:

@@ -171,6 +171,37 @@ class ProWorkflowConnector(Connector):
         self._resource(kind)
         return getattr(self, f"_create_{kind}")(canonical(record))
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """What the creates refuse before calling ProWorkflow (each also raises it), and an invoice
+        status ProWorkflow has no word for. A company without a contact or a project for an invoice
+        is only known by asking: left to the write."""
+        fields, refs = record.fields, record.refs
+        if kind == "invoice" and (fields.get("status") or "unpaid") not in m.INVOICE_STATUS_OUT \
+                and (op == "create" or "status" in fields):
+            return [f"ProWorkflow invoices are paid or unpaid; a {fields.get('status')} invoice cannot be written"]
+        if op != "create":
+            return ["a ProWorkflow time record needs a task"] if kind == "time_entry" and "task" in refs \
+                and not refs["task"] else []
+        if kind == "client":
+            body = m.company_body(fields, [k for k in m.COMPANY if k in fields or k == "company"])
+            return [] if body.get("name") else ["a ProWorkflow company needs a name (company, person or e-mail)"]
+        if kind == "project":
+            body = m.body_of(record, m.PROJECT_OUT, {"client": "companyid"})
+            return [] if body.get("title") else ["a ProWorkflow project needs a title"]
+        if kind == "task":
+            body = m.body_of(record, m.TASK_OUT, {"project": "projectid"})
+            return [text for text, ok in (("a ProWorkflow task needs its project", body.get("projectid")),
+                                          ("a ProWorkflow task needs a name", body.get("name"))) if not ok]
+        if kind == "time_entry":
+            return [text for text, ok in (("a ProWorkflow time record needs a task", refs.get("task")),
+                                          ("a ProWorkflow time record needs its date (started_at)",
+                                           fields.get("started_at"))) if not ok]
+        if kind == "invoice":
+            return [text for text, ok in (("a ProWorkflow invoice needs its client company", refs.get("client")),
+                                          ("a ProWorkflow invoice needs at least one line", fields.get("lines")))
+                    if not ok]
+        return []
+
     def update(self, kind: str, id: str, record: Record) -> None:
         self._resource(kind)
         getattr(self, f"_update_{kind}")(str(id), canonical(record))

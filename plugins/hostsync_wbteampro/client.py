@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
 from hostsync.errors import AuthError, NotFound, ProtocolError, RateLimited, Rejected, Transient
-from hostsync.http import build_client, check_status, describe_body, json_body, retry_after, transport_errors
+from hostsync.http import ACTION, build_client, check_status, describe_body, json_body, retry_after, transport_errors
 from hostsync.redact import redact
 
 log = logging.getLogger(__name__)
@@ -54,10 +53,8 @@ class TeamProClient:
         what = f"wbTeamPro {method.upper()} {chain}" + (f" ({about})" if about else "")
         form = {"action": f"v1.{chain}.json", "method": method, "username": self._username,
                 "password": self._password, "params": json.dumps(dict(params or {}), ensure_ascii=False)}
-        started = time.monotonic()
         with transport_errors(what, write=write):
-            response = self.http.post(ENDPOINT, data=form)
-        log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
+            response = self.http.post(ENDPOINT, data=form, extensions={ACTION: f"{chain} ({method})"})
         return self._answer(response, what, write)
 
     def pages(self, resource: str, params: Mapping[str, Any] | None = None, *, limit: int = 50,

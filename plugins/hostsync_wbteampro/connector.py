@@ -176,6 +176,20 @@ class TeamProConnector(Connector):
             raise Transient(f"wbTeamPro POST {resource}: the answer names no {id_field}", may_have_applied=True)
         return new_id
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """A ticket link needs the WHMCS ticket id, and a project: its own, else the client's newest
+        active one, else ``unassigned_project``. Without a project of its own, a client or that
+        setting it certainly fails; with a client, whether it has an active project is only known by
+        asking (left to the write)."""
+        if kind != "ticket" or op != "create":
+            return []
+        if not str(record.id or "").isdigit():
+            return ["a wbTeamPro ticket link needs the WHMCS ticket id: set shares_ids_with to the WHMCS system"]
+        no_client = "client" in record.refs and not record.refs["client"]
+        if not record.refs.get("project") and no_client and not self.options.get("unassigned_project"):
+            return [f"ticket {record.id} has no project and no client, and unassigned_project is not set"]
+        return []
+
     def update(self, kind: str, id: str, record: Record) -> None:
         if kind == "ticket":
             self._retie(id, record)

@@ -102,7 +102,6 @@ class WebWorkClient:
         elif workspace == "body":
             payload = {"workspace_id": self.workspace_id, **(payload or {})}
         request = self.http.build_request(method, path, params=params, json=payload)
-        log.debug("%s %s (%s)", method, path, ", ".join(sorted(params)))
         with transport_errors(what, write=write):
             response = self.http.send(request)
             response.read()

@@ -176,6 +176,19 @@ class WebWorkConnector(Connector):
             raise ProtocolError(f"{what}: WebWork answered without a usable id for the new {kind} ({new_id!r})")
         return new_id
 
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """WebWork's documented rules: a project's deadline on or after its start date; a task in a
+        project. (A task's end date against the start it has is only known by asking.)"""
+        fields = record.fields
+        if kind == "project" and (op == "create" or {"start_on", "due_on"} <= set(fields)):
+            start, end = fields.get("start_on"), fields.get("due_on")
+            if start and end and str(end) < str(start):
+                return [f"deadline {end} is before start_date {start}; WebWork needs the deadline on or after "
+                        "the start date"]
+        if kind == "task" and op == "create" and not record.refs.get("project"):
+            return ["a WebWork task needs its project"]
+        return []
+
     def update(self, kind: str, id: str, record: Record) -> None:
         record = canonical(record)
         what = f"update {kind} {id}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlencode
 
@@ -78,27 +77,30 @@ class WhmcsClient:
         pairs = list(params.items() if isinstance(params, Mapping) else params)
         body = urlencode([("action", action), ("responsetype", "json"), *self._auth.items(),
                           *((k, _form(v)) for k, v in pairs)])
-        started = time.monotonic()
         with transport_errors(what, write=write):
             response = self.http.post(ENDPOINT, content=body,
                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
-        log.debug("%s: HTTP %s in %.3fs", what, response.status_code, time.monotonic() - started)
         return self._answer(response, what, write)
 
     def pages(self, action: str, list_key: str, row_key: str, params: Mapping[str, Any] | None = None,
-              *, limit: int = 100) -> Iterator[dict[str, Any]]:
+              *, limit: int = 100, announce: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """Every row of a paged list action, ``limitstart``/``limitnum`` to the end.
 
         Stops at an empty page or once ``totalresults`` rows were read (WHMCS sometimes sends it
         as a string, and GetActivityLog sends no ``numreturned``).
+
+        :param announce: given ``totalresults`` once, from the first page that has it (progress).
         """
         start = 0
         while True:
             data = self.fetch(self.call, action, {**(params or {}), "limitstart": start, "limitnum": limit})
             rows = nested(data.get(list_key), row_key)
+            total = integer(data.get("totalresults"), -1)
+            if announce is not None and total >= 0:
+                announce(total)
+                announce = None
             yield from rows
             start += len(rows)
-            total = integer(data.get("totalresults"), -1)
             if not rows or 0 <= total <= start:
                 return
 

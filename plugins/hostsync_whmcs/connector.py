@@ -210,15 +210,16 @@ class WhmcsConnector(Connector):
         elif kind == "ticket":
             self.fetch(self._departments_by_name)  # read once here, so that stored() knows them without a call
             for row in self.api.pages("GetTickets", "tickets", "ticket", {"ignore_dept_assignments": True},
-                                      limit=self.page_size):
+                                      limit=self.page_size, announce=lambda n: self.total("ticket", n)):
                 yield m.ticket_stub(row, self.tz)
         elif kind == "invoice":
             for row in self.api.pages("GetInvoices", "invoices", "invoice", {"orderby": "id", "order": "asc"},
-                                      limit=self.page_size):
+                                      limit=self.page_size, announce=lambda n: self.total("invoice", n)):
                 self._remember_currency(row)
                 yield m.invoice_stub(row, self.tz)
         elif kind == "domain":
-            for row in self.api.pages("GetClientsDomains", "domains", "domain", limit=self.page_size):
+            for row in self.api.pages("GetClientsDomains", "domains", "domain", limit=self.page_size,
+                                      announce=lambda n: self.total("domain", n)):
                 yield m.domain_record(row)
         else:
             raise Rejected(f"WHMCS does not hold {kind} records")
@@ -273,7 +274,8 @@ class WhmcsConnector(Connector):
 
     def _clients(self) -> Iterator[Record]:
         """Every client, with details (list rows carry no address and no custom fields)."""
-        for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
+        for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size,
+                                  announce=lambda n: self.total("client", n)):
             client_id = str(row.get("id"))
             record = self.detail("client", client_id, lambda: self.get("client", client_id))
             if record is not None:
@@ -367,6 +369,23 @@ class WhmcsConnector(Connector):
         if kind == "domain":
             return self._create_domain(record)
         raise Rejected(f"WHMCS does not hold {kind} records")
+
+    def validate(self, kind: str, record: Record, op: str = "create") -> list[str]:
+        """What the creates refuse before calling WHMCS (each also raises it)."""
+        if op != "create":
+            return []
+        fields, client = record.fields, record.refs.get("client")
+        if kind == "ticket":
+            messages = list(fields.get("messages") or [])
+            if not fields.get("subject") or not messages or not messages[0].get("body"):
+                return ["a WHMCS ticket needs a subject and an opening message"]
+            if not client and "@" not in str(messages[0].get("author") or ""):
+                return ["a ticket without a client needs an e-mail address as its first author"]
+        if kind == "invoice" and not client:
+            return ["a WHMCS invoice needs a client"]
+        if kind == "domain" and (not client or not fields.get("name")):
+            return ["a WHMCS domain needs a name and a client"]
+        return []
 
     def update(self, kind: str, id: str, record: Record) -> None:
         if kind == "client":

@@ -30,7 +30,7 @@ vendor = "p"
 JOB = BASE + "[jobs.j]\nkind = 'client'\nsource = 'billing'\ntargets = ['panel']\n"
 SYS = "[systems.x]\nplugin = 'memory'\nvendor = 'v'\n"
 MEMORY_KEYS = ("concurrency, deadline, details, max_reply_size, origin, page_size, password, password_file, plugin, rate_limit, "
-               "read_latency, reply_delay, settle_delay, shares_ids_with, store, strands, stubs, timeout, timezone, vendor, "
+               "read_latency, reply_delay, required, settle_delay, shares_ids_with, store, strands, stubs, timeout, timezone, vendor, "
                "verify_tls, write_latency")
 CLIENT_FIELDS = "email, first_name, last_name, company, phone, address1, address2, city, state, postcode, country, status"
 ZONE_HINT = "(use an IANA name such as Europe/Berlin or UTC)"

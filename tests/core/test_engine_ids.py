@@ -23,7 +23,7 @@ def returning(monkeypatch, memory, answers: dict[str, object]) -> None:
 
 
 def failures(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if "-> panel failed:" in line]
+    return [line for line in result.stderr.splitlines() if "failed in panel:" in line]
 
 
 @pytest.mark.parametrize("bad, problem", [

@@ -81,7 +81,9 @@ def test_a_conflict_waits_for_an_operator_then_resolve_applies_the_choice(projec
     wid, bid = _conflict(project, pair)
     writes = whmcs.write_count() + blesta.write_count()
     result = project.cli("sync", "clients", "--json")
-    assert result.exit_code == 0 and result.json()[0]["counts"]["conflicts"] == 1
+    assert result.exit_code == 1 and result.json()[0]["counts"]["conflicts"] == 1  # nothing failed, but it waits
+    assert result.json()[0]["status"] == "ok" and result.json()[0]["open_conflicts"] == 1
+    assert "1 conflict wait for an operator: see `hostsync conflicts clients`" in result.stderr
     assert counts(project)["conflicts"] == 1  # still waiting, nothing written meanwhile
     assert whmcs.write_count() + blesta.write_count() == writes
     [conflict] = project.cli("conflicts", "--json").json()
@@ -150,3 +152,37 @@ def test_a_value_a_vendor_stores_differently_never_bounces_back(project, memory)
     writes = whmcs.write_count() + blesta.write_count()
     assert counts(project)["unchanged"] == 1
     assert whmcs.write_count() + blesta.write_count() == writes
+
+
+def test_a_first_meeting_compares_what_each_side_would_store(project, memory):
+    """Records met for the first time (no last sync) that differ only in how each side keeps a value
+    (memlite keeps a closed client as inactive) are linked, not a conflict; a real difference is a
+    conflict that lists only the differing field, says there is no last synced value, and keeps
+    `sync` exiting 1 until it is resolved."""
+    project.system("whmcs", plugin="memory", vendor="whmcs")
+    project.system("blesta", plugin="memlite", vendor="blesta")
+    project.job("clients", kind="client", source="whmcs", targets=["blesta"], direction="two-way")
+    whmcs, blesta = memory.vendor("whmcs"), memory.vendor("blesta")
+    same = client(1, status="closed", address2=None, phone=None)
+    whmcs.put("client", same)
+    blesta.put("client", {**same, "status": "inactive"})
+    whmcs.put("client", client(2, address2=None, phone=None))
+    blesta.put("client", client(2, address2=None, phone=None, city="Hamburg"))
+    result = project.cli("sync", "clients", "--json")
+    assert result.exit_code == 1
+    assert result.json()[0]["counts"]["conflicts"] == 1 and result.json()[0]["open_conflicts"] == 1
+    [conflict] = project.cli("conflicts", "--json").json()
+    assert set(conflict["ours"]) == set(conflict["theirs"]) == {"city"} and conflict["base"] is None
+    shown = project.cli("conflicts").stdout
+    assert "first meeting: never synced, so there is no last synced value" in shown
+    assert "city: source 'Berlin'; target 'Hamburg'" in shown and "status" not in shown
+    run = project.cli("runs", "clients", "--events", "--json").json()[0]
+    [event] = [e for e in run["events"] if e["outcome"] == "conflicts"]
+    assert "first meeting (no last sync): city" in event["reason"] and "since the last sync" not in event["reason"]
+    again = project.cli("sync", "clients", "--json")
+    assert again.exit_code == 1 and again.json()[0]["open_conflicts"] == 1  # still open: still says so
+    writes = whmcs.write_count() + blesta.write_count()
+    assert project.cli("resolve", str(conflict["id"]), "--use", "target").exit_code == 0
+    final = project.cli("sync", "clients", "--json")
+    assert final.exit_code == 0 and final.json()[0]["open_conflicts"] == 0
+    assert whmcs.write_count() + blesta.write_count() == writes + 1  # the resolution, nothing else

@@ -113,7 +113,7 @@ def test_open_conflicts_are_counted_per_job(project, memory):
     project.job("clients", kind="client", source="whmcs", targets=["blesta"], direction="two-way")
     pair = memory.vendor("whmcs"), memory.vendor("blesta")
     _conflict(project, pair)
-    assert project.cli("sync", "clients").exit_code == 0
+    assert project.cli("sync", "clients").exit_code == 1  # a conflict waits: said, and exit 1
     assert value(metrics(project), "hostsync_conflicts_open", hostsync_job="clients") == 1
     [conflict] = project.cli("conflicts", "--json").json()
     assert project.cli("resolve", str(conflict["id"]), "--use", "source").exit_code == 0

@@ -169,11 +169,13 @@ def register(cli: click.Group) -> None:
         for row in rows:
             click.echo(f"#{row['id']} {row['job']}: {row['kind']} {row['system']}#{row['record_id']} <-> "
                        f"{row['peer_system']}#{row['peer_id']} ({row['status']}, detected {row['detected_at']})")
-            base, ours, theirs = row["base"] or {}, row["ours"] or {}, row["theirs"] or {}
+            base, ours, theirs = row["base"], row["ours"] or {}, row["theirs"] or {}
+            if base is None:
+                click.echo("    first meeting: never synced, so there is no last synced value")
             for name in sorted(set(ours) | set(theirs)):
-                if ours.get(name) != base.get(name) or theirs.get(name) != base.get(name):
-                    click.echo(f"    {name}: was {base.get(name)!r}; source {ours.get(name)!r}; "
-                               f"target {theirs.get(name)!r}")
+                if ours.get(name) != theirs.get(name):
+                    was = "" if base is None else f"was {base.get(name)!r}; "
+                    click.echo(f"    {name}: {was}source {ours.get(name)!r}; target {theirs.get(name)!r}")
         click.echo("Settle one with: hostsync resolve ID --use source|target")
 
     @cli.command("resolve")

@@ -12,54 +12,23 @@ import os
 import signal
 import sys
 import threading
-import time
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
 from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sync_job
-from ..engine.actions import Action
+from ..engine.actions import Action, shown_key
 
 from ..state import State
+from . import plan_view
+from . import progress as live
 from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
-from .output import echo_json, echo_table, summary_line
+from .output import echo_json, echo_table, plural
 
 SUMMARY_ORDER = COUNTERS
-
-
-class ProgressLine:
-    """A one-line progress bar on a terminal (stderr); silent otherwise."""
-
-    def __init__(self, state: State, enabled: bool) -> None:
-        self.state = state
-        self.enabled = enabled
-        self.job: str | None = None
-        self.total = 0
-        self.last = 0.0
-
-    def __call__(self, job: str, read: int) -> None:
-        if not self.enabled:
-            return
-        if job != self.job:
-            self.done()
-            self.job, self.total = job, self.state.count_links(job)
-        now = time.monotonic()
-        if now - self.last < 0.1:
-            return
-        self.last = now
-        if self.total:
-            filled = min(30, 30 * read // max(self.total, 1))
-            text = f"  {job} [{'#' * filled}{'-' * (30 - filled)}] {read}/{self.total} records"
-        else:
-            text = f"  {job}: {read} records read"
-        click.echo(f"\r{text}\033[K", nl=False, err=True)
-
-    def done(self) -> None:
-        if self.enabled and self.job:
-            click.echo("\r\033[K", nl=False, err=True)
-        self.job = None
 
 
 class Interrupt:
@@ -94,13 +63,21 @@ class Interrupt:
         sys.exit(for_signal(self.signum) if self.signum is not None else code)
 
 
-def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False,
-            allow_mass_change: bool = False) -> Runtime:
+@contextmanager
+def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = True,
+            allow_mass_change: bool = False) -> Iterator[Runtime]:
+    """The runtime of a command, with its progress shown on a terminal (unless not ``progress``) and
+    to systemd; the line is gone when the block ends, so what the command prints next stands alone."""
     config = app.config
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
-    line = ProgressLine(state, progress and sys.stderr.isatty())
-    return Runtime(config, app.plugins, state=state, progress=line, close_state=True, stop=interrupt.stop,
-                   allow_mass_change=allow_mass_change)
+    shown, line = live.for_command(state.count_links, terminal=progress)
+    try:
+        with Runtime(config, app.plugins, state=state, progress=shown, close_state=True, stop=interrupt.stop,
+                     allow_mass_change=allow_mass_change) as rt:
+            rt.line = line  # type: ignore[attr-defined]
+            yield rt
+    finally:
+        live.stop(line)
 
 
 def _value(value: Any) -> str:
@@ -111,6 +88,8 @@ def _value(value: Any) -> str:
 def describe_action(action: Action) -> str:
     where = f"{action.target}" + (f" #{action.target_id}" if action.target_id else "")
     line = f"{action.op:<9} {action.kind} {action.source}#{action.source_id} -> {where}"
+    if action.op in ("create", "lookup") and action.record is not None:
+        line += ": " + ", ".join(f"{name}={_value(value)}" for name, value in shown_key(action.record).items())
     if action.changes:
         line += ": " + ", ".join(f"{name} {_value(old)} -> {_value(new)}" for name, (old, new) in action.changes.items())
     if action.reason:
@@ -180,25 +159,31 @@ def register(cli: click.Group) -> None:
     def plan(app: Any, job: str, as_json: bool, full: bool, limit: int) -> None:
         """Show what `sync JOB` would do now, writing nothing anywhere.
 
-        Lists creates, updates (with the fields that change), deletes, adoptions of records the target
-        already has, deferrals (with the reason) and conflicts, then the counts. Reads the systems,
-        never writes to them, to links or to cursors.
+        Lists creates (with their key fields), updates (with the fields that change), deletes,
+        adoptions of records the target already has, records that would fail (with the reason: a
+        setting, a reference, a rule of the target), deferrals and conflicts, sorted by what they do
+        and by key; then a `Plan:` line and what cannot be known before the sync. Reads the
+        systems, never writes to them, to links or to cursors.
         """
         [name] = resolve_names(app, (job,), False)
-        with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt) as rt:
+        with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt, progress=not as_json) as rt:
             result = sync_job(rt, name, dry_run=True, full=full)
         if as_json:
-            echo_json({"job": name, "status": result.status, "error": result.error, "counts": result.counts,
-                       "actions": [a.describe() for a in result.actions]})
+            echo_json(plan_view.as_json(name, result))
         else:
             cfg = app.config.jobs[name]
             click.echo(f"Plan for {name} ({cfg.kind}: {cfg.source} -> {', '.join(cfg.targets)}):")
-            shown = result.actions if limit <= 0 else result.actions[:limit]
+            actions = plan_view.ordered(result.actions)
+            shown = actions if limit <= 0 else actions[:limit]
             for action in shown:
                 click.echo("  " + describe_action(action))
-            if len(shown) < len(result.actions):
-                click.echo(f"  ... and {len(result.actions) - len(shown)} more (--limit 0 lists all)")
-            click.echo(f"Summary: {summary_line(result.counts)}")
+            if len(shown) < len(actions):
+                click.echo(f"  ... and {len(actions) - len(shown)} more (--limit 0 lists all)")
+            unchanged = result.counts.get("unchanged", 0)
+            click.echo(plan_view.closing_line(plan_view.tally(actions)) +
+                       (f" {unchanged} unchanged." if unchanged else ""))
+            for note in plan_view.unknowable(actions):
+                click.echo(f"Not known before the sync: {note}.")
             if result.error:
                 click.echo(f"error: {result.error}", err=True)
         interrupt.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
@@ -217,7 +202,7 @@ def register(cli: click.Group) -> None:
         """Run jobs now and print a summary per job.
 
         Exit status 0 when every job succeeded, 1 when a record or a job failed (details in
-        `hostsync runs` and the log), 2 on a usage or configuration error, 130/143 when stopped by
+        `hostsync runs` and the log) or conflicts of a two-way job wait for an operator, 2 on a usage or configuration error, 130/143 when stopped by
         Ctrl-C/SIGTERM (the run is recorded as interrupted; Ctrl-C twice stops at once). A job that
         is already running (here or in the daemon) is not started twice: exit status 75 when that
         was all. A run that would delete or update more records in one target than its job allows
@@ -233,13 +218,20 @@ def register(cli: click.Group) -> None:
                 if rt.stop.is_set():
                     break  # jobs not started are not runs
                 results.append(sync_job(rt, name, dry_run=dry_run, full=full))
-                rt.progress.done()  # type: ignore[union-attr]
         if as_json:
             echo_json([{"job": r.job, "status": r.status, "run_id": r.run_id, "counts": r.counts, "error": r.error,
-                        "seconds": round(r.seconds, 3), "writes": r.writes} for r in results])
+                        "seconds": round(r.seconds, 3), "writes": r.writes, "open_conflicts": r.open_conflicts}
+                       for r in results])
         else:
             print_results(results)
-        interrupt.exit(for_statuses(r.status for r in results))
+        code = for_statuses(r.status for r in results)
+        for result in results:
+            if result.open_conflicts:  # nothing failed, but nothing moves for those records until someone decides
+                click.echo(f"{result.job}: {plural(result.open_conflicts, 'conflict')} wait for an operator: "
+                           f"see `hostsync conflicts {result.job}`, then `hostsync resolve ID --use source|target`",
+                           err=True)
+                code = EXIT_FAILED
+        interrupt.exit(code)
 
     @cli.command("check")
     @click.argument("systems", nargs=-1, shell_complete=complete_systems)
@@ -254,8 +246,12 @@ def register(cli: click.Group) -> None:
         """
         config = app.config
         require_systems(app, systems)
-        with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt) as rt:
-            results = check_systems(rt, systems or tuple(config.systems), force=force)
+        results = []
+        with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt, progress=not as_json) as rt:
+            for name in systems or tuple(config.systems):  # one at a time, saying which
+                if rt.line is not None:  # type: ignore[attr-defined]
+                    rt.line.say(f"checking {name} ({config.systems[name].plugin})...")  # type: ignore[attr-defined]
+                results += check_systems(rt, [name], force=force)
         if as_json:
             echo_json([{"system": r.system, "ok": r.ok, "message": r.message} for r in results])
         else:

@@ -43,6 +43,8 @@ class JobResult:
     seconds: float = 0.0
     writes: int = 0
     actions: list[Action] = field(default_factory=list)
+    #: conflicts of this (two-way) job waiting for an operator after the run
+    open_conflicts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -95,6 +97,7 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         except Exception:  # settling after a failure is best effort; the next run reconciles
             log.exception("job %s: settling in-flight writes failed", name)
         rt.persist_holds()
+        run.settler.report.flush()
     if status == "ok" and rt.stop.is_set():
         status = "interrupted"
     held = sorted(s for s in {job.source, *job.targets} if rt.gates[s].held)
@@ -102,16 +105,28 @@ def sync_job(rt: Runtime, name: str, *, dry_run: bool = False, full: bool = Fals
         status, error = "failed", "; ".join(f"system {s!r} is held: {rt.gates[s].held}" for s in held)
     if status == "ok" and run.refusals:  # the guard kept it from writing: say what, and how to allow it
         status, error = "refused", "; ".join(run.refusals)
-    if status == "ok" and run.tally.failed:
+    if status == "ok" and run.tally.failed and not dry_run:  # a plan's failures are predictions: it was made
         status = "failed"
     counts = run.tally.counts
     if not dry_run and run_id is not None:
         rt.state.finish_run(run_id, status, counts, error)
         rt.unlock(name)
+    waiting = len(rt.state.open_conflicts(name)) if job.two_way and not dry_run else 0
     result = JobResult(name, status, counts, run_id, error, time.monotonic() - started,
-                       rt.caller.writes() - writes_before, actions)
+                       rt.caller.writes() - writes_before, actions, waiting)
+    if rt.progress is not None:
+        run.ctx.tell(force=True)
+        rt.progress.finish(name)
     rt.emit(Event("run.finished", job=name, run_id=run_id, detail={"status": status, "counts": counts, "error": error}))
-    log.info("job %s %s: %s", name, status, ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do")
+    told = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing to do"
+    if dry_run:  # a plan's counts are predictions, printed by the plan itself: nothing was written
+        log.debug("plan of job %s made (%s): would be %s", name, status, told)
+    elif error:
+        log.warning("job %s %s: %s; %s", name, status, told, error)
+    else:
+        log.info("job %s %s: %s", name, status, told)
+    if waiting:
+        log.warning("job %s: %d conflict(s) wait for an operator: see `hostsync conflicts %s`", name, waiting, name)
     return result
 
 

@@ -28,6 +28,22 @@ COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "deferred",
 WRITES = ("create", "update", "delete", "adopt", "reconcile", "lookup")
 
 
+#: The fields that tell a person which record a create makes (its key fields in a plan).
+SHOWN = {"client": ("email", "first_name", "last_name", "company"), "domain": ("name",), "site": ("domain",),
+         "invoice": ("number", "issued_on", "total", "currency"), "ticket": ("subject",), "project": ("name",),
+         "task": ("name",), "time_entry": ("member", "started_at", "minutes")}
+
+
+def shown_key(record: Record) -> dict[str, Any]:
+    """``record``'s :data:`SHOWN` fields that have a value, as canonical (JSON-ready) values."""
+    out = {}
+    for name in SHOWN.get(record.kind, ()):
+        value = record.fields.get(name)
+        if value not in (None, ""):
+            out[name] = value if isinstance(value, (str, int, float, bool)) else str(value)
+    return out
+
+
 @dataclass
 class Action:
     """One thing a run will do (or, in a plan, would do) to one record in one target."""
@@ -64,11 +80,15 @@ class Action:
     #: a reconcile that may create again when it finds nothing (false: this run sent the create, and
     #: counted it as unknown; so do the actions that follow from it)
     resend: bool = True
+    #: in a plan: references a dependency would create first, by name, as source ids (see ``Connector.validate``)
+    stand_ins: dict[str, str] | None = None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for ``plan --json`` and the events table (no field values)."""
         out: dict[str, Any] = {"op": self.op, "kind": self.kind, "source": self.source,
                                "source_id": self.source_id, "target": self.target, "target_id": self.target_id}
+        if self.op in ("create", "lookup") and self.record is not None:
+            out["key"] = shown_key(self.record)
         if self.changes:
             out["changes"] = {name: {"old": old, "new": new} for name, (old, new) in self.changes.items()}
         if self.reason:

@@ -58,9 +58,11 @@ class Applier:
     def dispatch(self, actions: list[Action]) -> None:
         """Store intents for creates, send writes to the workers, settle the rest at once."""
         ctx = self.ctx
+        ctx.planned += len(actions)
         if ctx.dry_run:
             for action in actions:
-                self.settler.planned(action)
+                self.settler.planned(self.planner.predicted(action))
+            ctx.tell()
             return
         at = ctx.clock().isoformat()
         intents = [Intent(self.kind, a.source, a.source_id or "", a.target, ctx.job.name, a.key or {}, at)
@@ -285,6 +287,10 @@ class Applier:
                 action = replace(action, op="create")  # nothing there: create it now, in this worker
             if action.op == "create":
                 return self._create(action)
+            if action.op in ("adopt", "update", "delete"):
+                refused = self._refused(action, "update" if action.op == "adopt" else action.op)
+                if refused and (action.op != "adopt" or action.changes):
+                    return refused
             if action.op == "adopt":
                 if action.changes:
                     caller.call(target, connector.update, kind, action.target_id, action.record, write=True)
@@ -316,6 +322,9 @@ class Applier:
         """Send a create. Its outcome is unknown unless the vendor proved it did nothing (refused
         it, or was never reached) or answered with an id that can be a link."""
         connector = self.rt.connector(action.target)
+        refused = self._refused(action, "create")
+        if refused:
+            return refused
         try:
             new_id = self.rt.caller.call(action.target, connector.create, self.kind, action.record, write=True,
                                          retry_applied=False)
@@ -335,6 +344,14 @@ class Applier:
         if problem:
             return self._invalid_id(action, new_id, problem)
         return Outcome(action, "created", new_id)
+
+    def _refused(self, action: Action, op: str) -> Outcome | None:
+        """The failure of a write the target will certainly refuse (:meth:`Planner.refusal`), never sent."""
+        problem = self.planner.refusal(action, op)
+        if problem is None:
+            return None
+        return Outcome(action, "failed", reason=f"{op} refused: {problem}", error=Rejected(problem),
+                       created_nothing=op == "create")
 
     def _invalid_id(self, action: Action, new_id: object, problem: str) -> Outcome:
         """The record fails and is not linked; its intent stays, so a later run looks for what was made."""

@@ -27,6 +27,7 @@ asked for) is reported as a ``system.waited`` event (see :mod:`hostsync.events`)
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -36,16 +37,18 @@ from typing import Any, Callable, TypeVar
 from ..config import RateLimit
 from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
 from ..events import Event
-from ..http import exchanges, pacing
+from ..http import VendorCall, calling, exchanges, pacing
 
 T = TypeVar("T")
+log = logging.getLogger("hostsync.engine")
+#: Waits at least this long (seconds) are logged, besides being shown on a progress display.
+LONG_WAIT = 5.0
 
 
 class SystemHeld(ConnectorError):
     """A call was refused because the system is held after an authentication failure."""
 
-    #: what :func:`hostsync.events.failure_cause` counts it as
-    cause = "held"
+    cause = "held"  # what hostsync.events.failure_cause calls it
 
     def __init__(self, system: str, reason: str) -> None:
         super().__init__(f"system {system!r} is held: {reason} (fix it, then run `hostsync check {system}`)")
@@ -136,14 +139,21 @@ class Caller:
 
     def __init__(self, gates: dict[str, Gate], stop: threading.Event, policy: RetryPolicy | None = None,
                  sleep: Callable[[float], Any] | None = None, seed: int | None = None,
-                 emit: Callable[[Event], None] | None = None) -> None:
-        """:param emit: takes the ``system.waited`` events (from whichever thread waited)."""
+                 emit: Callable[[Event], None] | None = None,
+                 on_request: Callable[[VendorCall], None] | None = None) -> None:
+        """:param emit: takes the ``system.waited`` events (in the thread that waits).
+        :param on_request: told of every HTTP request a call makes, when it ends (in the thread
+            that made it; see :class:`hostsync.http.calling`)."""
         self.gates = gates
         self.emit = emit
+        self.on_request = on_request
         self.stop = stop
         self.policy = policy or RetryPolicy()
         self.rng = random.Random(seed)
         self._sleep = sleep or (lambda seconds: self.stop.wait(seconds))
+        #: told what a call is about to wait for: (system, seconds, why), from the waiting thread
+        self.on_wait: Callable[[str, float, str], None] | None = None
+        self._told: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -160,15 +170,18 @@ class Caller:
         return self.gates[system].held
 
     def call(self, system: str, function: Callable[..., T], *args: Any, write: bool = False,
-             retry_applied: bool = True, retry: bool = True) -> T:
+             retry_applied: bool = True, retry: bool = True, operation: str | None = None) -> T:
         """Call ``function(*args)`` against ``system`` under its gate, with the retry policy.
 
         :param write: the call changes the vendor (counted as a write; its outcome may be unknown).
         :param retry_applied: retry even when the write may have been applied (true for idempotent
             writes such as updates; false for creates, whose unknown outcome the engine settles).
         :param retry: retry transient failures at all (false: one attempt).
+        :param operation: the connector operation it is (default: the function's name, a
+            connector method's), for the ``-vv`` lines and ``vendor.call`` events of its requests.
         """
         gate = self.gates[system]
+        operation = operation or getattr(function, "__name__", "call").lstrip("_")
         attempt = 0
         while True:
             attempt += 1
@@ -180,7 +193,8 @@ class Caller:
                     if gate.held:
                         raise SystemHeld(system, gate.held)
                     self._count(system, write)
-                    result = self._inside(system, gate, function, args, write)
+                    with calling(system, operation, self.on_request):
+                        result = self._inside(system, gate, function, args, write)
                 gate.proven = True
                 return result
             except AuthError as exc:
@@ -195,8 +209,8 @@ class Caller:
                 delay = self.policy.delay(attempt, exc, self.rng) if retry else None
                 if delay is None:
                     raise
-                if isinstance(exc, RateLimited):  # the vendor asked for the wait (429, Retry-After)
-                    self._waited(system, delay, "vendor")
+                self._waiting(system, delay, "vendor" if isinstance(exc, RateLimited) else "retry",
+                              f"retrying after: {exc}")
                 self.wait(delay)
 
     def request(self, system: str, function: Callable[..., T], *args: Any, retry: bool = True,
@@ -212,9 +226,9 @@ class Caller:
         if getattr(self._local, "inside", False):
             return function(*args)
         if on_error is None:
-            return self.call(system, function, *args, retry=retry)
+            return self.call(system, function, *args, retry=retry, operation="list")
         try:
-            return self.call(system, function, *args, retry=retry)
+            return self.call(system, function, *args, retry=retry, operation="list")
         except SystemHeld:
             raise
         except ConnectorError as exc:
@@ -251,28 +265,43 @@ class Caller:
 
     def _turn(self, system: str, gate: Gate, wait: Callable[[float], Any]) -> None:
         """Wait for any pause, a token of the rate limit, then any pause asked for meanwhile (a
-        reply of another worker that spent the vendor's window); report what was waited, and why."""
+        reply of another worker that spent the vendor's window); say what is waited for, and why."""
         paused = gate.pause_left()
+        self._waiting(system, paused, "vendor")
         wait(paused)
-        limited = 0.0
         if gate.bucket:
             limited = gate.bucket.reserve()
+            self._waiting(system, limited, "rate_limit")
             wait(limited)
             again = gate.pause_left()
+            self._waiting(system, again, "vendor")
             wait(again)
-            paused += again
-        self._waited(system, limited, "rate_limit")
-        self._waited(system, paused, "vendor")
 
     def _pace(self, system: str, gate: Gate) -> None:
         """A further request of a call under way waits its turn too; never :class:`Stopped`: the
         operation is under way (a stop cuts the wait short)."""
         self._turn(system, gate, lambda seconds: self._sleep(seconds) if seconds > 0 else None)
 
-    def _waited(self, system: str, seconds: float, why: str) -> None:
-        """Report a wait of a call to ``system`` (``why``: ``rate_limit`` or ``vendor``)."""
-        if seconds > 0 and self.emit is not None:
+    def _waiting(self, system: str, seconds: float, why: str, text: str | None = None) -> None:
+        """A call to ``system`` is about to wait ``seconds`` (``why``: ``rate_limit``, ``vendor`` or
+        ``retry``): a ``system.waited`` event for the first two, ``on_wait`` (a progress display)
+        for a wait of a second or more, the log for a long one (once per system while it lasts)."""
+        if seconds <= 0:
+            return
+        if why != "retry" and self.emit is not None:
             self.emit(Event("system.waited", system=system, detail={"seconds": seconds, "why": why}))
+        if seconds < 1.0:
+            return
+        if text is None:
+            gate = self.gates[system]
+            text = (f"its rate_limit ({gate.bucket.rate * 60:g}/min)" if why == "rate_limit" and gate.bucket
+                    else "the vendor asked for a pause (Retry-After)")
+        if self.on_wait is not None:
+            self.on_wait(system, seconds, text)
+        now = time.monotonic()
+        if seconds >= LONG_WAIT and self._told.get(system, 0.0) <= now:
+            self._told[system] = now + seconds
+            log.info("waiting %.0f s before calling %s again: %s", seconds, system, text)
 
     def note_auth_failure(self, system: str, error: AuthError) -> None:
         """Hold ``system`` now: no call after this one, from any thread."""

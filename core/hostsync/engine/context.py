@@ -7,6 +7,7 @@ module (read, plan, apply, settle, two-way) takes it instead of reaching into th
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +42,11 @@ class RunContext:
     unsettled: list[tuple[str, str]] = field(default_factory=list)
     #: system -> ids of records queued for a retry (``pending``) that this run has not settled yet
     retrying: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: for the progress display: records listed, how many the listings announced, actions planned
+    read: int = 0
+    total: int | None = None
+    planned: int = 0
+    told: float = float("-inf")
 
     @property
     def state(self) -> State:
@@ -79,6 +85,21 @@ class RunContext:
             self.retrying[system].discard(record_id)
             if not self.dry_run:
                 self.state.clear_pending(self.job.name, system, [record_id])
+
+    def tell(self, force: bool = False) -> None:
+        """Report this run's numbers to the progress display, if there is one (the engine thread), at
+        most 20 times a second unless ``force``: called for every record read, it must cost nothing."""
+        progress = self.rt.progress
+        if progress is None or self.depth:
+            return
+        now = time.monotonic()
+        if not force and now - self.told < 0.05:
+            return
+        self.told = now
+        counts = self.tally.counts
+        progress.update(self.job.name, self.read, self.planned,
+                        sum(counts.get(k, 0) for k in ("created", "updated", "deleted", "adopted")),
+                        counts.get("failed", 0), self.total)
 
     def require(self, system: str) -> None:
         """Raise :class:`SystemHeld` if ``system`` is held."""

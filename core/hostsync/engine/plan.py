@@ -43,6 +43,7 @@ class Planner:
         spec = KINDS[self.kind]
         self.identity, self.natural = spec.identity, ctx.job.match
         self.stored_failed: set[str] = set()
+        self.validate_failed: set[str] = set()
         self.key_fields: dict[tuple[str, str, bool], frozenset[str]] = {}
         #: open conflicts of a two-way job, by (system, record id) of either side
         self.conflicts: dict[tuple[str, str], dict[str, Any]] = {}
@@ -99,6 +100,7 @@ class Planner:
                 continue
             if refs.after:
                 base.reason = "after " + ", ".join(refs.after)
+                base.stand_ins = refs.pending
             base.peer_hash = self._stored_hash(out, record if not hash_in_peer else out, peer, fields, digest)
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
@@ -158,6 +160,37 @@ class Planner:
                 log.warning("job %s: %s.stored() failed (%s: %s); comparing %s values as sent", self.ctx.job.name,
                             self.rt.system(system).plugin, type(exc).__name__, exc, self.kind)
             return record
+
+    def refusal(self, action: Action, op: str) -> str | None:
+        """Why ``action.target`` will certainly refuse to ``op`` (create, update, delete) the action's
+        record, known without asking it: an operation its settings do not allow, or a rule of its
+        ``Connector.validate``. Asked before every write of a sync and by a plan, so they agree."""
+        target = action.target
+        if op not in self.rt.ops(target, self.kind):
+            return (f"{target} ({self.rt.system(target).plugin}) cannot {op} {self.kind} records with its "
+                    f"settings (see `hostsync plugins --fields`)")
+        if op == "delete" or action.record is None:
+            return None
+        record = action.record
+        if action.stand_ins:
+            record = replace(record, refs={**record.refs, **action.stand_ins})
+        try:
+            problems = self.rt.connector(target).validate(self.kind, record, op)
+        except Exception as exc:  # a plugin bug: the write itself will tell
+            if target not in self.validate_failed:
+                self.validate_failed.add(target)
+                log.warning("job %s: %s.validate() failed (%s: %s); not checking %s records before writing them",
+                            self.ctx.job.name, self.rt.system(target).plugin, type(exc).__name__, exc, self.kind)
+            return None
+        return "; ".join(str(p) for p in problems) if problems else None
+
+    def predicted(self, action: Action) -> Action:
+        """In a plan: ``action``, or a ``fail`` when the target will certainly refuse its write."""
+        op = {"create": "create", "update": "update", "delete": "delete"}.get(action.op)
+        if action.op == "adopt" and action.changes:
+            op = "update"
+        problem = self.refusal(action, op) if op else None
+        return replace(action, op="fail", reason=f"{op} refused: {problem}") if problem else action
 
     def _conflict_pending(self, record: Record, system: str, link: Link | None, actions: list[Action]) -> bool:
         """A pair with an open conflict is left alone until an operator resolves it."""

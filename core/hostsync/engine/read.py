@@ -97,13 +97,15 @@ class Reader:
                         ctx.state.clear_pending(ctx.job.name, system, [record_id])
                     continue
                 yield record
+        before = ctx.read
+        connector.counter = lambda kind, count: setattr(ctx, "total", before + count) if kind == self.kind else None
         try:
             for record in connector.list(self.kind, since=since):
                 if ctx.stopping:
                     return
                 progress.read += 1
-                if self.rt.progress and progress.read % 100 == 0:
-                    self.rt.progress(ctx.job.name, progress.read)
+                ctx.read += 1
+                ctx.tell()  # the display throttles itself
                 newest = progress.max_updated.get(system)
                 if record.updated_at and (newest is None or record.updated_at > newest):
                     progress.max_updated[system] = record.updated_at
@@ -111,8 +113,9 @@ class Reader:
         except AuthError as exc:  # a connector that reads without fetch(): hold the system all the same
             self.rt.caller.note_auth_failure(system, exc)
             raise
-        if self.rt.progress:
-            self.rt.progress(ctx.job.name, progress.read)
+        finally:
+            connector.counter = None
+        ctx.tell(force=True)
         progress.complete[system] = True
 
     def seen(self, system: str, ids: list[str]) -> set[str]:

@@ -27,6 +27,8 @@ class Translated:
     missing: str | None = None
     #: in a plan: references that the named job would sync first
     after: list[str] | None = None
+    #: in a plan: those references by name, with their source ids (stand-ins for the ids to come)
+    pending: dict[str, str] | None = None
 
 
 class RefTranslator:
@@ -60,6 +62,7 @@ class RefTranslator:
             refs: dict[str, str | None] = {}
             missing: list[str] = []
             after: list[str] = []
+            pending: dict[str, str] = {}
             for name, ref_id in record.refs.items():
                 if ref_id is None or shared:
                     refs[name] = ref_id
@@ -72,8 +75,9 @@ class RefTranslator:
                         missing.append(problem)
                     if later:
                         after.append(later)
+                        pending[name] = ref_id
                 refs[name] = peer_id
-            out[record.id or ""] = Translated(refs, "; ".join(missing) or None, after or None)
+            out[record.id or ""] = Translated(refs, "; ".join(missing) or None, after or None, pending or None)
         return out
 
     def _spaces(self, system: str, peer: str) -> list[tuple[str, str]]:

@@ -139,7 +139,8 @@ class JobRun:
                          if i not in linked and ctx.settled_at(intent.since, peer) <= now)
             if not ids or ctx.rt.held(system) or ctx.rt.held(peer) or "get" not in ctx.rt.ops(system, ctx.kind):
                 continue
-            log.info("job %s: reconciling %d unconfirmed create(s) from %s in %s", ctx.job.name, len(ids), system, peer)
+            log.log(logging.DEBUG if ctx.dry_run else logging.INFO, "job %s: reconciling %d unconfirmed create(s) "
+                    "from %s in %s", ctx.job.name, len(ids), system, peer)
             self.reader.seen(system, ids)  # the scan need not plan them again
             self.sync_ids(system, ids, peer)
 
@@ -165,6 +166,7 @@ class JobRun:
         ctx = self.ctx
         sub = JobRun(ctx.rt, job, run_id=ctx.run_id, depth=ctx.depth + 1)
         sub.sync_ids(source, ids, target)
+        sub.settler.report.flush()
         ctx.tally.merge(sub.tally)
 
     def resolve(self, conflict: dict[str, Any], use: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
@@ -14,16 +13,16 @@ from ..config import Config, JobConfig, SystemConfig
 from ..connector import Connector, Operations
 from ..errors import ConfigError, ConnectorError
 from ..events import Event
+from ..http import VendorCall
 from ..locks import JobLock, JobLocked
 from ..plugins import Plugins
+from ..progress import Progress
 from ..state import State
 from . import holds
 from .calls import Caller, Gate, RetryPolicy
 
 log = logging.getLogger("hostsync.engine")
 
-#: Progress callback: (job name, records read so far).
-Progress = Callable[[str, int], None]
 
 
 def make_gates(config: Config) -> dict[str, Gate]:
@@ -33,7 +32,7 @@ def make_gates(config: Config) -> dict[str, Gate]:
 
 class Runtime:
     """Shared by the job runs of one invocation. Use from one thread, the *engine thread* (workers
-    only call vendors; the events they give rise to are delivered on the engine thread)."""
+    only call vendors, and emit the events of those calls)."""
 
     def __init__(self, config: Config, plugins: Plugins, *, state: State | None = None,
                  gates: dict[str, Gate] | None = None, stop: threading.Event | None = None,
@@ -54,13 +53,13 @@ class Runtime:
         self.gates = gates if gates is not None else make_gates(config)
         for name, system in config.systems.items():  # systems added by a reload
             self.gates.setdefault(name, Gate(system.concurrency, system.rate_limit)).configured(system)
-        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep, emit=self.emit)
+        self.caller = Caller(self.gates, self.stop, policy, sleep=sleep, emit=self.emit, on_request=self._vendor_call)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        #: where each job's numbers go as they change (a terminal line, systemd's STATUS), if anywhere
         self.progress = progress
         self.allow_mass_change = allow_mass_change
-        #: events emitted in worker threads, delivered by the engine thread (see :meth:`emit`)
-        self._queued: deque[Event] = deque()
-        self._local = threading.local()
+        if progress is not None:
+            self.caller.on_wait = lambda system, seconds, why: progress.waiting(f"{system} for {seconds:.0f} s: {why}")
         self._connectors: dict[str, Connector] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._locks: dict[str, JobLock] = {}
@@ -94,12 +93,8 @@ class Runtime:
 
     def pool(self, system: str) -> ThreadPoolExecutor:
         if system not in self._pools:
-            self._pools[system] = ThreadPoolExecutor(self.gates[system].concurrency, thread_name_prefix=system,
-                                                     initializer=self._mark_worker)
+            self._pools[system] = ThreadPoolExecutor(self.gates[system].concurrency, thread_name_prefix=system)
         return self._pools[system]
-
-    def _mark_worker(self) -> None:
-        self._local.worker = True
 
     def shares_ids(self, a: str, b: str) -> bool:
         """Whether two systems share one id space (an addon living in its host's database)."""
@@ -167,22 +162,15 @@ class Runtime:
     # -- events -------------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        """Deliver ``event`` to the ``hostsync_event`` observers, always on the engine thread: one
-        emitted in a worker (a wait before a vendor call) is queued, and delivered in order by the
-        engine thread's next :meth:`emit` or :meth:`flush_events` (a run ends with one), so
-        observers need not be thread-safe. Safe to call from any thread."""
-        if not self.plugins.has_observers:
-            return
-        if getattr(self._local, "worker", False):
-            self._queued.append(event)
-            return
-        self.flush_events()
-        self.plugins.emit(event)
+        """Deliver ``event`` to the observers, from any thread (see :meth:`Plugins.emit`)."""
+        if self.plugins.has_observers:
+            self.plugins.emit(event)
 
-    def flush_events(self) -> None:
-        """Deliver the events workers queued (on the engine thread)."""
-        while self._queued:
-            self.plugins.emit(self._queued.popleft())
+    def _vendor_call(self, call: VendorCall) -> None:
+        """Every HTTP request a connector made in a call of this runtime (in a worker thread)."""
+        self.emit(Event("vendor.call", system=call.system, detail={
+            "operation": call.operation, "seconds": round(call.seconds, 6), "outcome": call.outcome,
+            "method": call.method, "action": call.action, "status": call.status, "bytes": call.size}))
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -199,7 +187,6 @@ class Runtime:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
         self._pools.clear()
-        self.flush_events()
         for job in list(self._locks):
             self.unlock(job)
         if self._owns_state:

@@ -18,6 +18,7 @@ from ..state import Link, State, now
 from .actions import Action, Outcome
 from .context import RunContext, log
 from .read import Progress
+from .report import RunReport
 
 #: The counter a planned action shows as in a plan.
 PLANNED = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
@@ -32,6 +33,8 @@ class Settler:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.kind = ctx.kind
+        #: what the log is told at the end of the run: one line per cause (see :mod:`.report`)
+        self.report = RunReport(ctx.job.name, ctx.kind, log)
 
     def planned(self, action: Action) -> None:
         """Count (and report) what a plan would do."""
@@ -55,6 +58,7 @@ class Settler:
             for outcome in outcomes:
                 self._record(outcome, batch)
             batch.flush(self.ctx.state, self.ctx.job.name, self.kind)
+        self.ctx.tell()
 
     def _link(self, action: Action, target_id: str | None) -> Link:
         previous = action.link
@@ -88,8 +92,11 @@ class Settler:
             if action.link:
                 state.delete_link(action.link)
         elif result == "conflicts" and action.theirs_hash and action.link:
-            conflict_id = state.add_conflict(ctx.job.name, self.kind, action.link, action.values or {},
-                                             action.theirs or {}, action.hash or "", action.theirs_hash)
+            differing = action.changes or action.values or {}  # only the fields that differ for real
+            conflict_id = state.add_conflict(ctx.job.name, self.kind, action.link,
+                                             {k: v for k, v in (action.values or {}).items() if k in differing},
+                                             {k: v for k, v in (action.theirs or {}).items() if k in differing},
+                                             action.hash or "", action.theirs_hash)
             outcome.reason = f"{outcome.reason} (conflict #{conflict_id})"
         elif result == "unknown":  # its intent stays: looked up once the create had time to land
             if action.op in ("create", "lookup"):  # just sent: the settle delay counts from now
@@ -107,9 +114,7 @@ class Settler:
                 "record_id": action.source_id, "target": action.target, "target_id": outcome.target_id or action.target_id,
                 "action": action.op, "outcome": result, "reason": outcome.reason,
                 "fields": sorted(action.changes) if action.changes else None})
-            if result == "failed":
-                log.warning("job %s: %s %s %s -> %s failed: %s", ctx.job.name, action.op, self.kind,
-                            action.source_id, action.target, outcome.reason)
+            self.report.add(outcome)
             detail = {"target": action.target, "action": action.op, "reason": outcome.reason,
                       "fields": sorted(action.changes)}
             if result == "failed":

@@ -133,10 +133,14 @@ class TwoWay:
             self.applier.drain(everything=True)
 
     def _both_changed(self, ours: Action, theirs: Action) -> list[Action]:
-        """Both sides changed since the last sync: the same change is no conflict; else the policy."""
-        if ours.hash == theirs.hash:
+        """Both sides changed since the last sync (or meet for the first time): the same values, as
+        each side would store the other's, are no conflict; else the policy."""
+        differing = self.differing(ours, theirs)
+        if ours.hash == theirs.hash or not differing:
             return [replace(ours, op="relink", target_id=ours.link.peer_id if ours.link else None,
                             peer_hash=theirs.hash)]
+        base = (ours.link.values() if ours.link else None) or {}  # a pair linked at a first meeting has none
+        first = not base
         policy = self.ctx.job.conflicts
         if policy == "newest-wins":
             a_at = ours.record.updated_at if ours.record else None
@@ -149,6 +153,23 @@ class TwoWay:
             return [ours]
         if policy == "target-wins":
             return [theirs]
+        why = ("differs in both systems at their first meeting (no last sync)" if first
+               else "changed in both systems since the last sync")
+        fields = ", ".join(sorted(differing))
         return [replace(ours, op="conflict", theirs=theirs.values, theirs_hash=theirs.hash,
-                        reason="changed in both systems since the last sync" +
-                        ("" if self.ctx.job.conflicts == "manual" else " and the newer one cannot be told"))]
+                        changes={name: (base.get(name), (ours.values or {}).get(name)) for name in differing},
+                        reason=f"{why}: {fields}" +
+                        ("" if self.ctx.job.conflicts == "manual" else "; the newer one cannot be told"))]
+
+    def differing(self, ours: Action, theirs: Action) -> set[str]:
+        """Fields whose values differ for real: neither side would store the other's value as its own
+        (``Connector.stored``), so ``TX`` against ``Texas``, or ``closed`` against ``inactive``
+        where one side keeps a closed client as inactive, is the same fact."""
+        a_values, b_values = ours.values or {}, theirs.values or {}
+        names = {n for n in set(a_values) | set(b_values) if a_values.get(n) != b_values.get(n)}
+        if not names or ours.record is None or theirs.record is None:
+            return names
+        a_in_b = self.planner.stored(theirs.source, ours.record).fields
+        b_in_a = self.planner.stored(ours.source, theirs.record).fields
+        return {n for n in names if "." in n or n in KINDS[self.kind].refs
+                or (a_in_b.get(n, a_values.get(n)) != b_values.get(n) and b_in_a.get(n, b_values.get(n)) != a_values.get(n))}

@@ -212,6 +212,7 @@ def test_a_server_that_ignores_page_is_caught(client: BlestaClient, sandbox: Ble
 
 def test_debug_logs_name_calls_but_no_values(client: BlestaClient, sandbox: BlestaSandbox,
                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="hostsync.vendor")  # the core's line of each request (-vv)
     client.post("clients", "create", {"vars": {
         "username": "logcheck@example.com", "new_password": "Pa55-secret-word", "confirm_password": "Pa55-secret-word",
         "client_group_id": 1, "first_name": "Log", "last_name": "Check", "email": "logcheck@example.com"}})

@@ -549,6 +549,7 @@ def test_no_secret_in_logs_or_errors(sandbox: BlestaSandbox, connect: Connect,
                                      caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="hostsync")
+    caplog.set_level(logging.DEBUG, logger="hostsync.vendor")  # the core's line of each request (-vv)
     messages = []
     wrong = connect(sandbox, key="wrong-Secret-KEY-0815")
     for call in (lambda: wrong.check(), lambda: list(wrong.list("client")),

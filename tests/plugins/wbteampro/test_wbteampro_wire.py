@@ -163,6 +163,7 @@ def test_three_failed_logins_ban_the_ip_on_both_apis(sandbox, options):
 
 def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="hostsync.vendor")  # the line of each request (-vv)
     digest = hashlib.md5(sandbox.ADMIN_PASSWORD.encode()).hexdigest()
     sandbox.inject(Fault("error", match="findActions", status=200, content_type="application/json",
                          body=json.dumps({"request": {"code": 400, "message": f"bad {digest} {sandbox.ADMIN_PASSWORD}"},
@@ -182,7 +183,7 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
             errors.append(str(exc))
     assert len(errors) == 4 and "***" in errors[0]
     text = caplog.text + "\n".join(errors)
-    assert "wbTeamPro GET projects" in caplog.text
+    assert "POST projects (get) -> HTTP 200" in caplog.text
     for secret in (sandbox.ADMIN_PASSWORD, digest, hashlib.md5((sandbox.ADMIN_PASSWORD + "!").encode()).hexdigest()):
         assert secret not in text
 

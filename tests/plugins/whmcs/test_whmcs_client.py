@@ -179,6 +179,7 @@ def test_missing_responsetype_gets_the_legacy_format_which_is_refused():
 
 def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="hostsync.vendor")  # the line of each request (-vv)
     secret_values = secrets_of(sandbox)
     errors = []
     for settings in (options, {**options, "accesskey": sandbox.ACCESSKEY},
@@ -198,7 +199,7 @@ def test_no_secret_in_any_log_line_or_error(sandbox, options, caplog):
                 errors.append(str(exc))
     assert len(errors) >= 4 and any("***" in e for e in errors)
     text = caplog.text + "\n".join(errors)
-    assert "WHMCS GetClients" in caplog.text
+    assert "POST GetClients -> HTTP 200" in caplog.text  # the core's line of each request (-vv)
     for value in secret_values:
         assert value not in text
 
