@@ -10,6 +10,7 @@ tells the engine what Blesta keeps of what it writes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import string
@@ -20,12 +21,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
-from hostsync.connector import OriginIndex
+from hostsync.connector import Cost, OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_value
 
 from . import mapping as m
-from .client import BlestaClient, rows_of
+from .client import PAGE_SIZE, BlestaClient, rows_of
 
 log = logging.getLogger("hostsync.blesta")
 
@@ -43,13 +44,17 @@ DOMAIN_FIELDS = ("name", "client", "status", "registered_on", "expires_on")
 TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messages.body", "created_at")
 
 #: What the connector can do at most; an instance narrows it to what its settings allow.
+#: Costs: pages of Blesta's fixed 20 rows; a client's phone numbers (and with ``origin_field`` its custom
+#: fields) and an invoice's lines are read per record; a find by e-mail or number is one filtered list.
 KINDS_MAX: dict[str, Operations] = {
-    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True),
+    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True,
+                            cost=Cost(page=PAGE_SIZE, details=2, find=1, find_origin=None)),
     "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
-                             read_only=("number", "paid_on", "total")),
-    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS),
+                             read_only=("number", "paid_on", "total"), cost=Cost(page=PAGE_SIZE, details=1, find=2)),
+    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS,
+                            cost=Cost(page=PAGE_SIZE, find=1)),
     "ticket": Operations.of("list", "get", "find", "create", "update", "delete", fields=TICKET_FIELDS,
-                            read_only=("created_at",)),
+                            read_only=("created_at",), cost=Cost(page=PAGE_SIZE, find=None)),
 }
 
 #: Orphan tickets (added, opening reply lost) are searched this far around the newest visible ids.
@@ -126,13 +131,12 @@ class BlestaConnector(Connector):
         department, so a ticket's department can be read but not set."""
         kinds = dict(KINDS_MAX)
         if not options.get("domain_pricing_id"):
-            domain = kinds["domain"]
-            kinds["domain"] = Operations(domain.ops - {"create"}, domain.fields, domain.read_only)
+            kinds["domain"] = replace(kinds["domain"], ops=kinds["domain"].ops - {"create"})
         if not options.get("ticket_departments") and options.get("ticket_department_id"):
-            ticket = kinds["ticket"]
-            kinds["ticket"] = Operations(ticket.ops, ticket.fields, ticket.read_only | {"department"})
+            kinds["ticket"] = replace(kinds["ticket"], read_only=kinds["ticket"].read_only | {"department"})
         if not options.get("origin_field"):
-            kinds["client"] = replace(kinds["client"], origin=False)
+            client = kinds["client"]
+            kinds["client"] = replace(client, origin=False, cost=replace(client.cost, details=1))
         return kinds
 
     # -- seam -----------------------------------------------------------------------------------
@@ -219,7 +223,7 @@ class BlestaConnector(Connector):
         args = {"order_by": {"id_code": "ASC"}, "filters": {"company_id": self.company_id}}
         for row in self.api.pages("clients", "getList", args, count={"filters": {"company_id": self.company_id}},
                                   context="list clients"):
-            record = self.detail("client", str(row.get("id")), lambda: self._client_from_row(row))
+            record = self.detail("client", str(row.get("id")), functools.partial(self._client_from_row, row))
             if record is not None:
                 yield record
 
@@ -394,7 +398,7 @@ class BlestaConnector(Connector):
     def _list_invoice(self) -> Iterator[Record]:
         # Rows carry no lines and no modification time, so each invoice is read whole.
         for row in self._invoice_rows({}):
-            record = self.detail("invoice", str(row["id"]), lambda: self._get_invoice(str(row["id"])))
+            record = self.detail("invoice", str(row["id"]), functools.partial(self._get_invoice, str(row["id"])))
             if record is not None:
                 yield record
 
@@ -566,7 +570,7 @@ class BlestaConnector(Connector):
 
     def _list_domain(self) -> Iterator[Record]:
         for row in self._service_rows({}):
-            record = self.detail("domain", str(row["id"]), lambda: self._domain_from_row(row))
+            record = self.detail("domain", str(row["id"]), functools.partial(self._domain_from_row, row))
             if record is not None:
                 yield record
 

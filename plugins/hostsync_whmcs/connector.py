@@ -19,6 +19,7 @@ Change signals (WHMCS has no modified-since filter):
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -28,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
-from hostsync.connector import OriginIndex
+from hostsync.connector import Cost, OriginIndex
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
@@ -74,12 +75,16 @@ class WhmcsConnector(Connector):
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
     id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
-        # the origin marker lives in the client custom field origin_field (see operations())
-        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
-        "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
+        # the origin marker lives in the client custom field origin_field (see operations()); list rows
+        # carry no address, so each client is read with GetClientsDetails (as find by e-mail does)
+        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True,
+                                cost=Cost(page=100, details=1, find=1, find_origin=None)),
+        "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS,
+                                cost=Cost(page=100, details=1, find=2)),
         # the total is set through the tax rate; stored() says what WHMCS computes where no rate fits
-        "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency")),
-        "domain": Operations.of("list", "get", "find", "create", "update"),
+        "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency"),
+                                 cost=Cost(page=100, details=1, find=2)),
+        "domain": Operations.of("list", "get", "find", "create", "update", cost=Cost(page=100, find=1)),
     }
     settings = (
         Setting("url", "url", required=True, help="WHMCS base URL; the API is {url}/includes/api.php"),
@@ -129,10 +134,13 @@ class WhmcsConnector(Connector):
 
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
-        """Clients keep origin markers only where ``origin_field`` names the custom field for them."""
-        if options.get("origin_field"):
-            return cls.kinds
-        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False)}
+        """Clients keep origin markers only where ``origin_field`` names the custom field for them;
+        lists come in pages of ``page_size``."""
+        page = int(options.get("page_size") or 100)
+        kinds = {kind: replace(ops, cost=replace(ops.cost, page=page)) for kind, ops in cls.kinds.items()}
+        if not options.get("origin_field"):
+            kinds["client"] = replace(kinds["client"], origin=False)
+        return kinds
 
     def close(self) -> None:
         self.api.close()
@@ -273,7 +281,7 @@ class WhmcsConnector(Connector):
         """Every client, with details (list rows carry no address and no custom fields)."""
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size):
             client_id = str(row.get("id"))
-            record = self.detail("client", client_id, lambda: self.get("client", client_id))
+            record = self.detail("client", client_id, functools.partial(self.get, "client", client_id))
             if record is not None:
                 yield record
 
@@ -316,7 +324,7 @@ class WhmcsConnector(Connector):
             yield from self._all_clients()
             return
         for client_id, when in sorted(newest.items(), key=lambda item: item[1]):
-            record = self.detail("client", client_id, lambda: self.get("client", client_id))
+            record = self.detail("client", client_id, functools.partial(self.get, "client", client_id))
             if record is not None:
                 record.updated_at = when
                 yield record
