@@ -206,7 +206,8 @@ def test_malformed_answers_fail_the_records_with_a_clear_reason(project: Any, bi
                                                                 body: str, words: str) -> None:
     project.job("clients", kind="client", source="billing", targets=["blesta"])
     billing.put("client", client(1))
-    blesta.inject(Fault("error", match="clients/getList", status=200, body=body, times=None))
+    for method in ("clients/getListCount", "clients/getList"):  # a scan of Blesta fails, then the find
+        blesta.inject(Fault("error", match=method, status=200, body=body, times=None))
     result = project.cli("sync", "clients", "--json")
     assert result.exit_code == 1 and of(result, "clients")["failed"] == 1
     assert words in result.output and "clients/getList" in result.output
