@@ -402,6 +402,44 @@ def _ident(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+class Memo:
+    """A cache shared by a connector's threads that fills each key once: callers that ask for a key
+    being filled wait for that one fill instead of making the same request again (the states of a
+    country, the departments of a helpdesk). A fill that raises is not kept; the next caller tries
+    again. Thread-safe; one per connector instance, so per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[Any, Any] = {}
+        self._filling: dict[Any, threading.Lock] = {}
+
+    def get(self, key: Any, fill: Callable[[], Any]) -> Any:
+        """The value of ``key``, from ``fill()`` the first time."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            filling = self._filling.setdefault(key, threading.Lock())
+        with filling:
+            with self._lock:
+                if key in self._values:  # filled while this caller waited
+                    return self._values[key]
+            value = fill()
+            with self._lock:
+                self._values[key] = value
+                self._filling.pop(key, None)
+            return value
+
+    def peek(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key`` if it was filled, else ``default`` (never fills)."""
+        with self._lock:
+            return self._values.get(key, default)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Keep ``value`` for ``key`` (learned on the way, e.g. from a listing)."""
+        with self._lock:
+            self._values[key] = value
+
+
 class OriginIndex:
     """Origin marker -> record ids of one kind, for vendors that cannot search by the place they
     keep markers in (a custom field): one full read builds it, the connector's own creates keep it

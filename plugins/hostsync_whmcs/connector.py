@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
-from hostsync.connector import Cost, OriginIndex
+from hostsync.connector import Cost, Memo, OriginIndex
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
@@ -125,8 +125,8 @@ class WhmcsConnector(Connector):
         self._lock = threading.Lock()
         self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
-        self._currencies: dict[str, str | None] = {}
-        self._client_emails: dict[str, str | None] = {}
+        self._currencies = Memo()  # client id -> its currency code (read once per run)
+        self._client_emails = Memo()  # client id -> its e-mail address (read once per run)
         self._invoice_numbers: dict[str, str] | None = None
         self._no_activity_log: str | None = None  # why GetActivityLog cannot be used in this run
         self.origin_field = str(options.get("origin_field") or "") or None
@@ -500,8 +500,10 @@ class WhmcsConnector(Connector):
             params["subject"] = fields["subject"]
         if fields.get("priority") and m.PRIORITY.get(m.PRIORITY_OUT[fields["priority"]].lower()) != have.fields["priority"]:
             params["priority"] = m.PRIORITY_OUT[fields["priority"]]
-        if fields.get("status") and (added or fields["status"] != have.fields["status"]):
-            params["status"] = m.TICKET_STATUS_OUT[fields["status"]]
+        # replies move the status: set it last, back to what it was where the record does not change it
+        status = fields.get("status") or (have.fields["status"] if added else None)
+        if status and (added or status != have.fields["status"]):
+            params["status"] = m.TICKET_STATUS_OUT[status]
         if fields.get("department") and fields["department"] != have.fields["department"]:
             department = self._department_id(fields["department"])
             if department != str(current.get("deptid")):  # an unknown name falls back to where it is
@@ -552,13 +554,11 @@ class WhmcsConnector(Connector):
         return found[1] if found else None
 
     def _client_email(self, client_id: str) -> str | None:
-        with self._lock:
-            if client_id in self._client_emails:
-                return self._client_emails[client_id]
-        record = self.get("client", client_id)
-        with self._lock:
-            self._client_emails[client_id] = record.fields.get("email") if record else None
-            return self._client_emails[client_id]
+        def read() -> str | None:
+            record = self.get("client", client_id)
+            return record.fields.get("email") if record else None
+
+        return self._client_emails.get(client_id, read)
 
     # invoices
 
@@ -568,26 +568,23 @@ class WhmcsConnector(Connector):
     def _remember_currency(self, row: Mapping[str, Any]) -> None:
         client_id = m.ident(row.get("userid"))
         if client_id and m.text(row.get("currencycode")):
-            with self._lock:
-                self._currencies[client_id] = m.text(row.get("currencycode"))
+            self._currencies.put(client_id, m.text(row.get("currencycode")))
 
     def _currency(self, client_id: str | None) -> str | None:
         """An invoice is in its client's currency; GetInvoice does not say which."""
         if client_id is None:
             return None
-        with self._lock:
-            if client_id in self._currencies:
-                return self._currencies[client_id]
-        try:
-            answer = self.api.call("GetClientsDetails", {"clientid": client_id, "stats": False},
-                                   about=f"client {client_id}")
+
+        def read() -> str | None:
+            try:
+                answer = self.api.call("GetClientsDetails", {"clientid": client_id, "stats": False},
+                                       about=f"client {client_id}")
+            except NotFound:
+                return None
             client = answer.get("client") if isinstance(answer.get("client"), dict) else answer
-            currency = m.text(client.get("currency_code"))
-        except NotFound:
-            currency = None
-        with self._lock:
-            self._currencies[client_id] = currency
-        return currency
+            return m.text(client.get("currency_code"))
+
+        return self._currencies.get(client_id, read)
 
     def _invoice_number_index(self) -> dict[str, str]:
         with self._lock:

@@ -108,6 +108,8 @@ class Planner:
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
                 base.changes = changed_fields(link.values(), values)
+                if link.snapshot and base.changes and not force and not ctx.job.two_way:
+                    base.record = only(out, base.changes)  # what changed since it was synced: no more to write
                 actions.append(base)
             elif rid in intents:  # an earlier create's outcome is unknown: never sent again blindly
                 intent = intents[rid]
@@ -330,7 +332,7 @@ class Planner:
         if changes and self.ctx.job.two_way:
             return replace(action, op="settle", target_id=found.id, changes=changes, hash="", peer_hash="",
                            values=None, reason="differs on both sides; settled by the conflict policy")
-        return replace(action, op="adopt", target_id=found.id, changes=changes,
+        return replace(action, op="adopt", target_id=found.id, changes=changes, record=only(action.record, changes),
                        reason=None if not changes else "adopted, then updated")
 
     # -- deleting -----------------------------------------------------------------------------
@@ -353,6 +355,15 @@ class Planner:
     def _unseen(self, system: str, peer: str) -> list[Link]:
         return [link for link in self.ctx.state.unseen_links(self.kind, system, peer)
                 if (link.synced_at or "") < self.ctx.started]
+
+
+def only(record: Record | None, changes: dict[str, Any]) -> Record | None:
+    """``record`` with just the fields in ``changes`` (and every reference): an update writes what
+    differs, and a connector leaves the fields it is not given alone."""
+    if record is None:
+        return None
+    return Record(record.kind, record.id, {k: v for k, v in record.fields.items() if k in changes}, record.refs,
+                  record.updated_at, record.version, origin=record.origin)
 
 
 def show(key: dict[str, Any]) -> str:

@@ -281,7 +281,7 @@ def test_a_ticket_whose_reply_failed_after_openticket_is_completed_once(project,
     assert result.exit_code == 0, result.output
     (ticket,) = [t for t in sandbox.state["tickets"].values() if t["subject"] == "DNS propagation"]
     assert [r["message"] for r in ticket["replies"]] == ["Is it done?", "Yes, within the hour.", "Thanks!"]
-    assert ticket["status"] == "Answered" and fault.times == 0
+    assert ticket["status"] == "Answered" and fault.times == 0, result.output
 
 
 # --- two-way: what WHMCS keeps lossily -----------------------------------------------------------
