@@ -163,21 +163,31 @@ def config(folder: Path, systems: dict[str, dict[str, Any]], concurrency: int) -
     return path
 
 
-def sync(path: Path, plugins: Any) -> tuple[float, dict[str, int]]:
+def sync(path: Path, plugins: Any, profile: Path | None = None) -> tuple[float, dict[str, int]]:
+    """One run of the job, timed (and profiled into ``profile`` when given)."""
+    import cProfile
+
     from hostsync.config import load_config
     from hostsync.engine import Runtime, sync_job
 
     cfg = load_config(path, plugins)
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    if profiler:
+        profiler.enable()
     with Runtime(cfg, plugins) as rt:
         result = sync_job(rt, "clients")
     seconds = time.perf_counter() - started
+    if profiler and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
     if result.status != "ok":
         raise SystemExit(f"the run failed: {result.status} {result.error} {result.counts}")
     return seconds, {k: v for k, v in result.counts.items() if v}
 
 
-def scenarios(boxes: Sandboxes, plugins: Any, clients: int, concurrency: int, latency: float) -> list[dict[str, Any]]:
+def scenarios(boxes: Sandboxes, plugins: Any, clients: int, concurrency: int, latency: float,
+              profile: Path | None = None) -> list[dict[str, Any]]:
     """Initial, no-op and 1 % runs of ``clients`` clients at ``concurrency``, from a fresh state."""
     rows = []
     boxes.ask(do="setup", clients=clients, latency=latency)
@@ -186,7 +196,8 @@ def scenarios(boxes: Sandboxes, plugins: Any, clients: int, concurrency: int, la
         for scenario in ("initial", "no-op", "1%"):
             changed = boxes.ask(do="change", clients=clients, round=concurrency)["changed"] if scenario == "1%" else 0
             boxes.ask(do="calls")
-            seconds, counts = sync(path, plugins)
+            where = profile / f"{clients}-c{concurrency}-{scenario.strip('%')}.prof" if profile else None
+            seconds, counts = sync(path, plugins, where)
             calls = boxes.ask(do="calls")
             rows.append({"clients": clients, "concurrency": concurrency, "scenario": scenario, "seconds": seconds,
                          "counts": counts, "calls": calls, "minimum": minimum(scenario, clients, changed),
@@ -225,6 +236,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each size and concurrency; the fastest shown")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each run into this folder")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -232,6 +244,8 @@ def main() -> None:
         return
     from hostsync.plugins import load_plugins
 
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     plugins = load_plugins(env={**os.environ, "HOSTSYNC_LOAD_PLUGINS": "whmcs,blesta"})
     boxes = Sandboxes()
     rows: list[dict[str, Any]] = []
@@ -240,7 +254,7 @@ def main() -> None:
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 best: dict[str, dict[str, Any]] = {}
                 for _ in range(args.repeat):
-                    for row in scenarios(boxes, plugins, clients, concurrency, args.latency):
+                    for row in scenarios(boxes, plugins, clients, concurrency, args.latency, args.profile):
                         if row["scenario"] not in best or row["seconds"] < best[row["scenario"]]["seconds"]:
                             best[row["scenario"]] = row
                 rows.extend(best.values())

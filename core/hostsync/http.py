@@ -22,6 +22,8 @@ Every request of such a client also keeps three promises, whatever the plugin do
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 import threading
 import time
 from contextlib import contextmanager
@@ -71,7 +73,7 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        verify=verify,
+        verify=_tls(verify),
         limits=limits,
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         auth=auth,
@@ -307,15 +309,22 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
+@functools.lru_cache(maxsize=None)
+def _tls(verify: bool) -> ssl.SSLContext:
+    """One TLS context per process and ``verify_tls`` (loading the CA bundle takes ~50 ms, twice per
+    client otherwise, on every run); a context is safe to share between clients and threads."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 def _network_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
     """httpx's own transport, its connection pool built on sockets that keep the deadline.
 
     httpx takes no network backend, so its (private) pool is replaced by an equal one that has
     it; ``tests/core/test_http.py`` fails if a new httpx stops honouring that.
     """
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    transport = httpx.HTTPTransport(verify=_tls(verify), limits=limits)
     transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 - see the docstring
-        ssl_context=httpx.create_ssl_context(verify=verify), max_connections=limits.max_connections,
+        ssl_context=_tls(verify), max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=_DeadlineBackend())
     return transport
