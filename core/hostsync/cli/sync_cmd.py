@@ -14,19 +14,18 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sync_job
-from ..engine.actions import Action
-
-from ..state import State
 from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
 from .output import echo_json, echo_table, summary_line
 
-SUMMARY_ORDER = COUNTERS
+if TYPE_CHECKING:  # the engine (and the state, httpx) load when a command runs it, not for --help
+    from ..engine import JobResult, Runtime
+    from ..engine.actions import Action
+    from ..state import State
 
 
 class ProgressLine:
@@ -95,6 +94,9 @@ class Interrupt:
 
 
 def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = False) -> Runtime:
+    from ..engine import Runtime
+    from ..state import State
+
     config = app.config
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
     line = ProgressLine(state, progress and sys.stderr.isatty())
@@ -117,6 +119,8 @@ def describe_action(action: Action) -> str:
 
 
 def print_results(results: list[JobResult]) -> None:
+    from ..engine import COUNTERS as SUMMARY_ORDER
+
     rows = [[r.job, r.status, *(r.counts.get(name, 0) for name in SUMMARY_ORDER), f"{r.seconds:.1f}s"]
             for r in results]
     echo_table(rows, ["job", "status", *SUMMARY_ORDER, "time"])
@@ -133,6 +137,8 @@ def resolve_names(app: Any, names: tuple[str, ...], all_jobs: bool) -> list[str]
         raise click.UsageError("name at least one job, or pass --all")
     for name in names:
         require_job(app, name)
+    from ..engine import order_jobs
+
     return order_jobs(config, config.jobs if all_jobs else names)
 
 
@@ -154,6 +160,8 @@ def register(cli: click.Group) -> None:
                     if runs:
                         last[name] = runs[0]
         out = []
+        from ..engine import order_jobs
+
         for name in order_jobs(config, config.jobs):
             job = config.jobs[name]
             run = last.get(name)
@@ -183,6 +191,8 @@ def register(cli: click.Group) -> None:
         never writes to them, to links or to cursors.
         """
         [name] = resolve_names(app, (job,), False)
+        from ..engine import sync_job
+
         with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt) as rt:
             result = sync_job(rt, name, dry_run=True, full=full)
         if as_json:
@@ -219,6 +229,8 @@ def register(cli: click.Group) -> None:
         """
         names = resolve_names(app, jobs, all_jobs)
         results = []
+        from ..engine import sync_job
+
         with Interrupt() as interrupt, \
                 runtime(app, dry_run=dry_run, interrupt=interrupt, progress=not as_json) as rt:
             for name in names:
@@ -246,6 +258,8 @@ def register(cli: click.Group) -> None:
         """
         config = app.config
         require_systems(app, systems)
+        from ..engine import check_systems
+
         with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt) as rt:
             results = check_systems(rt, systems or tuple(config.systems), force=force)
         if as_json:
