@@ -156,15 +156,20 @@ def _noted() -> Exchange:
     return exchange
 
 
-@contextmanager
-def _deadline(until: float) -> Iterator[None]:
+class _deadline:  # noqa: N801 - used like a function (a class: it is entered around every read of a reply)
     """Socket operations of this thread inside the block end by monotonic time ``until``."""
-    outer = getattr(_local, "until", None)
-    _local.until = until
-    try:
-        yield
-    finally:
-        _local.until = outer
+
+    __slots__ = ("until", "outer")
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_local, "until", None)
+        _local.until = self.until
+
+    def __exit__(self, *exc: object) -> None:
+        _local.until = self.outer
 
 
 class _Guard(httpx.BaseTransport):
