@@ -38,6 +38,37 @@ ORIGIN = "origin"
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What reading one kind costs, in requests to the vendor: how the engine schedules a listing's
+    per-record reads, and how it looks for the records a target already has (a ``find`` per record,
+    or one scan of the target, whichever costs fewer requests for the records of the run).
+
+    :param page: records per listing request (``None``: unknown, so the engine never scans the kind
+        to look records up; a vendor that lists everything in one request says so with a large page).
+    :param details: requests :meth:`Connector.list` makes per record, through :meth:`Connector.detail`
+        (a record's details, lines, messages). When it is above 0, ``detail()`` in a run's listing
+        returns at once a placeholder whose read the engine makes in the system's workers, in
+        parallel, while the listing goes on: ``list`` must then yield what ``detail`` returned as it
+        is (it may set its ``updated_at``, but must not read its fields).
+    :param find: requests a ``find`` by field values makes (``None``: it reads the whole listing).
+    :param find_origin: requests a ``find`` by origin marker makes (``None``: it reads the whole
+        listing, e.g. through :class:`OriginIndex`); the engine then looks a new record up by its
+        marker only where exactness needs it (after a lost reply) or a scan of its own gives it.
+    """
+
+    page: int | None = None
+    details: int = 0
+    find: int | None = 1
+    find_origin: int | None = 1
+
+    def scan(self, records: int) -> int | None:
+        """Requests a listing of ``records`` records takes (``None``: unknown)."""
+        if self.page is None:
+            return None
+        return -(-records // max(1, self.page)) + 1 + records * self.details
+
+
+@dataclass(frozen=True)
 class Operations:
     """What a connector can do with one canonical kind.
 
@@ -53,28 +84,27 @@ class Operations:
         stores where the vendor keeps it for us (a custom field, an API field, a tag) and reads back
         into ``Record.origin``; ``find(kind, {ORIGIN: marker})`` returns the records carrying it.
         The engine then looks records up by it first: exact identity, not a guess by name.
-    :param page_size: how many records one request of ``list`` returns, when the listing reads no
-        record on its own (``0``: the whole listing comes in one request; ``None``: it reads records
-        one by one, or it is not known). A full scan's drift check lists a target instead of reading
-        the records it links one by one (``get``) when fewer pages than links cover them.
     :param strands: kinds whose records refer to one of this kind (a client's domains) and that a
         ``delete`` of it leaves behind, pointing at a record that no longer exists (ISPConfig's
         ``client_delete`` keeps the client's domains and sites). The engine deletes the linked ones
         first and refuses a delete that would strand others.
+    :param cost: what reading the kind costs (:class:`Cost`; default: pages of unknown size, a
+        ``find`` is one request, no per-record reads). A full scan's drift check also lists a target
+        instead of reading the records it links one by one (``get``) when that costs fewer requests.
     """
 
     ops: frozenset[str]
     fields: frozenset[str] | None = None
     read_only: frozenset[str] = field(default_factory=frozenset)
     origin: bool = False
-    page_size: int | None = None
     strands: frozenset[str] = field(default_factory=frozenset)
+    cost: Cost = Cost()
 
     @classmethod
     def of(cls, *ops: str, fields: Iterable[str] | None = None, read_only: Iterable[str] = (),
-           origin: bool = False, page_size: int | None = None, strands: Iterable[str] = ()) -> "Operations":
+           origin: bool = False, strands: Iterable[str] = (), cost: Cost | None = None) -> "Operations":
         return cls(frozenset(ops), None if fields is None else frozenset(fields), frozenset(read_only), origin,
-                   page_size, frozenset(strands))
+                   frozenset(strands), cost or Cost())
 
     def __contains__(self, op: str) -> bool:
         return op in self.ops
@@ -169,6 +199,9 @@ class Connector:
     requester: Callable[..., Any] | None = None
     #: Set by the engine while a listing runs: takes the count :meth:`total` announces.
     counter: Callable[[str, int], None] | None = None
+    #: Set by the engine: turns a listed record's own read into a placeholder the engine reads
+    #: later, in parallel (see :meth:`detail` and :attr:`Cost.details`); ``None`` where it does not.
+    deferrer: Callable[[str, str, Callable[[], Record | None]], Record | None] | None = None
 
     def __init__(self, system: str, options: Mapping[str, Any]) -> None:
         """:param system: the configured system's name.
@@ -259,7 +292,17 @@ class Connector:
         retries: one record's failure never fails the listing. Inside another operation (a
         :meth:`find` that scans the listing, which must not miss the record) and outside the
         engine it is a plain call. ``None`` when the record is gone meanwhile.
+
+        For a kind whose :class:`Cost` declares ``details``, a run's listing gets a placeholder at
+        once and the engine makes the read in the system's workers, several at a time, while the
+        listing goes on: yield the placeholder as it is, and bind what ``read`` uses
+        (``functools.partial(self._full, row)``, not ``lambda: self._full(row)`` in a loop, which
+        would read the last row when it runs).
         """
+        if self.deferrer is not None:
+            later = self.deferrer(kind, id, read)
+            if later is not None:
+                return later
 
         def stub(error: ConnectorError) -> Record:
             if isinstance(error, NotFound) or not isinstance(error, (Transient, ProtocolError, Rejected)):
@@ -400,6 +443,44 @@ def canonical(record: Record) -> Record:
 
 def _ident(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+class Memo:
+    """A cache shared by a connector's threads that fills each key once: callers that ask for a key
+    being filled wait for that one fill instead of making the same request again (the states of a
+    country, the departments of a helpdesk). A fill that raises is not kept; the next caller tries
+    again. Thread-safe; one per connector instance, so per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[Any, Any] = {}
+        self._filling: dict[Any, threading.Lock] = {}
+
+    def get(self, key: Any, fill: Callable[[], Any]) -> Any:
+        """The value of ``key``, from ``fill()`` the first time."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            filling = self._filling.setdefault(key, threading.Lock())
+        with filling:
+            with self._lock:
+                if key in self._values:  # filled while this caller waited
+                    return self._values[key]
+            value = fill()
+            with self._lock:
+                self._values[key] = value
+                self._filling.pop(key, None)
+            return value
+
+    def peek(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key`` if it was filled, else ``default`` (never fills)."""
+        with self._lock:
+            return self._values.get(key, default)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Keep ``value`` for ``key`` (learned on the way, e.g. from a listing)."""
+        with self._lock:
+            self._values[key] = value
 
 
 class OriginIndex:

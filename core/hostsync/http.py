@@ -26,9 +26,11 @@ Every request of such a client also keeps three promises, whatever the plugin do
 from __future__ import annotations
 
 import email.utils
+import functools
 import html
-import re
 import logging
+import re
+import ssl
 import threading
 import time
 import urllib.parse
@@ -86,7 +88,7 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        verify=verify,
+        verify=_tls(verify),
         limits=limits,
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         auth=auth,
@@ -272,15 +274,20 @@ def _noted() -> Exchange:
     return exchange
 
 
-@contextmanager
-def _deadline(until: float) -> Iterator[None]:
+class _deadline:  # noqa: N801 - used like a function (a class: it is entered around every read of a reply)
     """Socket operations of this thread inside the block end by monotonic time ``until``."""
-    outer = getattr(_local, "until", None)
-    _local.until = until
-    try:
-        yield
-    finally:
-        _local.until = outer
+
+    __slots__ = ("until", "outer")
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_local, "until", None)
+        _local.until = self.until
+
+    def __exit__(self, *exc: object) -> None:
+        _local.until = self.outer
 
 
 class _Guard(httpx.BaseTransport):
@@ -441,15 +448,22 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
+@functools.lru_cache(maxsize=None)
+def _tls(verify: bool) -> ssl.SSLContext:
+    """One TLS context per process and ``verify_tls`` (loading the CA bundle takes ~50 ms, twice per
+    client otherwise, on every run); a context is safe to share between clients and threads."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 def _network_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
     """httpx's own transport, its connection pool built on sockets that keep the deadline.
 
     httpx takes no network backend, so its (private) pool is replaced by an equal one that has
     it; ``tests/core/test_http.py`` fails if a new httpx stops honouring that.
     """
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    transport = httpx.HTTPTransport(verify=_tls(verify), limits=limits)
     transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 - see the docstring
-        ssl_context=httpx.create_ssl_context(verify=verify), max_connections=limits.max_connections,
+        ssl_context=_tls(verify), max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=_DeadlineBackend())
     return transport

@@ -21,6 +21,7 @@ passes the contract suite (``tests/contract/test_memory.py``).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from . import AuthError, Connector, NotFound, Operations, Record, Rejected, Setting, Transient, hookimpl, matching
+from .connector import Cost
 from .model import KINDS
 
 VENDORS: dict[str, "MemoryVendor"] = {}
@@ -275,10 +277,11 @@ class MemoryConnector(Connector):
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
         """Origin markers only with ``origin = true`` (the engine's tests choose whether they are
-        kept); the page size the listing has; ``strands`` for clients."""
-        per_record = options.get("details") or options.get("stubs")
-        page = None if per_record else (options.get("page_size") or 0)
-        out = {kind: replace(ops, origin=ops.origin and bool(options.get("origin")), page_size=page)
+        kept); ``strands`` for clients. The cost follows the settings: pages of ``page_size`` (unset:
+        not declared, so the engine looks records up with a find each and checks drift with a get
+        each), a ``get`` per listed record with ``details``."""
+        cost = Cost(page=options.get("page_size"), details=1 if options.get("details") else 0)
+        out = {kind: replace(ops, origin=ops.origin and bool(options.get("origin")), cost=cost)
                for kind, ops in cls.kinds.items()}
         if options.get("strands") and "client" in out:
             out["client"] = replace(out["client"], strands=frozenset(options["strands"]))
@@ -297,14 +300,14 @@ class MemoryConnector(Connector):
         for record in self._pages(kind, since):
             if delay:
                 time.sleep(delay)
-            if self.options.get("details"):
-                rid = record.id or ""
-                record = self.detail(kind, rid, lambda: self.vendor.get(kind, rid, self.password))
-                if record is None:
-                    continue
-            if self.options.get("stubs"):
+            if self.options.get("stubs"):  # a summary row: the engine gets the record when its version changed
                 record = Record(kind, record.id, {}, {}, record.updated_at,
                                 version=record.updated_at.isoformat() if record.updated_at else None, partial=True)
+            elif self.options.get("details"):  # a record's own read, as WHMCS reads each client
+                record = self.detail(kind, record.id or "", functools.partial(self.vendor.get, kind, record.id or "",
+                                                                                 self.password))
+                if record is None:
+                    continue
             yield record
 
     def _pages(self, kind: str, since: datetime | None) -> Iterator[Record]:

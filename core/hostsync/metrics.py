@@ -31,7 +31,6 @@ from prometheus_client.registry import Collector
 from .config import Config, JobConfig, format_listen
 from .errors import ConfigError
 from .events import Event
-from .hookspecs import hookimpl
 from .scheduler import trigger_for
 from .state import State
 
@@ -52,9 +51,9 @@ _sinks: tuple["EventMetrics", ...] = ()
 _sinks_lock = threading.Lock()
 
 
-@hookimpl
-def hostsync_event(event: Event) -> None:
-    """Count the event in every exporter of this process (none: nothing to do)."""
+def observe(event: Event) -> None:
+    """Count the event in every exporter of this process (none: nothing to do). Called by the
+    ``metrics`` plugin's hook (:mod:`hostsync.metrics_events`) once this module is loaded."""
     for sink in _sinks:
         sink.observe(event)
 

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import pluggy
 
@@ -30,12 +30,15 @@ from .errors import PluginError
 from .events import Event
 from .model import KINDS
 from .redact import redactor
-from .sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hostsync"
-DEFAULT_PLUGINS = ("hostsync.transforms", "hostsync.metrics")
+#: The built-in plugins: name -> module.
+DEFAULT_PLUGINS = {"transforms": "hostsync.transforms", "metrics": "hostsync.metrics_events"}
 #: Keys of ``[systems.X]`` the core owns; a connector may not declare settings with these names.
 #: The Connector method each declared operation needs (``since`` is a kind of ``list``).
 METHOD_OF = {"list": "list", "since": "list", "get": "get", "find": "find", "create": "create",
@@ -63,17 +66,40 @@ class Plugins:
 
     def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo], trace: bool = False) -> None:
         self.pm = pm
-        self.infos = infos
+        self._infos = infos
         self.trace = trace
-        self.connectors: dict[str, type[Connector]] = {}
-        self.sandboxes: dict[str, type[Sandbox]] = {}
-        self.transforms: dict[str, Callable[[Any], Any]] = {}
+        self._connectors: dict[str, type[Connector]] = {}
+        self._sandboxes: dict[str, type[Sandbox]] = {}
+        self._transforms: dict[str, Callable[[Any], Any]] = {}
+        self._collected = False
         #: observers get one event at a time, whichever thread emits it (re-entrant: an observer
         #: whose own work emits an event does not deadlock)
         self._delivering = threading.RLock()
-        self._collect()
 
     # -- collection ---------------------------------------------------------------------------
+    # Connectors, sandboxes and transforms are collected when first asked for: a plugin imports
+    # its connector (and its HTTP or SOAP stack) inside the hook, which `hostsync --help` never needs.
+    # An invalid registration still stops the command that asks, before it does anything.
+
+    @property
+    def connectors(self) -> dict[str, type[Connector]]:
+        self._collect()
+        return self._connectors
+
+    @property
+    def sandboxes(self) -> dict[str, type[Sandbox]]:
+        self._collect()
+        return self._sandboxes
+
+    @property
+    def transforms(self) -> dict[str, Callable[[Any], Any]]:
+        self._collect()
+        return self._transforms
+
+    @property
+    def infos(self) -> dict[str, PluginInfo]:
+        self._collect()
+        return self._infos
 
     def _each_impl(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of a registering hook on its own, so failures name the plugin."""
@@ -88,15 +114,34 @@ class Plugins:
                 raise PluginError(f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {exc}") from exc
 
     def _collect(self) -> None:
+        if self._collected:
+            return
+        self._collected = True
+        try:
+            self._collect_all()
+        except BaseException:
+            self._collected = False
+            self._connectors.clear()
+            self._sandboxes.clear()
+            self._transforms.clear()
+            for info in self._infos.values():
+                info.connectors.clear()
+                info.sandboxes.clear()
+                info.transforms.clear()
+            raise
+
+    def _collect_all(self) -> None:
+        from .sandbox import Sandbox
+
         def connector_register(plugin: str) -> Callable[[type[Connector]], None]:
             def register(cls: type[Connector]) -> None:
                 _validate_connector(plugin, cls)
-                if cls.name in self.connectors and self.connectors[cls.name] is not cls:
+                if cls.name in self._connectors and self._connectors[cls.name] is not cls:
                     other = self._owner("connectors", cls.name)
                     raise PluginError(f"plugin {plugin!r} registers connector {cls.name!r}, "
                                       f"already registered by plugin {other!r}")
-                self.connectors[cls.name] = cls
-                self.infos[plugin].connectors.append(cls)
+                self._connectors[cls.name] = cls
+                self._infos[plugin].connectors.append(cls)
             return register
 
         def sandbox_register(plugin: str) -> Callable[[type[Sandbox]], None]:
@@ -104,22 +149,22 @@ class Plugins:
                 if not (isinstance(cls, type) and issubclass(cls, Sandbox) and getattr(cls, "name", None)):
                     raise PluginError(f"plugin {plugin!r} registered {cls!r} as a sandbox; expected a "
                                       "hostsync.sandbox.Sandbox subclass with a name")
-                if cls.name in self.sandboxes and self.sandboxes[cls.name] is not cls:
+                if cls.name in self._sandboxes and self._sandboxes[cls.name] is not cls:
                     raise PluginError(f"plugin {plugin!r} registers sandbox {cls.name!r}, already "
                                       f"registered by plugin {self._owner('sandboxes', cls.name)!r}")
-                self.sandboxes[cls.name] = cls
-                self.infos[plugin].sandboxes.append(cls)
+                self._sandboxes[cls.name] = cls
+                self._infos[plugin].sandboxes.append(cls)
             return register
 
         def transform_register(plugin: str) -> Callable[[str, Callable[[Any], Any]], None]:
             def register(name: str, function: Callable[[Any], Any]) -> None:
                 if not callable(function) or not isinstance(name, str) or not name:
                     raise PluginError(f"plugin {plugin!r} registered an invalid transform {name!r}")
-                if name in self.transforms and self.transforms[name] is not function:
+                if name in self._transforms and self._transforms[name] is not function:
                     raise PluginError(f"plugin {plugin!r} registers transform {name!r}, already "
                                       f"registered by plugin {self._owner('transforms', name)!r}")
-                self.transforms[name] = function
-                self.infos[plugin].transforms.append(name)
+                self._transforms[name] = function
+                self._infos[plugin].transforms.append(name)
             return register
 
         self._each_impl("hostsync_register_connectors", register=connector_register)
@@ -127,7 +172,7 @@ class Plugins:
         self._each_impl("hostsync_register_transforms", register=transform_register)
 
     def _owner(self, what: str, name: str) -> str:
-        for info in self.infos.values():
+        for info in self._infos.values():
             items = getattr(info, what)
             if any(getattr(item, "name", item) == name for item in items):
                 return info.name
@@ -330,9 +375,8 @@ def load_plugins(plugins_dir: str | Path | None = None, env: Mapping[str, str] |
     pm = pluggy.PluginManager("hostsync")
     pm.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
-    for module_name in DEFAULT_PLUGINS:
-        module = importlib.import_module(module_name)
-        _register(pm, infos, module, PluginInfo(module_name.rsplit(".", 1)[-1], module_name, __version__, "core"))
+    for name, module_name in DEFAULT_PLUGINS.items():
+        _register(pm, infos, importlib.import_module(module_name), PluginInfo(name, module_name, __version__, "core"))
 
     allowed = _allow_list(env)
     entry_points = _entry_points()

@@ -22,7 +22,8 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterator
 from urllib.parse import quote, quote_plus
 
 MIN_LENGTH = 4
@@ -155,11 +156,20 @@ class Redactor:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         yield value
-    elif isinstance(value, Mapping):
+    elif kind is tuple or kind is list:  # rows of a statement: strings, numbers, None
+        for item in value:
+            if type(item) is str:
+                yield item
+            elif item is not None and not isinstance(item, (int, float)):
+                yield from _strings(item)
+    elif kind is dict or isinstance(value, Mapping):
         for item in value.values():
             yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _strings(item)

@@ -14,6 +14,7 @@ injection and a small control surface, reachable in-process and over HTTP under 
 ``DELETE /_sandbox/faults``  clear faults
 ``POST /_sandbox/edit``   change a record as a user of the vendor would (:meth:`Sandbox.edit`):
                           ``{"kind": "client", "id": "3", "fields": {"city": "Leipzig"}}``
+``POST /_sandbox/delay``  answer every API request ``{"seconds": 0.02}`` later (:attr:`Sandbox.delay`)
 =======================  =====================================================================
 """
 
@@ -136,6 +137,10 @@ class Sandbox:
     latency: float = 0.0
     #: The request headers an ``echo`` fault echoes: those the vendor's API takes credentials in.
     echoed_headers: ClassVar[tuple[str, ...]] = ("Authorization",)
+    #: Seconds added to the answer of every API request (not the controls), like the round trip to a
+    #: vendor across a network. Waited outside :attr:`lock`, so concurrent requests overlap as they
+    #: would on the wire: ``calls x delay / concurrency`` is the least time a client can take.
+    delay: float = 0.0
 
     def __init__(self, seed: int | None = None) -> None:
         """:param seed: fill with :meth:`sample` data from this seed; ``None`` starts empty."""
@@ -284,6 +289,8 @@ class Sandbox:
                 return Response.json([asdict(f) for f in self.faults])
             if action == "edit" and request.method == "POST":
                 return self._edit_control(request)
+            if action == "delay" and request.method in ("GET", "POST"):
+                return self._delay_control(request)
         return Response.json({"error": f"unknown control {request.method} {action}"}, 404)
 
     def _edit_control(self, request: Request) -> Response:
@@ -297,6 +304,15 @@ class Sandbox:
             message = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             return Response.json({"error": message or type(exc).__name__}, 400)
         return Response.json({"ok": True})
+
+    def _delay_control(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = request.json()
+            seconds = body.get("seconds") if isinstance(body, dict) else None
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+                return Response.json({"error": "seconds must be a number from 0 to 60"}, 400)
+            self.delay = float(seconds)
+        return Response.json({"seconds": self.delay})
 
     def dispatch(self, request: Request) -> tuple[Response | None, Fault | None]:
         """Handle a request with faults applied. ``None`` as response: drop the connection (after
@@ -390,6 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
             response, fault = self.sandbox.dispatch(request)
         except Exception as exc:  # a bug in an emulator must show, not hang the client
             response, fault = Response.text(f"sandbox error: {type(exc).__name__}: {exc}", 500), None
+        if self.sandbox.delay and "/_sandbox/" not in parts.path:
+            time.sleep(self.sandbox.delay)  # the network's round trip, outside the lock
         if response is None:
             if fault is not None and fault.kind in ("timeout", "applied_late"):
                 time.sleep(fault.delay)

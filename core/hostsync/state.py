@@ -458,6 +458,12 @@ class State:
         for row in cursor:
             yield Link._from_row(dict(zip(names, row)), system)
 
+    def count_records(self, kind: str, system: str) -> int:
+        """Records of ``kind`` in ``system`` linked to any other system: those hostsync knows it holds."""
+        return self._rows("SELECT count(*) AS n FROM (SELECT a_id FROM links WHERE kind = ? AND a_system = ? "
+                          "UNION SELECT b_id FROM links WHERE kind = ? AND b_system = ?)",
+                          [kind, system, kind, system])[0]["n"]
+
     def count_links(self, job: str) -> int:
         return self._rows("SELECT count(*) AS n FROM links WHERE job = ?", [job])[0]["n"]
 

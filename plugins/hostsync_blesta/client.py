@@ -48,6 +48,7 @@ class BlestaClient:
             auth, headers = httpx.BasicAuth(user, key), {}
         self.http = build_client(options, base_url=f"{base}/api/", auth=auth,
                                  headers={"Accept": "application/json", **headers})
+        self.base = f"{base}/api/"  # requests name their whole URL: parsed once, not joined to the base again
 
     def close(self) -> None:
         self.http.close()
@@ -80,10 +81,10 @@ class BlestaClient:
             raise Rejected(f"{what}: {exc}") from None
         path = f"{model}/{method}.json"
         if verb in ("GET", "DELETE"):
-            request = self.http.build_request(verb, path + (f"?{body}" if body else ""))
+            request = self.http.build_request(verb, self.base + path + (f"?{body}" if body else ""))
         else:
             request = self.http.build_request(
-                verb, path, content=body.encode("utf-8"),
+                verb, self.base + path, content=body.encode("utf-8"),
                 headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
         with transport_errors(what, write=write):
             response = self.http.send(request)

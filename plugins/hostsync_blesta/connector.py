@@ -10,6 +10,7 @@ tells the engine what Blesta keeps of what it writes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import string
@@ -20,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Mapping
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, canonical, matches, matching
-from hostsync.connector import OriginIndex
+from hostsync.connector import Cost, Memo, OriginIndex
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import KINDS, differs, normalise_value
 
@@ -43,13 +44,17 @@ DOMAIN_FIELDS = ("name", "client", "status", "registered_on", "expires_on")
 TICKET_FIELDS = ("subject", "client", "status", "priority", "department", "messages.body", "created_at")
 
 #: What the connector can do at most; an instance narrows it to what its settings allow.
+#: Costs: pages of Blesta's fixed 20 rows; a client's phone numbers (and with ``origin_field`` its custom
+#: fields) and an invoice's lines are read per record; a find by e-mail or number is one filtered list.
 KINDS_MAX: dict[str, Operations] = {
-    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True),
+    "client": Operations.of("list", "get", "find", "create", "update", "delete", fields=CLIENT_FIELDS, origin=True,
+                            cost=Cost(page=PAGE_SIZE, details=2, find=1, find_origin=None)),
     "invoice": Operations.of("list", "get", "find", "create", "update", "delete", fields=INVOICE_FIELDS,
-                             read_only=("number", "paid_on", "total")),
-    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS, page_size=PAGE_SIZE),
+                             read_only=("number", "paid_on", "total"), cost=Cost(page=PAGE_SIZE, details=1, find=2)),
+    "domain": Operations.of("list", "get", "find", "create", "update", fields=DOMAIN_FIELDS,
+                            cost=Cost(page=PAGE_SIZE, find=1)),
     "ticket": Operations.of("list", "get", "find", "create", "update", "delete", fields=TICKET_FIELDS,
-                            read_only=("created_at",), page_size=PAGE_SIZE),
+                            read_only=("created_at",), cost=Cost(page=PAGE_SIZE, find=None)),
 }
 
 #: Orphan tickets (added, opening reply lost) are searched this far around the newest visible ids.
@@ -112,7 +117,7 @@ class BlestaConnector(Connector):
         self.departments = {str(k).casefold(): int(v) for k, v in (opts.get("ticket_departments") or {}).items()}
         self.kinds = dict(self.operations(opts))
         self._lock = threading.Lock()
-        self._states: dict[str, dict[str, str]] = {}
+        self._states = Memo()  # country -> subdivision name -> code, read once per run
         self._orphans: set[str] = set()
         self._department_names: dict[int, str] = {}  # Blesta's own names, learned from the tickets read
         self._departments_read: list[tuple[int, str]] | None = None  # Blesta's departments, when asked
@@ -126,13 +131,12 @@ class BlestaConnector(Connector):
         department, so a ticket's department can be read but not set."""
         kinds = dict(KINDS_MAX)
         if not options.get("domain_pricing_id"):
-            domain = kinds["domain"]
-            kinds["domain"] = replace(domain, ops=domain.ops - {"create"})
+            kinds["domain"] = replace(kinds["domain"], ops=kinds["domain"].ops - {"create"})
         if not options.get("ticket_departments") and options.get("ticket_department_id"):
-            ticket = kinds["ticket"]
-            kinds["ticket"] = replace(ticket, read_only=ticket.read_only | {"department"})
+            kinds["ticket"] = replace(kinds["ticket"], read_only=kinds["ticket"].read_only | {"department"})
         if not options.get("origin_field"):
-            kinds["client"] = replace(kinds["client"], origin=False)
+            client = kinds["client"]
+            kinds["client"] = replace(client, origin=False, cost=replace(client.cost, details=1))
         return kinds
 
     # -- seam -----------------------------------------------------------------------------------
@@ -226,7 +230,7 @@ class BlestaConnector(Connector):
         args = {"order_by": {"id_code": "ASC"}, "filters": {"company_id": self.company_id}}
         for row in self.api.pages("clients", "getList", args, count={"filters": {"company_id": self.company_id}},
                                   context="list clients"):
-            record = self.detail("client", str(row.get("id")), lambda: self._client_from_row(row))
+            record = self.detail("client", str(row.get("id")), functools.partial(self._client_from_row, row))
             if record is not None:
                 yield record
 
@@ -240,35 +244,30 @@ class BlestaConnector(Connector):
                                   if str(v.get("id")) == self.origin_field and v.get("value")), None)
         return record
 
-    def _numbers(self, contact_id: Any, context: str) -> list[dict[str, Any]]:
+    def _numbers(self, contact_id: Any, context: str, phones_only: bool = True) -> list[dict[str, Any]]:
+        """The contact's numbers (``phones_only``: its phones; else every number, fax included)."""
         if not contact_id:
             return []
-        return rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "type": "phone",
-                                                               "order": NUMBER_ORDER}, context=context),
-                       "contacts/getNumbers")
+        args = {"contact_id": contact_id, **({"type": "phone"} if phones_only else {}), "order": NUMBER_ORDER}
+        return rows_of(self.api.get("contacts", "getNumbers", args, context=context), "contacts/getNumbers")
 
     def _states_of(self, country: Any) -> dict[str, str]:
-        """Subdivision name -> code for a country, read once per run."""
+        """Subdivision name -> code for a country, read once per run (once, however many threads ask)."""
         code = str(country or "").upper()
         if not code:
             return {}
-        with self._lock:
-            if code in self._states:
-                return self._states[code]
-        rows = rows_of(self.api.get("states", "getList", {"country": code, "order_by": {"name": "asc"}},
-                                    context=f"read states of {code}"), "states/getList")
-        table = {str(r.get("name")): str(r.get("code")) for r in rows if r.get("name") and r.get("code")}
-        with self._lock:
-            self._states[code] = table
-        return table
+
+        def read() -> dict[str, str]:
+            rows = rows_of(self.api.get("states", "getList", {"country": code, "order_by": {"name": "asc"}},
+                                        context=f"read states of {code}"), "states/getList")
+            return {str(r.get("name")): str(r.get("code")) for r in rows if r.get("name") and r.get("code")}
+
+        return self._states.get(code, read)
 
     def _cached_states(self, country: Any) -> dict[str, str] | None:
         """The subdivisions of ``country`` if this run has read them (``{}`` for no country)."""
         code = str(country or "").upper()
-        if not code:
-            return {}
-        with self._lock:
-            return self._states.get(code)
+        return self._states.peek(code) if code else {}
 
     def _state_names(self, country: Any) -> dict[str, str]:
         return {code.upper(): name for name, code in self._states_of(country).items()}
@@ -347,12 +346,17 @@ class BlestaConnector(Connector):
         return str(created["id"])
 
     def _update_client(self, id: str, record: Record) -> None:
+        """Send what differs from the client as Blesta holds it: its row (one read, which names the
+        primary contact) has the contact's fields and the status; the phone numbers are read only
+        when the phone is to be written, and a country's states only when its state is."""
         context = f"update client {id}"
         row = self._client_row(id)
         if row is None:
             raise NotFound(f"{context}: no such client in Blesta")
-        current = self._client_from_row(row)
-        changed = {name for name in self._writes("client", record) if differs("client", name, current, record)}
+        writes = self._writes("client", record)
+        states = self._state_names(row.get("country")) if "state" in writes and row.get("state") else None
+        current = m.client_record(row, None, states)
+        changed = {name for name in writes - {"phone"} if differs("client", name, current, record)}
         contact_changes = changed & set(m.CLIENT_CONTACT_FIELDS)
         if "state" in changed or ("country" in changed and record.fields.get("state")):
             contact_changes |= {"state", "country"}
@@ -361,25 +365,18 @@ class BlestaConnector(Connector):
             merged = {**current.fields, **{k: record.fields[k] for k in record.fields if k in CLIENT_FIELDS}}
             state = self._state_out(merged, context) if "state" in contact_changes else None
             vars_ = m.contact_vars({k: merged.get(k) for k in contact_changes}, state)
-        if "phone" in changed:
-            vars_["numbers"] = self._phone_numbers(row.get("contact_id"), record.fields.get("phone"), context)
+        if "phone" in writes:
+            numbers = self._numbers(row.get("contact_id"), context, phones_only=False)
+            phone = m.primary_phone(numbers)
+            current.fields["phone"] = phone.get("number") if phone else None
+            if differs("client", "phone", current, record):
+                vars_["numbers"] = _phone_numbers(numbers, phone, record.fields.get("phone"))
         if vars_:
             self.api.put("contacts", "edit", {"contact_id": row["contact_id"], "vars": vars_}, context=context)
         if "status" in changed:
             status = m.CLIENT_STATUS_OUT.get(record.fields.get("status") or "active", "active")
             if status != row.get("status"):
                 self.api.put("clients", "edit", {"client_id": id, "vars": {"status": status}}, context=context)
-
-    def _phone_numbers(self, contact_id: Any, phone: Any, context: str) -> list[dict[str, Any]]:
-        """Every number of the contact (Blesta may drop the ones not sent), the phone changed."""
-        numbers = rows_of(self.api.get("contacts", "getNumbers", {"contact_id": contact_id, "order": NUMBER_ORDER},
-                                       context=context), "contacts/getNumbers")
-        primary = m.primary_phone(numbers)
-        out = [{"id": str(n["id"]), "number": ("" if phone is None else phone) if n is primary else n.get("number"),
-                "type": n.get("type") or "phone", "location": n.get("location") or "home"} for n in numbers]
-        if primary is None and phone:
-            out.append({"number": phone, "type": "phone", "location": "home"})
-        return out
 
     def _delete_client(self, id: str) -> None:
         """Blesta's ``clients/delete`` destroys access to the client's invoices: deactivate instead."""
@@ -401,7 +398,7 @@ class BlestaConnector(Connector):
     def _list_invoice(self) -> Iterator[Record]:
         # Rows carry no lines and no modification time, so each invoice is read whole.
         for row in self._invoice_rows({}):
-            record = self.detail("invoice", str(row["id"]), lambda: self._get_invoice(str(row["id"])))
+            record = self.detail("invoice", str(row["id"]), functools.partial(self._get_invoice, str(row["id"])))
             if record is not None:
                 yield record
 
@@ -573,7 +570,7 @@ class BlestaConnector(Connector):
 
     def _list_domain(self) -> Iterator[Record]:
         for row in self._service_rows({}):
-            record = self.detail("domain", str(row["id"]), lambda: self._domain_from_row(row))
+            record = self.detail("domain", str(row["id"]), functools.partial(self._domain_from_row, row))
             if record is not None:
                 yield record
 
@@ -932,6 +929,15 @@ class BlestaConnector(Connector):
 # -- helpers ------------------------------------------------------------------------------------
 
 _USERNAME_SAFE = set(string.ascii_letters + string.digits + "._-@+")
+
+
+def _phone_numbers(numbers: list[dict[str, Any]], primary: dict[str, Any] | None, phone: Any) -> list[dict[str, Any]]:
+    """Every number of the contact (Blesta drops the ones an edit does not send), the phone changed."""
+    out = [{"id": str(n["id"]), "number": ("" if phone is None else phone) if n is primary else n.get("number"),
+            "type": n.get("type") or "phone", "location": n.get("location") or "home"} for n in numbers]
+    if primary is None and phone:
+        out.append({"number": phone, "type": "phone", "location": "home"})
+    return out
 
 
 def _username(template: str, fields: Mapping[str, Any]) -> str:

@@ -126,6 +126,15 @@ class Blesta:
         self.currencies: list[str] = []
         self.states: list[dict[str, str]] = []
         self._code = 7000000
+        self._forget_indexes()
+
+    def _forget_indexes(self) -> None:
+        """What the emulator keeps to answer in constant time, as a database's indexes do (filled
+        again from the tables when first needed: tests may load or change tables directly)."""
+        self._last_id: dict[str, int] = {}  # table -> the last id given (auto-increment)
+        self._usernames: dict[str, int] | None = None
+        self._values: dict[tuple[int, int], int] | None = None  # (field id, client id) -> client_values id
+        self._last_id_value: int | None = None
 
     def load(self, data: Mapping[str, Any]) -> None:
         self.reset()
@@ -136,6 +145,7 @@ class Blesta:
             for row in data.get(name) or []:
                 self.t[name][int(row["id"])] = _deep(row)
         self._code = max([self._code] + [int(t.get("code") or 0) for t in self.t["tickets"].values()])
+        self._forget_indexes()
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"config": dict(self.config), "currencies": list(self.currencies),
@@ -145,10 +155,37 @@ class Blesta:
         return out
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
-        new = max(self.t[table], default=0) + 1
+        rows = self.t[table]
+        new = self._last_id.get(table, 0) + 1
+        if table not in self._last_id or new in rows:  # first insert, or rows added behind our back
+            new = max(rows, default=0) + 1
+        self._last_id[table] = new
         row["id"] = new
-        self.t[table][new] = row
+        rows[new] = row
+        if table == "users" and self._usernames is not None:
+            self._usernames[row["username"]] = new
+        if table == "client_values" and self._values is not None:
+            self._values[(row["client_field_id"], row["client_id"])] = new
         return new
+
+    def _username_taken(self, username: str) -> bool:
+        if self._usernames is None or len(self._usernames) != len(self.t["users"]):
+            self._usernames = {u["username"]: i for i, u in self.t["users"].items()}
+        return username in self._usernames
+
+    def _value_row(self, field_id: int, client_id: int) -> dict[str, Any] | None:
+        values = self.t["client_values"]
+        if self._values is None or len(self._values) != len(values):
+            self._values = {(v["client_field_id"], v["client_id"]): i for i, v in values.items()}
+        found = self._values.get((field_id, client_id))
+        return values.get(found) if found is not None else None
+
+    def _next_id_value(self) -> int:
+        if self._last_id_value is None:
+            self._last_id_value = max([int(self.config["client_start"]) - 1] +
+                                      [c["id_value"] for c in self.t["clients"].values()])
+        self._last_id_value += 1
+        return self._last_id_value
 
     def now(self) -> datetime:
         return self._now().astimezone(timezone.utc).replace(microsecond=0)
@@ -221,10 +258,14 @@ class Blesta:
     def _clients(self, status: Any, filters: Any) -> list[dict[str, Any]]:
         filters = filters if isinstance(filters, dict) else {}
         rows = []
+        email = str(filters.get("contact_email") or "").lower()
+        contacts = self.t["contacts"]
         for client in self.t["clients"].values():
-            row = self._client_row(client)
             if status not in (None, "") and client["status"] != status:
                 continue
+            if email and email not in (contacts.get(client["contact_id"], {}).get("email") or "").lower():
+                continue  # (the same test as below, before the row is built: as quick as an index)
+            row = self._client_row(client)
             if filters.get("company_id") not in (None, "") and row["company_id"] != str(filters["company_id"]):
                 continue
             if filters.get("contact_email") and str(filters["contact_email"]).lower() not in (row["email"] or "").lower():
@@ -278,7 +319,7 @@ class Blesta:
         username = str(vars.get("username") or "")
         if not username:
             errors["username"] = {"empty": "Please enter a username."}
-        elif any(u["username"] == username for u in self.t["users"].values()):
+        elif self._username_taken(username):
             errors["username"] = {"unique": "That username has already been taken."}
         password = str(vars.get("new_password") or "")
         if len(password) < 6:
@@ -300,8 +341,7 @@ class Blesta:
         now = self.stamp()
         user = self._insert("users", {"username": username, "password": hashlib.sha256(password.encode()).hexdigest(),
                                       "date_added": now})
-        next_value = max([int(self.config["client_start"]) - 1] +
-                         [c["id_value"] for c in self.t["clients"].values()]) + 1
+        next_value = self._next_id_value()
         client = self._insert("clients", {"id_value": next_value, "user_id": user,
                                           "client_group_id": _int(vars["client_group_id"]), "status": status,
                                           "contact_id": 0, "settings": {k: v for k, v in settings.items()
@@ -339,10 +379,10 @@ class Blesta:
     def clients_setCustomField(self, field_id, client_id, value):
         if _int(field_id) not in self.t["client_fields"] or _int(client_id) not in self.t["clients"]:
             raise Invalid({"client_field_id": {"exists": "Invalid client field ID."}})
-        for row in self.t["client_values"].values():
-            if row["client_field_id"] == _int(field_id) and row["client_id"] == _int(client_id):
-                row["value"] = str(value)
-                return None
+        row = self._value_row(_int(field_id), _int(client_id))
+        if row is not None:
+            row["value"] = str(value)
+            return None
         self._insert("client_values", {"client_field_id": _int(field_id), "client_id": _int(client_id),
                                        "value": str(value)})
         return None

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping
 
-from hostsync import Connector, Operations, Record, Setting
+from hostsync import Connector, Cost, Operations, Record, Setting
 from hostsync.errors import ConfigError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from hostsync.model import normalise
 
@@ -53,15 +53,19 @@ def _defaults(declared: tuple[Setting, ...], given: Mapping[str, Any] | None, ke
     return {s.name: given.get(s.name, s.default) for s in declared}
 
 
+_ONE_REQUEST = Cost(page=2**31 - 1)
+
+
 class IspconfigConnector(Connector):
     name = "ispconfig"
     description = "ISPConfig 3 control panel over its remote API (SOAP or JSON): clients, domains, sites"
-    # Each kind lists in one request (page_size 0). client_delete removes the client and its login,
-    # but leaves its domains and sites pointing at a login and group that no longer exist (strands).
+    # Each kind lists in one request (every row: a page as large as any panel), a find is one filtered
+    # request. client_delete removes the client and its login, but leaves its domains and sites pointing
+    # at a login and group that no longer exist (strands).
     kinds = {
-        "client": Operations.of(*_OPS, fields=mapping.CLIENT_FIELDS, page_size=0, strands=("domain", "site")),
-        "domain": Operations.of(*_OPS, fields=mapping.DOMAIN_FIELDS, page_size=0),
-        "site": Operations.of(*_OPS, fields=mapping.SITE_FIELDS, page_size=0),
+        "client": Operations.of(*_OPS, fields=mapping.CLIENT_FIELDS, strands=("domain", "site"), cost=_ONE_REQUEST),
+        "domain": Operations.of(*_OPS, fields=mapping.DOMAIN_FIELDS, cost=_ONE_REQUEST),
+        "site": Operations.of(*_OPS, fields=mapping.SITE_FIELDS, cost=_ONE_REQUEST),
     }
     settings = (
         Setting("url", "url", required=True, help="The remote API base, e.g. https://panel.example.com:8080/remote/"),

@@ -24,6 +24,7 @@ no time is tracked on it (its time records would go with it).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import replace
@@ -32,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync import Connector, Operations, Record, Setting, canonical
-from hostsync.connector import ORIGIN
+from hostsync.connector import ORIGIN, Cost
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, InvalidValue, differs, normalise, normalise_fields, normalise_value, parse_datetime
 
@@ -46,17 +47,20 @@ CLIENT_FIELDS = ("email", "first_name", "last_name", "company", "phone", "addres
                  "postcode", "country")
 INVOICE_FIELDS = ("number", "client", "issued_on", "due_on", "paid_on", "status", "lines", "total")
 
+#: Lists come in pages of 500; a client's contact is read on its own where the company has no address,
+#: invoices are summary stubs read whole when they changed; markers are searched with the apifields filter.
 KINDS_SUPPORTED: dict[str, Operations] = {
-    "client": Operations.of("list", "get", "find", "create", "update", "since", fields=CLIENT_FIELDS, origin=True),
+    "client": Operations.of("list", "get", "find", "create", "update", "since", fields=CLIENT_FIELDS, origin=True,
+                            cost=Cost(page=PAGE_SIZE, details=1)),
     "project": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True,
-                             page_size=PAGE_SIZE),
+                             cost=Cost(page=PAGE_SIZE)),
     "task": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True,
-                          page_size=PAGE_SIZE),
+                          cost=Cost(page=PAGE_SIZE)),
     "invoice": Operations.of("list", "get", "find", "create", "update", "since", fields=INVOICE_FIELDS,
-                             read_only=("total",), origin=True),
+                             read_only=("total",), origin=True, cost=Cost(page=PAGE_SIZE, details=1, find=2)),
     # a time record's project is its task's
     "time_entry": Operations.of("list", "get", "find", "create", "update", "since", read_only=("project",),
-                                origin=True),
+                                origin=True, cost=Cost(page=PAGE_SIZE)),
 }
 
 #: kind -> (path, list key, one-record key, API field type, fields asked for in lists)
@@ -363,7 +367,7 @@ class ProWorkflowConnector(Connector):
 
     def _listed_client(self, row: Mapping[str, Any]) -> Iterator[Record]:
         """A listed company as a client; reading its contact (a request of its own) fails it alone."""
-        record = self.detail("client", str(row["id"]), lambda: self._client(row))
+        record = self.detail("client", str(row["id"]), functools.partial(self._client, row))
         if record is not None:
             yield record
 

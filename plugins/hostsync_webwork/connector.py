@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, canonical, matching
+from hostsync.connector import Cost
 from hostsync.errors import AuthError, ConfigError, NotFound, ProtocolError, Rejected
 from hostsync.model import differs
 
@@ -46,11 +47,13 @@ class WebWorkConnector(Connector):
     name = "webwork"
     description = "WebWork Tracker: projects and tasks both ways, time entries read (REST API v2)"
     kinds = {
+        # pages of 100; projects are searched by name, markers only by reading every project (or task)
         "project": Operations.of("list", "get", "find", "create", "update", "delete", fields=KIND_FIELDS["project"],
-                                 read_only=("status",), origin=True, page_size=PER_PAGE),
+                                 read_only=("status",), origin=True, cost=Cost(page=PER_PAGE, find_origin=None)),
         "task": Operations.of("list", "get", "find", "create", "update", "delete", fields=KIND_FIELDS["task"],
-                              origin=True),
-        "time_entry": Operations.of("list", "get", "since", fields=KIND_FIELDS["time_entry"]),
+                              origin=True, cost=Cost(page=PER_PAGE, find_origin=None)),
+        "time_entry": Operations.of("list", "get", "since", fields=KIND_FIELDS["time_entry"],
+                                    cost=Cost(page=PER_PAGE)),
     }
     #: 58 a minute: the engine's token bucket (a burst of one, then 58/60 a second) then sends at
     #: most 59 in any minute, under WebWork's 60 per user, and uses 96.7 % of it.

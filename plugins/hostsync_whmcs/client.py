@@ -61,6 +61,7 @@ class WhmcsClient:
         secret_values = [options.get(k) for k in ("secret", "password", "accesskey")] + [self._auth.get("password")]
         self._secrets = sorted({str(v) for v in secret_values if v}, key=len, reverse=True)
         self.http = build_client(options, base_url=str(options["url"]).rstrip("/"))
+        self.endpoint = self.http.base_url.join(ENDPOINT)  # absolute: not joined again for every call
 
     def close(self) -> None:
         self.http.close()
@@ -78,7 +79,7 @@ class WhmcsClient:
         body = urlencode([("action", action), ("responsetype", "json"), *self._auth.items(),
                           *((k, _form(v)) for k, v in pairs)])
         with transport_errors(what, write=write):
-            response = self.http.post(ENDPOINT, content=body,
+            response = self.http.post(self.endpoint, content=body,
                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
         return self._answer(response, what, write)
 

@@ -19,6 +19,7 @@ Change signals (WHMCS has no modified-since filter):
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -28,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
 from hostsync import ORIGIN, Connector, Operations, Record, Setting, matches, matching
-from hostsync.connector import OriginIndex
+from hostsync.connector import Cost, Memo, OriginIndex
 from hostsync.errors import AuthError, ConfigError, ConnectorError, NotFound, Rejected, Transient
 from hostsync.model import KINDS, normalise, normalise_value
 
@@ -74,12 +75,16 @@ class WhmcsConnector(Connector):
     description = "WHMCS billing: clients, tickets, invoices and domains over the External API."
     id_pattern = r"[1-9][0-9]*"  # auto-increment ids: anything else a create answers is not one
     kinds = {
-        # the origin marker lives in the client custom field origin_field (see operations())
-        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True),
-        "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS),
+        # the origin marker lives in the client custom field origin_field (see operations()); list rows
+        # carry no address, so each client is read with GetClientsDetails (as find by e-mail does)
+        "client": Operations.of("list", "get", "find", "create", "update", "delete", "since", origin=True,
+                                cost=Cost(page=100, details=1, find=1, find_origin=None)),
+        "ticket": Operations.of("list", "get", "find", "create", "update", fields=TICKET_FIELDS,
+                                cost=Cost(page=100, details=1, find=2)),
         # the total is set through the tax rate; stored() says what WHMCS computes where no rate fits
-        "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency")),
-        "domain": Operations.of("list", "get", "find", "create", "update"),
+        "invoice": Operations.of("list", "get", "find", "create", "update", read_only=("number", "currency"),
+                                 cost=Cost(page=100, details=1, find=2)),
+        "domain": Operations.of("list", "get", "find", "create", "update", cost=Cost(page=100, find=1)),
     }
     settings = (
         Setting("url", "url", required=True, help="WHMCS base URL; the API is {url}/includes/api.php"),
@@ -120,8 +125,8 @@ class WhmcsConnector(Connector):
         self._lock = threading.Lock()
         self._departments: dict[str, tuple[str, str]] | None = None
         self._payment_method: str | None = options.get("payment_method") or None
-        self._currencies: dict[str, str | None] = {}
-        self._client_emails: dict[str, str | None] = {}
+        self._currencies = Memo()  # client id -> its currency code (read once per run)
+        self._client_emails = Memo()  # client id -> its e-mail address (read once per run)
         self._invoice_numbers: dict[str, str] | None = None
         self._no_activity_log: str | None = None  # why GetActivityLog cannot be used in this run
         self.origin_field = str(options.get("origin_field") or "") or None
@@ -130,11 +135,12 @@ class WhmcsConnector(Connector):
     @classmethod
     def operations(cls, options: Mapping[str, Any]) -> Mapping[str, Operations]:
         """Clients keep origin markers only where ``origin_field`` names the custom field for them;
-        domains list ``page_size`` rows a call (clients, invoices and tickets are read one by one)."""
-        domain = replace(cls.kinds["domain"], page_size=int(options.get("page_size") or 100))
-        if options.get("origin_field"):
-            return {**cls.kinds, "domain": domain}
-        return {**cls.kinds, "client": replace(cls.kinds["client"], origin=False), "domain": domain}
+        lists come in pages of ``page_size``."""
+        page = int(options.get("page_size") or 100)
+        kinds = {kind: replace(ops, cost=replace(ops.cost, page=page)) for kind, ops in cls.kinds.items()}
+        if not options.get("origin_field"):
+            kinds["client"] = replace(kinds["client"], origin=False)
+        return kinds
 
     def close(self) -> None:
         self.api.close()
@@ -277,7 +283,7 @@ class WhmcsConnector(Connector):
         for row in self.api.pages("GetClients", "clients", "client", limit=self.page_size,
                                   announce=lambda n: self.total("client", n)):
             client_id = str(row.get("id"))
-            record = self.detail("client", client_id, lambda: self.get("client", client_id))
+            record = self.detail("client", client_id, functools.partial(self.get, "client", client_id))
             if record is not None:
                 yield record
 
@@ -320,7 +326,7 @@ class WhmcsConnector(Connector):
             yield from self._all_clients()
             return
         for client_id, when in sorted(newest.items(), key=lambda item: item[1]):
-            record = self.detail("client", client_id, lambda: self.get("client", client_id))
+            record = self.detail("client", client_id, functools.partial(self.get, "client", client_id))
             if record is not None:
                 record.updated_at = when
                 yield record
@@ -513,8 +519,10 @@ class WhmcsConnector(Connector):
             params["subject"] = fields["subject"]
         if fields.get("priority") and m.PRIORITY.get(m.PRIORITY_OUT[fields["priority"]].lower()) != have.fields["priority"]:
             params["priority"] = m.PRIORITY_OUT[fields["priority"]]
-        if fields.get("status") and (added or fields["status"] != have.fields["status"]):
-            params["status"] = m.TICKET_STATUS_OUT[fields["status"]]
+        # replies move the status: set it last, back to what it was where the record does not change it
+        status = fields.get("status") or (have.fields["status"] if added else None)
+        if status and (added or status != have.fields["status"]):
+            params["status"] = m.TICKET_STATUS_OUT[status]
         if fields.get("department") and fields["department"] != have.fields["department"]:
             department = self._department_id(fields["department"])
             if department != str(current.get("deptid")):  # an unknown name falls back to where it is
@@ -565,13 +573,11 @@ class WhmcsConnector(Connector):
         return found[1] if found else None
 
     def _client_email(self, client_id: str) -> str | None:
-        with self._lock:
-            if client_id in self._client_emails:
-                return self._client_emails[client_id]
-        record = self.get("client", client_id)
-        with self._lock:
-            self._client_emails[client_id] = record.fields.get("email") if record else None
-            return self._client_emails[client_id]
+        def read() -> str | None:
+            record = self.get("client", client_id)
+            return record.fields.get("email") if record else None
+
+        return self._client_emails.get(client_id, read)
 
     # invoices
 
@@ -581,26 +587,23 @@ class WhmcsConnector(Connector):
     def _remember_currency(self, row: Mapping[str, Any]) -> None:
         client_id = m.ident(row.get("userid"))
         if client_id and m.text(row.get("currencycode")):
-            with self._lock:
-                self._currencies[client_id] = m.text(row.get("currencycode"))
+            self._currencies.put(client_id, m.text(row.get("currencycode")))
 
     def _currency(self, client_id: str | None) -> str | None:
         """An invoice is in its client's currency; GetInvoice does not say which."""
         if client_id is None:
             return None
-        with self._lock:
-            if client_id in self._currencies:
-                return self._currencies[client_id]
-        try:
-            answer = self.api.call("GetClientsDetails", {"clientid": client_id, "stats": False},
-                                   about=f"client {client_id}")
+
+        def read() -> str | None:
+            try:
+                answer = self.api.call("GetClientsDetails", {"clientid": client_id, "stats": False},
+                                       about=f"client {client_id}")
+            except NotFound:
+                return None
             client = answer.get("client") if isinstance(answer.get("client"), dict) else answer
-            currency = m.text(client.get("currency_code"))
-        except NotFound:
-            currency = None
-        with self._lock:
-            self._currencies[client_id] = currency
-        return currency
+            return m.text(client.get("currency_code"))
+
+        return self._currencies.get(client_id, read)
 
     def _invoice_number_index(self) -> dict[str, str]:
         with self._lock:

@@ -45,3 +45,20 @@ def test_top_level_help_lists_commands_with_untruncated_summaries():
 def test_a_usage_error_exits_2():
     assert CliRunner().invoke(cli, ["sync", "--bogus"]).exit_code == 2
     assert CliRunner().invoke(cli, ["no-such-command"]).exit_code == 2
+
+
+def test_help_loads_none_of_what_only_running_needs():
+    """`hostsync --help` (and completion, which starts the same way) imports neither the engine nor
+    the libraries only running jobs, the daemon or the connectors need."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "hostsync", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "Usage: hostsync" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "hostsync.cli" in imported
+    heavy = {"hostsync.engine", "hostsync.state", "hostsync.http", "hostsync.daemon", "hostsync.metrics",
+             "hostsync.scheduler", "hostsync.sandbox", "httpx", "sqlite_utils", "apscheduler", "prometheus_client",
+             "zeep", "hostsync_whmcs.connector", "hostsync_blesta.connector", "hostsync_ispconfig.connector"}
+    assert heavy.isdisjoint(imported), sorted(heavy & imported)

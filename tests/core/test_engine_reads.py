@@ -120,3 +120,68 @@ def test_a_record_that_keeps_failing_holds_the_cursor_back_once_then_the_retry_q
     with project.state() as state:
         assert state.cursor("clients", "billing").isoformat() == newest
         assert state.pending("clients", "billing") == [ids[0]]
+
+
+# -- a listing's per-record reads run in parallel, in order, a chunk ahead --------------------------
+
+def test_records_read_one_by_one_are_read_in_parallel_on_the_sources_concurrency(project, memory):
+    """Each client's own read (``Connector.detail``, declared by ``Cost.details``) runs in the
+    source's workers: four reads wait for each other here, which read one at a time never could."""
+    import threading
+
+    project.system("billing", plugin="memory", vendor="billing", page_size=5, details=True, concurrency=4)
+    project.system("panel", plugin="memory", vendor="panel", concurrency=1)
+    project.job("clients", kind="client", source="billing", targets=["panel"])
+    billing, panel = memory.vendor("billing"), memory.vendor("panel")
+    ids = [billing.put("client", client(n)) for n in range(12)]
+    together = threading.Barrier(4, timeout=10)  # the first four reads meet (read one by one: broken)
+    read = billing.get
+
+    def get(kind, rid, password):
+        if int(rid) <= 4:
+            together.wait()
+        return read(kind, rid, password)
+
+    billing.get = get
+    result = project.cli("sync", "clients", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.json()[0]["counts"]["created"] == 12 and billing.calls["get"] == 12
+    made = [panel.records("client")[str(i)]["fields"]["email"] for i in sorted(map(int, panel.records("client")))]
+    assert made == [billing.records("client")[i]["fields"]["email"] for i in ids]  # in the order listed
+
+
+def test_the_listing_runs_at_most_one_chunk_ahead_of_what_is_planned(project, memory):
+    """Memory holds two chunks, whatever the size of the source: the listing waits for the reads."""
+    from hostsync.config import load_config
+    from hostsync.engine import Runtime
+    from hostsync.engine.context import RunContext
+    from hostsync.engine.read import CHUNK, Reader
+    from hostsync.plugins import load_plugins
+
+    from ..conftest import PLUGINS_DIR
+
+    project.system("billing", plugin="memory", vendor="billing", page_size=100, details=True)
+    project.system("panel", plugin="memory", vendor="panel")
+    project.job("clients", kind="client", source="billing", targets=["panel"])
+    billing = memory.vendor("billing")
+    for n in range(3 * CHUNK + 200):
+        billing.put("client", client(n))
+    listed = [0]
+    pages = billing.list
+
+    def page(kind, since, password, start=0, size=None):
+        rows = pages(kind, since, password, start, size)
+        listed[0] = start + len(rows)
+        return rows
+
+    billing.list = page
+    project.write()
+    plugins = load_plugins(PLUGINS_DIR)
+    config = load_config(project.config_path, plugins)
+    with Runtime(config, plugins) as rt:
+        reader = Reader(RunContext(rt, config.jobs["clients"]), report=lambda outcome: None)
+        order = []
+        for number, chunk in enumerate(reader.chunks("billing", ["panel"])):
+            assert listed[0] <= (number + 2) * CHUNK + 100, (number, listed[0])
+            order.extend(int(r.id) for r in chunk)
+    assert order == list(range(1, 3 * CHUNK + 201))

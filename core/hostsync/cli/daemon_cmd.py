@@ -7,8 +7,6 @@ from typing import Any
 
 import click
 
-from ..daemon import Daemon
-
 
 def register(cli: click.Group) -> None:
     @cli.command("daemon")
@@ -20,5 +18,7 @@ def register(cli: click.Group) -> None:
         SIGHUP reloads the configuration (an invalid one is logged and the running one kept). Under
         systemd (Type=notify) it reports READY, STATUS, WATCHDOG, RELOADING and STOPPING.
         """
+        from ..daemon import Daemon  # the scheduler and metrics load only for the daemon
+
         runner = Daemon(app.config_path, app.plugins_dir_option, app.verbosity, app._entry_point_plugins)
         sys.exit(runner.run())

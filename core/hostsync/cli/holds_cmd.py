@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from ..engine import Runtime, check_systems
 from .exits import EXIT_FAILED, EXIT_OK
 from .names import complete_systems, require_systems
 from .output import echo_json, echo_table
@@ -25,6 +24,8 @@ def held_systems(app: Any) -> list[dict[str, Any]]:
     if not rows:
         return []
     out = []
+    from ..engine import Runtime  # loaded by the commands that run it, not by `hostsync --help`
+
     with Runtime(app.config, app.plugins) as rt:
         for row in rows:
             system = app.config.systems.get(row["system"])
@@ -69,6 +70,8 @@ def register(cli: click.Group) -> None:
         if not any(row["system"] == system for row in held_systems(app)):
             outcome = {"system": system, "held": False, "released": False, "message": "not held"}
         else:
+            from ..engine import Runtime, check_systems
+
             with Runtime(app.config, app.plugins) as rt:
                 [result] = check_systems(rt, [system], force=True)
             outcome = {"system": system, "held": not result.ok, "released": result.ok,

@@ -6,8 +6,6 @@ from typing import Any
 
 import click
 
-from ..metrics import render
-
 
 def register(cli: click.Group) -> None:
     @cli.command("metrics")
@@ -19,4 +17,6 @@ def register(cli: click.Group) -> None:
         counts from its own calls (vendor calls and latency, rate-limit waits, failures by cause,
         drift) are printed empty here: only the daemon's textfile and HTTP endpoint carry them.
         """
+        from ..metrics import render  # prometheus_client loads only here and in the daemon
+
         click.echo(render(app.config), nl=False)

@@ -9,7 +9,6 @@ from typing import Any, Iterable, Iterator, Sequence, TextIO
 
 import click
 
-from ..engine.actions import COUNTERS
 from ..redact import redactor
 
 
@@ -59,6 +58,8 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
 
 def summary_line(counts: dict[str, int]) -> str:
     """A run's counts in one line, every counter in its usual order."""
+    from ..engine.actions import COUNTERS  # the engine loads only for commands that run it
+
     return ", ".join(f"{counts.get(name, 0)} {name}" for name in COUNTERS)
 
 

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
-from ..http import build_client
 from .config_cmd import to_toml
 from .output import echo_json
 
@@ -107,6 +105,10 @@ def register(cli: click.Group) -> None:
             if not sep or not name:
                 raise click.BadParameter(f"{change!r} is not FIELD=VALUE", param_hint="FIELD=VALUE")
             fields[name] = value or None
+        import httpx
+
+        from ..http import build_client
+
         try:
             with build_client({"timeout": 10}) as client:
                 response = client.post(f"{url.rstrip('/')}/_sandbox/edit",

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..config import format_size
-from ..engine import Runtime, resolve_conflict
 from ..errors import HostsyncError
-from ..state import State
 from .exits import EXIT_USAGE, for_statuses
 from .names import require_job, complete_jobs
 from .output import echo_json, echo_table, summary_line
 
+if TYPE_CHECKING:  # the state and the engine load with the commands that use them
+    from ..state import State
+
 
 def read_state(app: Any) -> State | None:
     """The state for the listing commands, or None when nothing has run yet."""
+    from ..state import State
+
     path = app.config.state_path
     if not path.exists():
         return None
@@ -32,6 +35,8 @@ def read_state(app: Any) -> State | None:
 
 def existing_state(app: Any) -> State:
     """The state file read-only, for commands that need one to exist (migrated or not)."""
+    from ..state import State
+
     path = app.config.state_path
     if not path.exists():
         raise HostsyncError(f"no state file at {path} yet: the first `hostsync sync` or `hostsync check` creates it")
@@ -193,6 +198,8 @@ def register(cli: click.Group) -> None:
         if found is None:
             click.echo(f"error: no conflict #{conflict_id} (see `hostsync conflicts`)", err=True)
             sys.exit(EXIT_USAGE)
+        from ..engine import Runtime, resolve_conflict
+
         with Runtime(app.config, app.plugins) as rt:
             result = resolve_conflict(rt, conflict_id, use)
         if as_json:

@@ -14,21 +14,18 @@ import sys
 import threading
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
-from ..engine import COUNTERS, JobResult, Runtime, check_systems, order_jobs, sync_job
-from ..engine.actions import Action, shown_key
-
-from ..state import State
-from . import plan_view
 from . import progress as live
 from .exits import EXIT_FAILED, EXIT_OK, for_signal, for_statuses
 from .names import complete_jobs, complete_systems, require_job, require_systems
 from .output import echo_json, echo_table, plural
 
-SUMMARY_ORDER = COUNTERS
+if TYPE_CHECKING:  # the engine (and the state, httpx) load when a command runs it, not for --help
+    from ..engine import JobResult, Runtime
+    from ..engine.actions import Action
 
 
 class Interrupt:
@@ -68,6 +65,9 @@ def runtime(app: Any, dry_run: bool, interrupt: Interrupt, progress: bool = True
             allow_mass_change: bool = False) -> Iterator[Runtime]:
     """The runtime of a command, with its progress shown on a terminal (unless not ``progress``) and
     to systemd; the line is gone when the block ends, so what the command prints next stands alone."""
+    from ..engine import Runtime
+    from ..state import State
+
     config = app.config
     state = State.open_for_plan(config.state_path) if dry_run else State.open(config.state_path)
     shown, line = live.for_command(state.count_links, terminal=progress)
@@ -86,6 +86,8 @@ def _value(value: Any) -> str:
 
 
 def describe_action(action: Action) -> str:
+    from ..engine.actions import shown_key
+
     where = f"{action.target}" + (f" #{action.target_id}" if action.target_id else "")
     line = f"{action.op:<9} {action.kind} {action.source}#{action.source_id} -> {where}"
     if action.op in ("create", "lookup") and action.record is not None:
@@ -98,6 +100,8 @@ def describe_action(action: Action) -> str:
 
 
 def print_results(results: list[JobResult]) -> None:
+    from ..engine import COUNTERS as SUMMARY_ORDER
+
     rows = [[r.job, r.status, *(r.counts.get(name, 0) for name in SUMMARY_ORDER), f"{r.seconds:.1f}s"]
             for r in results]
     echo_table(rows, ["job", "status", *SUMMARY_ORDER, "time"])
@@ -114,6 +118,8 @@ def resolve_names(app: Any, names: tuple[str, ...], all_jobs: bool) -> list[str]
         raise click.UsageError("name at least one job, or pass --all")
     for name in names:
         require_job(app, name)
+    from ..engine import order_jobs
+
     return order_jobs(config, config.jobs if all_jobs else names)
 
 
@@ -135,6 +141,8 @@ def register(cli: click.Group) -> None:
                     if runs:
                         last[name] = runs[0]
         out = []
+        from ..engine import order_jobs
+
         for name in order_jobs(config, config.jobs):
             job = config.jobs[name]
             run = last.get(name)
@@ -166,6 +174,9 @@ def register(cli: click.Group) -> None:
         systems, never writes to them, to links or to cursors.
         """
         [name] = resolve_names(app, (job,), False)
+        from ..engine import sync_job
+        from . import plan_view
+
         with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt, progress=not as_json) as rt:
             result = sync_job(rt, name, dry_run=True, full=full)
         if as_json:
@@ -211,6 +222,8 @@ def register(cli: click.Group) -> None:
         """
         names = resolve_names(app, jobs, all_jobs)
         results = []
+        from ..engine import sync_job
+
         with Interrupt() as interrupt, \
                 runtime(app, dry_run=dry_run, interrupt=interrupt, progress=not as_json,
                         allow_mass_change=allow_mass_change) as rt:
@@ -246,6 +259,8 @@ def register(cli: click.Group) -> None:
         """
         config = app.config
         require_systems(app, systems)
+        from ..engine import check_systems
+
         results = []
         with Interrupt() as interrupt, runtime(app, dry_run=False, interrupt=interrupt, progress=not as_json) as rt:
             for name in systems or tuple(config.systems):  # one at a time, saying which

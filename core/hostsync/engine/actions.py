@@ -67,6 +67,11 @@ class Action:
     key: dict[str, Any] | None = None
     #: for a lookup: the fields a record already in the target is adopted by
     match: dict[str, Any] | None = None
+    #: the origin marker the record carries in a target that keeps them (see :mod:`.adopt`)
+    marker: str | None = None
+    #: for a lookup in a scanned target: the ids of the records its index holds under the
+    #: record's match fields or marker (read with ``get``; ``None``: look with ``find``)
+    candidate_ids: list[str] | None = None
     version: str | None = None
     #: the conflict this action settles (closed when it succeeds)
     conflict_id: int | None = None
@@ -109,6 +114,9 @@ class Outcome:
     link: bool | None = None
     #: for ``lookup`` outcomes: what ``find`` returned, for the engine thread to choose from
     candidates: list[Record] = field(default_factory=list)
+    #: for ``lookup`` outcomes: the key they were found by, where not the action's own (its fields
+    #: alone, when the target could not search by origin marker)
+    key: dict[str, Any] | None = None
     #: a create the vendor certainly did not carry out (refused, or never reached it)
     created_nothing: bool = False
 

@@ -19,6 +19,7 @@ from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 
+from ..connector import ORIGIN
 from ..errors import AuthError, ConnectorError, NotFound, ProtocolError, Rejected, Transient
 from ..model import Record
 from ..state import Intent
@@ -246,7 +247,8 @@ class Applier:
         unlinked record found; when there is none, create it again (in a later run than the one
         that sent it), or leave it for the next run (in the same one)."""
         action = outcome.action
-        chosen = self.planner.choose(outcome.candidates, action.key or {}, action.target, action.source)
+        key = outcome.key if outcome.key is not None else action.key or {}
+        chosen = self.planner.choose(outcome.candidates, key, action.target, action.source)
         if isinstance(chosen, Record):
             # found what an earlier attempt created; it may hold older values than the record now has
             adopted = replace(self.planner.adoption(action, chosen, action.fields or frozenset(), action.target),
@@ -379,12 +381,21 @@ class Applier:
         if self.rt.shares_ids(action.source, action.target) and "get" in self.rt.ops(action.target, self.kind):
             found = self.rt.caller.call(action.target, connector.get, self.kind, action.source_id)
             return Outcome(action, "lookup", candidates=[found] if found else [])
-        if not action.key:
+        key = action.key or {}
+        if ORIGIN in key:  # exact: what carries the marker the create was sent with
+            try:
+                found = self.rt.caller.call(action.target, connector.find, self.kind, {ORIGIN: key[ORIGIN]})
+                return Outcome(action, "lookup", candidates=list(found or []))
+            except Rejected as exc:  # the connector cannot search by marker after all: the fields must do
+                log.warning("job %s: %s cannot look %s records up by origin marker (%s); looking by their fields",
+                            self.ctx.job.name, action.target, self.kind, exc)
+                key = {name: value for name, value in key.items() if name != ORIGIN}
+        if not key:
             why = (f"an earlier create of {self.kind} {action.source_id} in {action.target} may have "
                    "succeeded and no identifying fields can tell; not creating it again")
             return Outcome(action, "failed", reason=why)
-        found = self.rt.caller.call(action.target, connector.find, self.kind, action.key)
-        return Outcome(action, "lookup", candidates=list(found or []))
+        found = self.rt.caller.call(action.target, connector.find, self.kind, key)
+        return Outcome(action, "lookup", candidates=list(found or []), key=key)
 
 
 def reason(exc: BaseException) -> str:

@@ -32,12 +32,13 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from ..config import RateLimit
 from ..errors import AuthError, ConnectorError, RateLimited, Rejected, Transient
 from ..events import Event
 from ..http import VendorCall, calling, exchanges, pacing
+from ..model import Record
 
 T = TypeVar("T")
 log = logging.getLogger("hostsync.engine")
@@ -54,6 +55,17 @@ class SystemHeld(ConnectorError):
         super().__init__(f"system {system!r} is held: {reason} (fix it, then run `hostsync check {system}`)")
         self.system = system
         self.reason = reason
+
+
+class Later(Record):
+    """A listed record whose own read (``Connector.detail``) the engine makes later, in the
+    system's workers: a stub standing for ``read()``, whose result replaces it."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, kind: str, id: str, read: Callable[[], Record | None]) -> None:
+        super().__init__(kind, id, {}, partial=True)
+        self.read = read
 
 
 class Stopped(Exception):
@@ -233,6 +245,24 @@ class Caller:
             raise
         except ConnectorError as exc:
             return on_error(exc)
+
+    @contextlib.contextmanager
+    def deferring(self, system: str, kind: str) -> Iterator[None]:
+        """While this thread lists ``system``'s ``kind`` records: their own reads become
+        :class:`Later` placeholders (see :meth:`defer`)."""
+        previous = getattr(self._local, "deferring", None)
+        self._local.deferring = (system, kind)
+        try:
+            yield
+        finally:
+            self._local.deferring = previous
+
+    def defer(self, system: str, kind: str, id: str, read: Callable[[], Record | None]) -> Later | None:
+        """A placeholder for a listed record's own read, if this thread is listing ``system``'s
+        ``kind`` records for the engine (else ``None``: the read is made now)."""
+        if getattr(self._local, "inside", False) or getattr(self._local, "deferring", None) != (system, kind):
+            return None
+        return Later(kind, id, read)
 
     def _inside(self, system: str, gate: Gate, function: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
         """Run the call, marked as inside one, each request after its first paced; a failed write

@@ -13,16 +13,15 @@ emitted as ``record.drift``.
 
 Only links synced before this run whose source record this scan read are checked (a record written
 or planned in this run is not drift, nor one gone from the source). The target is read by listing it
-when that takes fewer requests than reading the linked records one by one: when
-``ceil(n / page_size)`` (``n``: the records of the kind hostsync links in the target; one request
-when ``page_size`` is 0) is less than the number of links to check; a connector that declares no
-``page_size`` is read with ``get``. A linked record missing from a listing is looked up with ``get``
+when that takes fewer requests than reading the linked records one by one: when the listing's
+cost (``Cost.scan`` of ``n``, the records of the kind hostsync links in the target) is less than the
+number of links to check; a connector that declares no page size (``Cost.page``) is read with
+``get``. A linked record missing from a listing is looked up with ``get``
 before it counts as gone. A run that is not a full scan reads nothing more than before.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Callable, Iterable
@@ -136,11 +135,8 @@ class DriftCheck:
         return out
 
     def _listing_is_cheaper(self, target: str, checks: int) -> bool:
-        page = self.rt.ops(target, self.kind).page_size
-        if page is None:
-            return False
-        pages = 1 if page == 0 else math.ceil(self.ctx.state.count_links_in(self.kind, target) / page)
-        return pages < checks
+        requests = self.rt.ops(target, self.kind).cost.scan(self.ctx.state.count_links_in(self.kind, target))
+        return requests is not None and requests < checks
 
     def _drift(self, link: Link, record: Record | None, fields: frozenset[str], target: str) -> Action | None:
         """The drift of one linked pair (``link`` from the target's side), or ``None``."""

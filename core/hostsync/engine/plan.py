@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable
 
-from ..errors import ConnectorError
+from ..connector import ORIGIN
+from ..errors import ConnectorError, Rejected
 from ..model import KINDS, InvalidValue, Record, changed_fields, content_hash, normalise, normalise_fields, project
 from ..state import Link
 from .actions import Action
+from .adopt import Adoption, carries, foreign, marker
 from .calls import SystemHeld
 from .context import RunContext, log
-from .read import Progress
+from .read import CHUNK, Progress
 from .refs import RefTranslator
 from .runtime import Runtime
 
@@ -45,6 +47,8 @@ class Planner:
         self.stored_failed: set[str] = set()
         self.validate_failed: set[str] = set()
         self.key_fields: dict[tuple[str, str, bool], frozenset[str]] = {}
+        #: (system, peer) -> how this run looks for records of system in peer (see :mod:`.adopt`)
+        self.adoptions: dict[tuple[str, str], Adoption] = {}
         #: open conflicts of a two-way job, by (system, record id) of either side
         self.conflicts: dict[tuple[str, str], dict[str, Any]] = {}
         if ctx.job.two_way:
@@ -74,6 +78,7 @@ class Planner:
         translated = self.refs.translate(records, system, peer, ref_names)
         hash_in_peer = self._hash_space(system, peer) == peer
         sent_here = self._sent_here(system, peer)
+        marks = self.rt.ops(peer, self.kind).origin  # the peer keeps origin markers: every record carries its own
         actions: list[Action] = []
         lookups: list[Action] = []
         touched: list[Link] = []
@@ -83,7 +88,7 @@ class Planner:
                 continue
             refs = translated[rid]
             out = Record(self.kind, rid, {k: v for k, v in record.fields.items() if k in written},
-                         refs.refs, record.updated_at, record.version)
+                         refs.refs, record.updated_at, record.version, origin=marker(system, rid) if marks else None)
             values = project(out if hash_in_peer else record, fields)
             digest = content_hash(values)
             link = links.get(rid)
@@ -105,6 +110,8 @@ class Planner:
             if link is not None:
                 base.link, base.target_id = link, link.peer_id
                 base.changes = changed_fields(link.values(), values)
+                if link.snapshot and base.changes and not force and not ctx.job.two_way:
+                    base.record = only(out, base.changes)  # what changed since it was synced: no more to write
                 actions.append(base)
             elif rid in intents:  # an earlier create's outcome is unknown: never sent again blindly
                 intent = intents[rid]
@@ -116,14 +123,14 @@ class Planner:
                     actions.append(replace(base, op="wait", key=intent.key, unknown_at=intent.since,
                                            reason=f"the outcome of an earlier create is unknown; it is looked "
                                            f"for in {peer} from {due.isoformat(timespec='seconds')}"))
-            elif any(all(record.value(k) == v for k, v in key.items()) for key in sent_here):
+            elif any(carries(record, key) for key in sent_here):
                 actions.append(replace(base, op="defer", reason=f"it may be hostsync's own copy of a {peer} "
                                        f"{self.kind} whose create's outcome is unknown; decided once that is known"))
             else:
                 lookups.append(base)
         if touched:
             state.save_links(touched)  # new version tokens of unchanged records
-        actions.extend(self._adopt_or_create(lookups, system, peer, fields))
+        actions.extend(self._adopt_or_create(lookups, system, peer, fields, more=len(records) >= CHUNK))
         return actions
 
     def _sent_here(self, system: str, peer: str) -> list[dict[str, Any]]:
@@ -227,11 +234,15 @@ class Planner:
                 self.rt.ops(system, self.kind).carried(self.kind)
         return self.key_fields[cache_key]
 
-    def _adopt_or_create(self, lookups: list[Action], system: str, peer: str, fields: frozenset[str]) -> list[Action]:
-        """Adopt records the target already has (by shared id, or by the job's match fields), else create.
+    def _adopt_or_create(self, lookups: list[Action], system: str, peer: str, fields: frozenset[str],
+                         more: bool = False) -> list[Action]:
+        """Adopt records the target already has (by shared id, by origin marker, or by the job's
+        match fields), else create.
 
-        In a sync each becomes one ``lookup`` task: the worker looks, creates at once when nothing
-        is there, and hands any candidates to the engine thread to choose from. A plan looks now.
+        In a sync each becomes one ``lookup`` task: the worker looks (``find``, or ``get`` of what
+        the run's scan of the target found, see :mod:`.adopt`), creates at once when nothing is
+        there, and hands any candidates to the engine thread to choose from. A plan looks now.
+        ``more``: more records of the run are to come (the scan may cost what their finds would).
         """
         shared = self.rt.shares_ids(system, peer) and "get" in self.rt.ops(peer, self.kind)
         can_find = "find" in self.rt.ops(peer, self.kind)
@@ -240,9 +251,14 @@ class Planner:
             # looked up by what the target will show once written (a total it computes, say)
             action.key = self._key(self.stored(peer, action.record), self.identity, system, peer, settable=True) or \
                 self._key(action.record, self.natural, system, peer)
+            action.marker = action.record.origin
+            if action.marker:  # exact identity first; the fields in case the connector cannot search by it
+                action.key = {ORIGIN: action.marker, **action.key}
             match = self._key(action.record, self.natural, system, peer)
             action.match = {"id": action.source_id} if shared else match if can_find else None
-            action.op = "lookup" if action.match else "create"
+            action.op = "lookup" if action.match or (action.marker and can_find) else "create"
+        if can_find and not shared:
+            self._adoption(system, peer).prepare([a for a in lookups if a.op == "lookup"], more)
         if not self.ctx.dry_run:
             return lookups
         futures = {i: self.rt.pool(peer).submit(self.look, a) for i, a in enumerate(lookups) if a.op == "lookup"}
@@ -259,18 +275,40 @@ class Planner:
             out.append(self.decide(action, found, fields))
         return out
 
+    def _adoption(self, system: str, peer: str) -> Adoption:
+        if (system, peer) not in self.adoptions:
+            carried = self._key_fields(system, peer, False)
+            self.adoptions[(system, peer)] = Adoption(self.ctx, system, peer,
+                                                      tuple(n for n in self.natural if n in carried))
+        return self.adoptions[(system, peer)]
+
     def look(self, action: Action) -> list[Record]:
-        """Records in the target that may be ``action``'s record (in a worker)."""
-        connector = self.rt.connector(action.target)
-        if action.match == {"id": action.source_id} and self.rt.shares_ids(action.source, action.target):
-            found = self.rt.caller.call(action.target, connector.get, self.kind, action.source_id)
+        """Records in the target that may be ``action``'s record (in a worker): those a scan of it
+        found, else those carrying its origin marker (where a find by marker is cheap), else those
+        a find by its match fields gives."""
+        caller, target = self.rt.caller, action.target
+        connector = self.rt.connector(target)
+        if action.match == {"id": action.source_id} and self.rt.shares_ids(action.source, target):
+            found = caller.call(target, connector.get, self.kind, action.source_id)
             return [found] if found is not None else []
-        return list(self.rt.caller.call(action.target, connector.find, self.kind, action.match) or [])
+        if action.candidate_ids is not None:
+            return [r for r in (caller.call(target, connector.get, self.kind, i) for i in action.candidate_ids) if r]
+        if action.marker and self.rt.ops(target, self.kind).cost.find_origin is not None:
+            try:
+                found = list(caller.call(target, connector.find, self.kind, {ORIGIN: action.marker}) or [])
+            except Rejected:  # this connector cannot search by marker after all: the fields must do
+                found = []
+            if any(r.origin == action.marker for r in found):
+                return found
+        if not action.match:
+            return []
+        return list(caller.call(target, connector.find, self.kind, action.match) or [])
 
     def decide(self, action: Action, candidates: list[Record], fields: frozenset[str]) -> Action:
         """Adopt the one free candidate, create when there is none, defer when several match."""
         shared = action.match == {"id": action.source_id} and self.rt.shares_ids(action.source, action.target)
-        chosen = self.choose(candidates, action.match or {}, action.target, action.source, exact=not shared)
+        chosen = self.choose(candidates, action.match or {}, action.target, action.source, exact=not shared,
+                             marker=action.marker)
         if isinstance(chosen, str):
             return replace(action, op="defer", reason=chosen)
         if chosen is None:
@@ -278,17 +316,29 @@ class Planner:
         return self.adoption(action, chosen, fields, action.target)
 
     def choose(self, candidates: list[Record], key: dict[str, Any], peer: str, system: str,
-               exact: bool = True) -> Record | str | None:
-        """The one unlinked candidate matching ``key`` exactly; None if none; a reason if several."""
-        matching = []
+               exact: bool = True, marker: str | None = None) -> Record | str | None:
+        """The one unlinked candidate matching ``key`` exactly; None if none; a reason if several.
+
+        Origin markers decide first: candidates carrying the record's own (``marker``, or the
+        key's :data:`ORIGIN`) are the ones; a candidate carrying the marker of another record of
+        ``system`` is never one. A key with a marker (a lookup after a lost reply) counts only
+        the candidates carrying it.
+        """
+        own = key.get(ORIGIN, marker)
+        values = {name: value for name, value in key.items() if name != ORIGIN}
+        ours, matching = [], []
         for candidate in candidates:
             try:
                 normal = normalise(candidate)
             except InvalidValue:
                 continue
-            if exact and any(normal.value(name) != value for name, value in key.items()):
+            if own and normal.origin == own:
+                ours.append(normal)
+            elif ORIGIN in key or foreign(normal.origin, system, own):
                 continue
-            matching.append(normal)
+            elif not exact or all(normal.value(name) == value for name, value in values.items()):
+                matching.append(normal)
+        matching = ours or matching
         if not matching:
             return None
         claimed = self.ctx.claimed[peer]
@@ -299,7 +349,10 @@ class Planner:
             return free[0]
         if not free:  # each is another record's: this one is not there yet
             return None
-        return f"{len(free)} records in {peer} match {show(key)}; not adopting or creating any (merge them first)"
+        if ours:
+            return (f"{len(free)} records in {peer} carry the origin marker {own} (copied by hand?); not adopting "
+                    "or creating any (merge them first)")
+        return f"{len(free)} records in {peer} match {show(values)}; not adopting or creating any (merge them first)"
 
     def adoption(self, action: Action, found: Record, fields: frozenset[str], peer: str) -> Action:
         """Link to a record the target already has; update it if it differs.
@@ -312,7 +365,7 @@ class Planner:
         if changes and self.ctx.job.two_way:
             return replace(action, op="settle", target_id=found.id, changes=changes, hash="", peer_hash="",
                            values=None, reason="differs on both sides; settled by the conflict policy")
-        return replace(action, op="adopt", target_id=found.id, changes=changes,
+        return replace(action, op="adopt", target_id=found.id, changes=changes, record=only(action.record, changes),
                        reason=None if not changes else "adopted, then updated")
 
     # -- deleting -----------------------------------------------------------------------------
@@ -335,6 +388,15 @@ class Planner:
     def _unseen(self, system: str, peer: str) -> list[Link]:
         return [link for link in self.ctx.state.unseen_links(self.kind, system, peer)
                 if (link.synced_at or "") < self.ctx.started]
+
+
+def only(record: Record | None, changes: dict[str, Any]) -> Record | None:
+    """``record`` with just the fields in ``changes`` (and every reference): an update writes what
+    differs, and a connector leaves the fields it is not given alone."""
+    if record is None:
+        return None
+    return Record(record.kind, record.id, {k: v for k, v in record.fields.items() if k in changes}, record.refs,
+                  record.updated_at, record.version, origin=record.origin)
 
 
 def show(key: dict[str, Any]) -> str:

@@ -11,16 +11,22 @@ run is done.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
+from collections import defaultdict, deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from itertools import islice
+from typing import Callable, Iterable, Iterator
 
-from ..errors import AuthError, ProtocolError, Rejected, Transient
+from ..errors import AuthError, NotFound, ProtocolError, Rejected, Transient
 from ..model import InvalidValue, Record, normalise
 from .actions import Action, Outcome
-from .calls import SystemHeld
+from .calls import Later, SystemHeld
 from .context import RunContext
+from .runtime import Runtime
+
+log = logging.getLogger("hostsync.engine")
 
 CHUNK = 500
 FULL_SCAN_INTERVAL = timedelta(hours=24)
@@ -60,15 +66,16 @@ class Reader:
                            for name, names in ctx.job.transforms.items()]
 
     def chunks(self, system: str, peers: list[str]) -> Iterator[list[Record]]:
-        """Normalised records of ``system`` in chunks, stubs expanded only where their version changed."""
-        chunk: list[Record] = []
-        for raw in self._read(system):
-            chunk.append(raw)
-            if len(chunk) >= CHUNK:
-                yield self._expand(chunk, system, peers)
-                chunk = []
-        if chunk:
-            yield self._expand(chunk, system, peers)
+        """Normalised records of ``system`` in chunks, in the order listed. The records' own reads
+        (placeholders of ``Connector.detail``, and stubs whose version changed) are made in the
+        system's workers while the listing goes on, one chunk ahead: memory holds two chunks."""
+        ahead: deque[list[tuple[Record, Future[Record | None] | None]]] = deque()
+        for raw in batched(listed(self.rt, system, self.kind, self._read(system)), CHUNK):
+            ahead.append(self._submit(raw, system, peers))
+            if len(ahead) > 1:
+                yield self._collect(ahead.popleft(), system)
+        while ahead:
+            yield self._collect(ahead.popleft(), system)
 
     def _read(self, system: str) -> Iterator[Record]:
         ctx, progress = self.ctx, self.progress
@@ -106,9 +113,7 @@ class Reader:
                 progress.read += 1
                 ctx.read += 1
                 ctx.tell()  # the display throttles itself
-                newest = progress.max_updated.get(system)
-                if record.updated_at and (newest is None or record.updated_at > newest):
-                    progress.max_updated[system] = record.updated_at
+                self._newest(system, record)
                 yield record
         except AuthError as exc:  # a connector that reads without fetch(): hold the system all the same
             self.rt.caller.note_auth_failure(system, exc)
@@ -117,6 +122,12 @@ class Reader:
             connector.counter = None
         ctx.tell(force=True)
         progress.complete[system] = True
+
+    def _newest(self, system: str, record: Record) -> None:
+        """Note the newest change read, for the cursor."""
+        newest = self.progress.max_updated.get(system)
+        if record.updated_at and (newest is None or record.updated_at > newest):
+            self.progress.max_updated[system] = record.updated_at
 
     def seen(self, system: str, ids: list[str]) -> set[str]:
         """Note ids read in this run; return those not read before in it (a vendor's paging can
@@ -177,45 +188,85 @@ class Reader:
         action = Action("read", self.kind, system, record_id, system, reason=reason)
         self.report(Outcome(action, "failed", reason=reason, error=exc))
 
-    def _expand(self, chunk: list[Record], system: str, peers: list[str]) -> list[Record]:
-        """Prepare a chunk; fetch whole records only for stubs whose version token changed."""
+    def _submit(self, chunk: list[Record], system: str,
+                peers: list[str]) -> list[tuple[Record, Future[Record | None] | None]]:
+        """A chunk with the reads it needs sent to the workers: placeholders, and stubs whose version
+        token changed (a stub whose token is what was last synced is unchanged: not fetched)."""
         state = self.ctx.state
         fresh = self.seen(system, [r.id for r in chunk if r.id is not None])
         unique: dict[str, Record] = {}
         for record in chunk:
             if record.id is None or (record.id in fresh and record.id not in unique):
                 unique[record.id or f"#{len(unique)}"] = record
-        chunk = list(unique.values())
-        stubs = [r for r in chunk if r.partial]
-        fetch: list[Record] = []
-        if stubs:
-            links = {peer: state.links(self.kind, system, [r.id for r in stubs if r.id], peer) for peer in peers}
-            for stub in stubs:  # a stub without a version token is always fetched
-                same = stub.version is not None and all(
-                    (link := links[p].get(stub.id or "")) and link.version == stub.version for p in peers)
-                if same:
-                    self.ctx.unchanged(system, stub.id)
-                else:
-                    fetch.append(stub)
-        full = {id(r): r for r in chunk if not r.partial}
-        if fetch:
-            connector = self.rt.connector(system)
-            futures = {self.rt.pool(system).submit(self.rt.caller.call, system, connector.get, self.kind, s.id): s
-                       for s in fetch}
-            for future, stub in futures.items():
+        stubs = [r for r in unique.values() if r.partial and not isinstance(r, Later)]
+        links = {peer: state.links(self.kind, system, [r.id for r in stubs if r.id], peer) for peer in peers} \
+            if stubs else {}
+        pool = self.rt.pool(system)
+        out: list[tuple[Record, Future[Record | None] | None]] = []
+        for record in unique.values():
+            if not record.partial:
+                out.append((record, None))
+            elif not isinstance(record, Later) and record.version is not None and all(
+                    (link := links[p].get(record.id or "")) and link.version == record.version for p in peers):
+                self.ctx.unchanged(system, record.id)
+            else:  # a stub without a version token is always fetched
+                out.append((record, pool.submit(fetch_whole, self.rt, system, record)))
+        return out
+
+    def _collect(self, chunk: list[tuple[Record, Future[Record | None] | None]], system: str) -> list[Record]:
+        """The chunk's records, whole and prepared, in order, once the reads sent for it are done."""
+        out = []
+        for raw, future in chunk:
+            record: Record | None = raw
+            if future is not None:
                 try:
                     record = future.result()
                 except (Rejected, ProtocolError, Transient, SystemHeld, AuthError) as exc:
-                    self.failed(system, stub.id, exc, unread=True, updated_at=stub.updated_at)
+                    self.failed(system, raw.id, exc, unread=True, updated_at=raw.updated_at)
                     continue
                 if record is not None:
-                    record.version = record.version or stub.version
-                    record.updated_at = record.updated_at or stub.updated_at
-                    full[id(stub)] = record
-        out = []
-        for raw in chunk:
-            record = full.get(id(raw))
+                    record.version = record.version or raw.version
+                    record.updated_at = record.updated_at or raw.updated_at
+                    self._newest(system, record)
             prepared = self.prepare(record, system) if record else None
             if prepared:
                 out.append(prepared)
         return out
+
+
+def batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    """``records`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def listed(rt: Runtime, system: str, kind: str, records: Iterable[Record]) -> Iterator[Record]:
+    """``records`` (a listing of ``system``), with each record's own read deferred where the kind
+    declares them (:attr:`hostsync.connector.Cost.details`): ``Connector.detail`` then gives a
+    :class:`~.calls.Later` placeholder, which :func:`fetch_whole` reads in a worker."""
+    if not rt.ops(system, kind).cost.details:
+        yield from records
+        return
+    iterator = iter(records)
+    while True:
+        with rt.caller.deferring(system, kind):  # only while the listing itself runs
+            try:
+                record = next(iterator)
+            except StopIteration:
+                return
+        yield record
+
+
+def fetch_whole(rt: Runtime, system: str, stub: Record) -> Record | None:
+    """In a worker: the whole record a stub stands for (``None``: gone). A placeholder's own read
+    is tried once; when it fails the record is fetched with ``get``, with retries."""
+    connector = rt.connector(system)
+    if isinstance(stub, Later):
+        try:
+            return rt.caller.call(system, stub.read, retry=False)
+        except NotFound:
+            return None
+        except (Transient, ProtocolError, Rejected) as exc:
+            log.info("%s: reading %s %s failed (%s); it is fetched again on its own", system, stub.kind, stub.id, exc)
+    return rt.caller.call(system, connector.get, stub.kind, stub.id)

@@ -83,6 +83,7 @@ class Runtime:
                                   file=str(self.config.path), key=f"systems.{name}") from exc
             connector.pacer = self.gates[name].pause
             connector.requester = functools.partial(self.caller.request, name)
+            connector.deferrer = functools.partial(self.caller.defer, name)
             self._connectors[name] = connector
         return self._connectors[name]
 

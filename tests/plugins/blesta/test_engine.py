@@ -150,6 +150,34 @@ def test_a_change_is_one_contact_edit(project: Any, billing: Any, blesta: Blesta
         "+49.309999"]
 
 
+def test_a_change_reads_only_what_it_needs_and_each_countrys_states_once(project: Any, billing: Any,
+                                                                           blesta: BlestaSandbox) -> None:
+    """An update reads the client's row (its primary contact, what it holds) and writes; the phone
+    numbers only for a phone change, a country's states once per run however many threads ask."""
+    project.system("blesta", **blesta.systems()["blesta"], timeout=2.0, concurrency=8)
+    project.job("clients", kind="client", source="billing", targets=["blesta"])
+    countries = {"DE": "Bayern", "US": "New York", "NL": "Utrecht"}
+    for n in range(24):
+        country = list(countries)[n % 3]
+        billing.put("client", client(n, country=country, state=countries[country]))
+    project.cli("sync", "clients")
+    for n in range(1, 25):
+        billing.edit("client", str(n), city=f"City {n}", **({"phone": f"+1.555{n}"} if n == 2 else {}))
+    billing.edit("client", "1", state="Berlin")  # a German client moves
+    blesta.reset_calls()
+    assert of(project.cli("sync", "clients", "--json"), "clients")["updated"] == 24
+    assert dict(blesta.calls) == {"clients/get": 24, "contacts/edit": 24, "contacts/getNumbers": 1,
+                                  "states/getList": 1}  # Germany's, for the new state
+    assert clients_of(blesta)["c0@example.org"]["state"] == "BE"
+    assert [n["number"] for n in blesta.blesta.t["numbers"].values()
+            if n["contact_id"] == clients_of(blesta)["c1@example.org"]["id"]] == ["+1.5552"]
+    blesta.reset_calls()
+    for n in range(1, 25):
+        billing.edit("client", str(n), state={"DE": "Hessen", "US": "Texas", "NL": "Zeeland"}[list(countries)[(n - 1) % 3]])
+    assert of(project.cli("sync", "clients", "--json"), "clients")["updated"] == 24
+    assert blesta.calls["states/getList"] == 3  # once per country, eight workers at once
+
+
 @pytest.mark.parametrize("fault", [
     Fault("error", match="clients/create", status=503, body='{"message":"maintenance"}',
           content_type="application/json"),
@@ -206,7 +234,8 @@ def test_malformed_answers_fail_the_records_with_a_clear_reason(project: Any, bi
                                                                 body: str, words: str) -> None:
     project.job("clients", kind="client", source="billing", targets=["blesta"])
     billing.put("client", client(1))
-    blesta.inject(Fault("error", match="clients/getList", status=200, body=body, times=None))
+    for method in ("clients/getListCount", "clients/getList"):  # a scan of Blesta fails, then the find
+        blesta.inject(Fault("error", match=method, status=200, body=body, times=None))
     result = project.cli("sync", "clients", "--json")
     assert result.exit_code == 1 and of(result, "clients")["failed"] == 1
     assert words in result.output and "clients/getList" in result.output

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hostsync import Record
 from hostsync_whmcs.sandbox import WhmcsSandbox
 from hostsync_webwork.sandbox import WebWorkSandbox
 
@@ -75,6 +76,34 @@ def test_projects_and_tasks_reach_webwork_and_a_second_run_writes_nothing(hostsy
     assert again == {"projects": {**again["projects"], "unchanged": 4}, "tasks": {**again["tasks"], "unchanged": 10}}
     assert writes(systems) == [] and teampro_writes(whmcs) == []  # the cancelled task does not bounce back
     assert systems.calls == {"GET /projects": 1, "GET /tasks": 4}  # a no-op costs the list pages only
+
+
+def test_a_lost_create_reply_next_to_a_same_named_project_converges_by_its_origin_marker(hostsync_project, whmcs,
+                                                                                         systems):
+    """Issue 12: a WebWork project has no key of its own but its name, so a create whose reply was
+    lost, next to a project of the same name made by someone else, used to fail on every run ("2
+    records ... match name=..."). The marker hostsync wrote in the notes says which one is its own."""
+    from hostsync.sandbox import Fault
+    from hostsync_webwork.connector import WebWorkConnector
+
+    table = systems.systems()["webwork"]
+    with WebWorkConnector("webwork", {k: v for k, v in table.items() if k != "plugin"}) as webwork:
+        theirs = webwork.create("project", Record("project", None, {"name": "Website redesign"}))
+    hostsync_project.systems["webwork"]["settle_delay"] = 1.0  # looked up at the end of the run
+    hostsync_project.job("projects", kind="project", source="teampro", targets=["webwork"])
+    systems.inject(Fault("lost_reply", match="POST /projects", about="Website redesign"))
+    first = hostsync_project.cli("sync", "projects", "--json")
+    assert first.exit_code == 0, first.output
+    assert first.json()[0]["counts"]["created"] == 4 and "match name=" not in first.output
+    again = sync(hostsync_project, "projects")
+    assert again["projects"]["unchanged"] == 4 and again["projects"]["failed"] == 0
+    named = [p for p in systems.webwork.t["projects"].values() if p["name"] == "Website redesign"]
+    assert len(named) == 2  # theirs, and the one the lost reply made: not a third
+    with hostsync_project.state() as state:
+        ours = state.link("project", "teampro", "1", "webwork")
+    assert ours is not None and ours.peer_id != theirs
+    assert {str(p["id"]) for p in named} == {theirs, ours.peer_id}
+    assert "hostsync-origin: hs:teampro:1" in systems.webwork.t["projects"][int(ours.peer_id)]["notes"]
 
 
 def test_a_project_due_before_it_starts_fails_alone_with_the_reason(hostsync_project, whmcs, systems):
