@@ -379,15 +379,19 @@ class LossyConnector(MemoryConnector):
 
     def create(self, kind: str, record: Record) -> str:
         record = self.stored(kind, record)
-        record = Record(record.kind, record.id, {k: v for k, v in record.fields.items()
-                                                 if k in self.kinds[kind].writable(kind)}, record.refs)
+        record = Record(record.kind, record.id, self._writable(kind, record.fields), record.refs)
         if kind == "invoice":
             record.fields["number"] = f"L-{len(self.vendor.data['invoice']) + 1:05d}"
         return super().create(kind, record)
 
+    def _writable(self, kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields it stores (a list field such as ``lines`` is writable through its parts)."""
+        names = {name.split(".", 1)[0] for name in self.kinds[kind].writable(kind)}
+        return {k: v for k, v in fields.items() if k in names}
+
     def update(self, kind: str, id: str, record: Record) -> None:
         record = self.stored(kind, record)
-        keep = {k: v for k, v in record.fields.items() if k in self.kinds[kind].writable(kind)}
+        keep = self._writable(kind, record.fields)
         current = self.vendor.get(kind, id, self.password)
         if current is not None and kind == "invoice":
             keep["number"] = current.fields.get("number")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 import pluggy
 
 from . import __version__, hookspecs
-from .connector import OPERATIONS, SETTING_TYPES, Connector, Operations, Setting
+from .connector import OPERATIONS, SETTING_TYPES, Connector, Cost, Operations, Setting
 from .errors import PluginError
 from .events import Event
 from .model import KINDS
@@ -242,10 +242,7 @@ def _validate_connector(plugin: str, cls: Any) -> None:
         bad = ((ops.fields or frozenset()) | ops.read_only) - valid
         if bad:
             raise PluginError(f"{where}: kinds[{kind!r}] names unknown field(s) {', '.join(sorted(bad))}")
-        page = ops.page_size
-        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 0):
-            raise PluginError(f"{where}: kinds[{kind!r}] page_size must be a whole number of at least 0 "
-                              f"(0: one request lists all), or None")
+        _validate_cost(f"{where}: kinds[{kind!r}] cost", ops.cost)
         children = {name for name, spec in KINDS.items() if kind in spec.refs.values()}
         if ops.strands - children:
             raise PluginError(f"{where}: kinds[{kind!r}] strands {', '.join(sorted(ops.strands - children))}, "
@@ -259,6 +256,19 @@ def _validate_connector(plugin: str, cls: Any) -> None:
             raise PluginError(f"{where}: setting {setting.name!r} declared twice")
         seen.add(setting.name)
     _validate_implemented(where, cls)
+
+
+def _validate_cost(where: str, cost: Any) -> None:
+    """A cost the engine can price with: counts of requests, ``None`` only where unknown is allowed."""
+    if not isinstance(cost, Cost):
+        raise PluginError(f"{where} must be a hostsync.Cost")
+    for name, least, unknown in (("page", 1, True), ("details", 0, False), ("find", 1, True), ("find_origin", 1, True)):
+        value = getattr(cost, name)
+        if value is None and unknown:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise PluginError(f"{where}: {name} must be a whole number of at least {least}"
+                              + (", or None (not known)" if unknown else ""))
 
 
 def _validate_implemented(where: str, cls: type[Connector]) -> None:

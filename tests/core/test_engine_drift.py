@@ -100,9 +100,10 @@ def test_a_record_deleted_from_the_target_is_created_again(project, systems):
 
 def test_an_unchanged_full_scan_lists_the_target_once_when_that_is_cheaper(project, systems):
     billing, panel = systems
+    project.systems["panel"]["page_size"] = 100  # a listing's cost is known: one page (+ its end) < 3 gets
     panel.calls.clear()
     assert project.cli("sync", "clients", "--full", "--json").json()[0]["counts"]["drift"] == 0
-    assert panel.calls == {"list": 1}  # one page (no page_size: one request lists all)
+    assert panel.calls == {"list": 1}
     panel.calls.clear()
     assert project.cli("sync", "clients").exit_code == 0  # incremental: the target is not read
     assert panel.calls == {}
@@ -110,7 +111,8 @@ def test_an_unchanged_full_scan_lists_the_target_once_when_that_is_cheaper(proje
 
 def test_a_target_that_lists_record_by_record_is_read_with_get(project, systems):
     billing, panel = systems
-    project.systems["panel"]["details"] = True  # its listing reads every record on its own: no page size
+    project.systems["panel"]["page_size"] = 100
+    project.systems["panel"]["details"] = True  # its listing reads every record on its own: 2 + 3 requests
     panel.calls.clear()
     assert project.cli("sync", "clients", "--full").exit_code == 0
     assert panel.calls == {"get": 3}

@@ -263,3 +263,18 @@ def test_several_targets_each_get_every_record(project, memory):
         billing.put("client", client(n))
     assert project.cli("sync", "clients", "--json").json()[0]["counts"]["created"] == 6
     assert len(memory.vendor("panel").records("client")) == len(memory.vendor("blesta").records("client")) == 3
+
+
+def test_a_lossy_target_keeps_an_invoices_lines_and_a_full_scan_finds_no_drift(project, memory):
+    """memlite numbers invoices itself (read-only there), but stores the lines it is given."""
+    billing, panel = memory.vendor("billing"), memory.vendor("panel")
+    project.system("billing", plugin="memory", vendor="billing")
+    project.system("panel", plugin="memlite", vendor="panel")
+    project.job("clients", kind="client", source="billing", targets=["panel"])
+    project.job("invoices", kind="invoice", source="billing", targets=["panel"])
+    cid = billing.put("client", client(1))
+    billing.put("invoice", invoice("INV-1"), {"client": cid})
+    assert project.cli("sync", "--all").exit_code == 0
+    [stored] = panel.records("invoice").values()
+    assert [line["description"] for line in stored["fields"]["lines"]] == ["Hosting"] and stored["fields"]["number"] != "INV-1"
+    assert [r["counts"]["drift"] for r in project.cli("sync", "--all", "--full", "--json").json()] == [0, 0]

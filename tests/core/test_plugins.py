@@ -206,10 +206,18 @@ def test_an_installed_plugin_that_fails_to_import_is_named(tmp_path):
      "implement create(), get()"),
     ('kinds = {"client": Operations.of("list", "get", origin=True)}\n            def get(self, kind, id): ...',
      "plugin 'invalid', connector 'x': kinds['client'] keeps an origin marker but cannot find by it (declare 'find')"),
+    ('kinds = {"client": Operations.of("list", cost=Cost(page=0))}',
+     "plugin 'invalid', connector 'x': kinds['client'] cost: page must be a whole number of at least 1, or None "
+     "(not known)"),
+    ('kinds = {"client": Operations.of("list", cost=Cost(details=None))}',
+     "plugin 'invalid', connector 'x': kinds['client'] cost: details must be a whole number of at least 0"),
+    ('kinds = {"client": Operations.of("list", strands=("time_entry",))}',
+     "plugin 'invalid', connector 'x': kinds['client'] strands time_entry, which do not refer to a client (kinds that "
+     "do: domain, invoice, project, site, ticket)"),
 ])
 def test_a_connector_declaring_something_invalid_stops_start_up(tmp_path, body, message):
     folder = plugin_dir(tmp_path, "invalid", f"""
-        from hostsync import Connector, Operations, Setting, hookimpl
+        from hostsync import Connector, Cost, Operations, Setting, hookimpl
 
         class X(Connector):
             name = "x"

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..engine import Runtime, order_jobs
-from ..engine.compare import Comparison, compare_job
-from ..state import State
 from .exits import EXIT_FAILED, EXIT_OK
 from .names import complete_jobs, require_job
 from .output import echo_json
-from .sync_cmd import Interrupt
+from .sync_cmd import Interrupt, runtime
 from .sync_cmd import _value as short
+
+if TYPE_CHECKING:  # the engine loads when the command runs, not for --help
+    from ..engine.compare import Comparison
 
 #: Findings as the table shows them: most costly first, each with its one-line tag and its count's words.
 _ORDER = ("mismatches", "differ", "missing", "orphans")
@@ -39,14 +39,16 @@ def register(cli: click.Group) -> None:
         nothing anywhere (not to the vendors, not to the state). Exit status 0 when they agree, 1
         when anything was found or could not be read.
         """
+        from ..engine import order_jobs
+        from ..engine.compare import compare_job
+
         config = app.config
         for name in jobs:
             require_job(app, name)
         names = order_jobs(config, jobs or config.jobs)
-        state = State.open_for_plan(config.state_path)  # read-only (or empty, in memory)
         results: list[Comparison] = []
-        with Interrupt() as interrupt, Runtime(config, app.plugins, state=state, close_state=True,
-                                               stop=interrupt.stop) as rt:
+        # the state read-only (or empty, in memory), progress on a terminal as for plan
+        with Interrupt() as interrupt, runtime(app, dry_run=True, interrupt=interrupt, progress=not as_json) as rt:
             for name in names:
                 if rt.stop.is_set():
                     break

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..engine import JobResult
 from ..engine.actions import Action, shown_key
+from ..model import KINDS
 
 #: The order of a plan's actions, and what the closing line calls each (``None``: not counted there).
 ORDER = ("create", "lookup", "reconcile", "adopt", "update", "delete", "fail", "defer", "conflict", "wait", "relink",
@@ -55,13 +56,20 @@ def unknowable(actions: list[Action]) -> list[str]:
 
 
 def _sort_key(action: Action) -> tuple[Any, ...]:
+    """What it does, then the kind in the order the sync writes it (a client before its domains;
+    deletes the other way round), then key."""
     key = shown_key(action.record) if action.record is not None else {}
-    return (ORDER.index(action.op) if action.op in ORDER else len(ORDER), action.kind,
-            [str(v) for v in key.values()], action.target, str(action.source_id))
+    rank = _KIND_ORDER.get(action.kind, len(_KIND_ORDER))
+    return (ORDER.index(action.op) if action.op in ORDER else len(ORDER), -rank if action.op == "delete" else rank,
+            action.kind, [str(v) for v in key.values()], action.target, str(action.source_id))
+
+
+_KIND_ORDER = {kind: n for n, kind in enumerate(KINDS)}  # parents before the kinds that refer to them
 
 
 def ordered(actions: list[Action]) -> list[Action]:
-    """Actions by what they do, then kind, then key fields (as ``terraform plan`` lists resources)."""
+    """Actions by what they do, then kind (in write order), then key fields (as ``terraform plan`` lists
+    resources)."""
     return sorted(actions, key=_sort_key)
 
 
