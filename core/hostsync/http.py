@@ -148,19 +148,26 @@ class exchanges:  # noqa: N801 - used like a function: ``with exchanges() as see
             self.outer.extend(self.ledger)
 
 
-class pacing:  # noqa: N801 - used like a function: ``with pacing(before):``
-    """Inside the block, ``before()`` runs before each request this thread sends through a
-    :func:`build_client` client (the engine: wait for the system's rate limit)."""
+class _scoped:  # noqa: N801 - used like a function; a class: it is entered around every request
+    """Inside the block, this thread's ``_local.<name>`` is ``value``; the outer value after it."""
 
-    def __init__(self, before: Callable[[], None]) -> None:
-        self.before = before
+    __slots__ = ("name", "value", "outer")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name, self.value = name, value
 
     def __enter__(self) -> None:
-        self.outer = getattr(_local, "before", None)
-        _local.before = self.before
+        self.outer = getattr(_local, self.name, None)
+        setattr(_local, self.name, self.value)
 
     def __exit__(self, *exc: object) -> None:
-        _local.before = self.outer
+        setattr(_local, self.name, self.outer)
+
+
+def pacing(before: Callable[[], None]) -> _scoped:
+    """Inside the block, ``before()`` runs before each request this thread sends through a
+    :func:`build_client` client (the engine: wait for the system's rate limit)."""
+    return _scoped("before", before)
 
 
 @dataclass
@@ -192,20 +199,11 @@ class VendorCall:
         return text + (f" [{self.operation}]" if self.operation else "")
 
 
-class calling:  # noqa: N801 - used like a function: ``with calling(system, operation, report):``
+def calling(system: str, operation: str | None, report: Callable[[VendorCall], None] | None) -> _scoped:
     """Inside the block, the requests this thread sends through :func:`build_client` clients serve
     ``operation`` on ``system``, and ``report(call)`` is told of each when it ends (in this thread:
     it must be quick and must not raise; a failure is logged and ignored)."""
-
-    def __init__(self, system: str, operation: str | None, report: Callable[[VendorCall], None] | None) -> None:
-        self.call = (system, operation, report)
-
-    def __enter__(self) -> None:
-        self.outer = getattr(_local, "call", None)
-        _local.call = self.call
-
-    def __exit__(self, *exc: object) -> None:
-        _local.call = self.outer
+    return _scoped("call", (system, operation, report))
 
 
 def _outcome(status: int | None, error: BaseException | None) -> str:
@@ -274,20 +272,9 @@ def _noted() -> Exchange:
     return exchange
 
 
-class _deadline:  # noqa: N801 - used like a function (a class: it is entered around every read of a reply)
+def _deadline(until: float) -> _scoped:
     """Socket operations of this thread inside the block end by monotonic time ``until``."""
-
-    __slots__ = ("until", "outer")
-
-    def __init__(self, until: float) -> None:
-        self.until = until
-
-    def __enter__(self) -> None:
-        self.outer = getattr(_local, "until", None)
-        _local.until = self.until
-
-    def __exit__(self, *exc: object) -> None:
-        _local.until = self.outer
+    return _scoped("until", until)
 
 
 class _Guard(httpx.BaseTransport):
