@@ -12,6 +12,7 @@ import pytest
 
 from hostsync import Record
 from hostsync_whmcs.sandbox import WhmcsSandbox
+from hostsync_webwork.mapping import split_origin
 from hostsync_webwork.sandbox import WebWorkSandbox
 
 # wbTeamPro lives on a WHMCS host: the WHMCS sandbox serves its API (``sandbox``, sample data of seed 1)
@@ -151,7 +152,8 @@ def test_a_priority_set_in_webwork_is_never_cleared_by_wbteampro_which_has_none(
     action = next(a for a in whmcs.state["actions"].values() if a["action_name"] == "Build theme")
     action["action_detail"] = "Child theme of Storefront"
     assert sync(hostsync_project, "tasks")["tasks"]["updated"] == 1
-    assert (task["description"], task["priority"]) == ("Child theme of Storefront", 10)
+    description, marker = split_origin(task["description"])  # the marker line stays (hs:teampro:<id>)
+    assert (description, task["priority"]) == ("Child theme of Storefront", 10) and marker.startswith("hs:teampro:")
     assert writes(systems) == ["PUT /tasks/{id}"] and teampro_writes(whmcs) == []
 
 
