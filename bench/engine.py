@@ -49,6 +49,9 @@ class Source(Connector):
     kinds = {"client": Operations.of("list", "get")}
     settings = (Setting("records", "int", required=True),)
 
+    def check(self) -> None:
+        """Nothing to log in to."""
+
     def list(self, kind: str, since: Any = None) -> Iterator[Record]:
         return (client(i) for i in range(self.options["records"]))
 
@@ -65,6 +68,9 @@ class Target(Connector):
     lock = threading.Lock()
     writes = 0
     first = last = 0.0
+
+    def check(self) -> None:
+        """Nothing to log in to."""
 
     def find(self, kind: str, key: Mapping[str, Any]) -> list[Record]:
         return []
