@@ -215,6 +215,10 @@ def _outcome(status: int | None, error: BaseException | None) -> str:
     return {401: "auth", 404: "not_found", 429: "rate_limited"}.get(status, "transient" if status >= 500 else "rejected")
 
 
+#: A form's ``action`` field (WHMCS's API names the call there), found without decoding the whole form.
+_FORM_ACTION = re.compile(rb"(?:^|&)action=([^&]*)")
+
+
 def _action(request: httpx.Request) -> str:
     """What a request runs, from its :data:`ACTION` extension, SOAP action, form ``action`` or path."""
     hint = request.extensions.get(ACTION)
@@ -228,10 +232,9 @@ def _action(request: httpx.Request) -> str:
             body = request.content
         except httpx.RequestNotRead:
             body = b""
-        if len(body) <= 65536:
-            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-            if form.get("action"):
-                return form["action"][0]
+        found = _FORM_ACTION.search(body, 0, 65536)
+        if found and found.group(1):
+            return urllib.parse.unquote_plus(found.group(1).decode("utf-8", "replace"))
     path = request.url.path
     query = request.url.query.decode("ascii", "replace")
     return f"{path}?{query}" if query and "=" not in query and "&" not in query else path  # json.php?client_get

@@ -194,7 +194,9 @@ class Plugins:
         must be quick, since a worker waits for it.
         """
         if redactor:
-            event = dataclasses.replace(event, detail=redactor.value(event.detail))
+            detail = redactor.value(event.detail)
+            if detail is not event.detail:  # a secret was found: observers get the redacted copy
+                event = dataclasses.replace(event, detail=detail)
         with self._delivering:
             for impl in self.pm.hook.hostsync_event.get_hookimpls():
                 self._trace("hostsync_event", impl.plugin_name, event.type)

@@ -86,6 +86,8 @@ class Redactor:
         self._kept: dict[str, _Secret] = {}
         self._recent: OrderedDict[str, _Secret] = OrderedDict()
         self._all: tuple[_Secret, ...] = ()
+        #: every entry's keys in one tuple: the common case (no secret in a text) is one loop over it
+        self._keys: tuple[str, ...] = ()
 
     def add(self, secret: Any, *, keep: bool = True) -> None:
         """Register ``secret``: for the life of the process (``keep``: configured secrets and what is
@@ -104,7 +106,10 @@ class Redactor:
                 self._recent.move_to_end(secret)
                 while len(self._recent) > RECENT:
                     self._recent.popitem(last=False)
-            self._all = (*self._kept.values(), *self._recent.values())
+            entries = (*self._kept.values(), *self._recent.values())
+            # keys first: a reader that sees the new entries sees their keys too (no lock to read)
+            self._keys = tuple({key for entry in entries for key in entry.keys})
+            self._all = entries
 
     def clear(self) -> None:
         """Forget every secret (tests)."""
@@ -112,6 +117,14 @@ class Redactor:
             self._kept.clear()
             self._recent.clear()
             self._all = ()
+            self._keys = ()
+
+    def _maybe(self, text: str) -> bool:
+        """Whether any secret may be in ``text`` (false: certainly none)."""
+        for key in self._keys:
+            if key in text:
+                return True
+        return False
 
     def __bool__(self) -> bool:
         return bool(self._all)
@@ -119,7 +132,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         """``text`` with every registered secret replaced by ``***``."""
         entries = self._all
-        if not entries or not text:
+        if not entries or not text or not self._maybe(text):
             return text
         found = [entry for entry in entries if entry.present(text)]
         if not found:
@@ -140,8 +153,7 @@ class Redactor:
         entries = self._all
         if not entries or not isinstance(value, (Mapping, list, tuple)):
             return value
-        texts = "\0".join(_strings(value))
-        if not any(entry.present(texts) for entry in entries):
+        if not self._maybe("\0".join(_strings(value))):
             return value
         return self._everywhere(value)
 

@@ -446,13 +446,19 @@ class State:
         self.db.execute("DELETE FROM links WHERE kind = ? AND a_system = ? AND a_id = ? AND b_system = ?",
                         [row["kind"], row["a_system"], row["a_id"], row["b_system"]])
 
-    def iter_links(self, kind: str, system: str, peer_system: str, job: str | None = None) -> Iterator[Link]:
+    def iter_links(self, kind: str, system: str, peer_system: str, job: str | None = None,
+                   synced_before: str | None = None) -> Iterator[Link]:
+        """Links of ``kind`` from ``system``'s side (``synced_before``: only those last synced before
+        that time, or never)."""
         side, other = ("a", "b") if system < peer_system else ("b", "a")
         sql = f"SELECT * FROM links WHERE kind = ? AND {side}_system = ? AND {other}_system = ?"
         params: list[Any] = [kind, system, peer_system]
         if job:
             sql += " AND job = ?"
             params.append(job)
+        if synced_before is not None:
+            sql += " AND (synced_at IS NULL OR synced_at < ?)"
+            params.append(synced_before)
         cursor = self.db.execute(sql + f" ORDER BY {side}_id", params)
         names = [d[0] for d in cursor.description]
         for row in cursor:

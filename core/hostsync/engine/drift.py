@@ -125,8 +125,9 @@ class DriftCheck:
         """Target id -> source id of the links to check: synced before this run, with a source
         record this scan read, and no update planned for it in this run."""
         ctx, source = self.ctx, self.ctx.job.source
-        pairs = [(link.peer_id, link.id) for link in ctx.state.iter_links(self.kind, source, target)
-                 if (link.synced_at or "") < ctx.started and link.id not in skip]
+        pairs = [(link.peer_id, link.id) for link in ctx.state.iter_links(self.kind, source, target,
+                                                                          synced_before=ctx.started)
+                 if link.id not in skip]
         out: dict[str, str] = {}
         for start in range(0, len(pairs), CHUNK):
             chunk = pairs[start:start + CHUNK]
