@@ -67,9 +67,27 @@ class ReplyTooLarge(httpx.TransportError):
     """The reply is longer than the system's ``max_reply_size`` (refused while streaming in)."""
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing a reply sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _StatelessClient(httpx.Client):
+    """An ``httpx.Client`` that neither keeps nor sends cookies (see :func:`build_client`)."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency: int | None = None,
                  auth: httpx.Auth | tuple[str, str] | None = None,
-                 headers: Mapping[str, str] | None = None) -> httpx.Client:
+                 headers: Mapping[str, str] | None = None, cookies: bool = False) -> httpx.Client:
     """An ``httpx.Client`` for one configured system.
 
     Reads ``timeout`` (idle seconds, default 30), ``deadline`` (total seconds per request, default
@@ -77,6 +95,11 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
     (the system's parallel calls, which size the connection pool) and an optional test
     ``http_transport`` from ``options``. Redirects are not followed: an API that redirects is
     misconfigured (usually http -> https or a login page) and should say so.
+
+    :param cookies: keep the cookies replies set and send them back (an API with a cookie
+        session). Off by default: the vendor APIs hostsync speaks authenticate every request, and a
+        cookie one of a system's workers got would otherwise ride along on all the others' requests
+        (one server-side session for all, which PHP serialises) and cost every reply a parse.
     """
     timeout = float(options.get("timeout") or DEFAULT_TIMEOUT)
     deadline = max(float(options.get("deadline") or DEFAULT_DEADLINE), timeout)
@@ -85,7 +108,7 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
     verify = bool(options.get("verify_tls", True))
     limits = httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1))
     inner = options.get("http_transport") or _network_transport(verify, limits)
-    return httpx.Client(
+    return (httpx.Client if cookies else _StatelessClient)(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         verify=_tls(verify),

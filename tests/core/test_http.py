@@ -173,3 +173,18 @@ def test_a_request_that_never_left_is_sure():
     with exchanges() as seen, pytest.raises(httpx.ConnectError):
         client.post("/api")
     assert len(seen) == 1 and seen[0].unsure is None
+
+
+@pytest.mark.parametrize("cookies, sent_back", [(False, [None, None]), (True, [None, "session=42"])])
+def test_a_cookie_a_reply_sets_is_sent_back_only_by_a_client_that_asked_for_cookies(cookies, sent_back):
+    seen = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Cookie"))
+        return httpx.Response(200, headers={"Set-Cookie": "session=42; Path=/"}, content=b"{}")
+
+    client = build_client({"http_transport": httpx.MockTransport(vendor)}, base_url="http://vendor.test",
+                          cookies=cookies)
+    client.get("/a")
+    client.get("/b")
+    assert seen == sent_back
