@@ -29,6 +29,8 @@ from .runtime import Runtime
 log = logging.getLogger("hostsync.engine")
 
 CHUNK = 500
+#: The first chunk of a listing; the next ones double up to CHUNK, so writes start early.
+FIRST_CHUNK = 50
 FULL_SCAN_INTERVAL = timedelta(hours=24)
 
 
@@ -70,7 +72,7 @@ class Reader:
         (placeholders of ``Connector.detail``, and stubs whose version changed) are made in the
         system's workers while the listing goes on, one chunk ahead: memory holds two chunks."""
         ahead: deque[list[tuple[Record, Future[Record | None] | None]]] = deque()
-        for raw in batched(listed(self.rt, system, self.kind, self._read(system)), CHUNK):
+        for raw in batched(listed(self.rt, system, self.kind, self._read(system)), CHUNK, FIRST_CHUNK):
             ahead.append(self._submit(raw, system, peers))
             if len(ahead) > 1:
                 yield self._collect(ahead.popleft(), system)
@@ -234,11 +236,14 @@ class Reader:
         return out
 
 
-def batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    """``records`` in lists of ``size`` (the last one shorter)."""
+def batched(records: Iterable[Record], size: int, first: int | None = None) -> Iterator[list[Record]]:
+    """``records`` in lists of ``size`` (the last one shorter); with ``first``, the lists start at
+    that size and double up to ``size`` (the first writes go out while the listing is young)."""
     iterator = iter(records)
-    while batch := list(islice(iterator, size)):
+    step = min(first or size, size)
+    while batch := list(islice(iterator, step)):
         yield batch
+        step = min(step * 2, size)
 
 
 def listed(rt: Runtime, system: str, kind: str, records: Iterable[Record]) -> Iterator[Record]:
