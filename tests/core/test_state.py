@@ -253,7 +253,9 @@ def test_a_full_disk_stops_with_one_line_and_the_next_run_completes_without_dupl
     maker = full_disk(tmp_path, project, monkeypatch) if full_disk is page_limit else full_disk(tmp_path, project)
     with maker as (fill, free):
         project.system("billing", plugin="memory", vendor="billing")
-        project.system("panel", plugin="memory", vendor="panel")
+        # settle_delay 0: this vendor lives in this process, so a create whose link the full disk kept
+        # from being stored has landed already; the next run looks it up at once instead of waiting
+        project.system("panel", plugin="memory", vendor="panel", settle_delay=0)
         project.job("clients", kind="client", source="billing", targets=["panel"])
         project.job("invoices", kind="invoice", source="billing", targets=["panel"])
         billing, panel = memory.vendor("billing"), memory.vendor("panel")
