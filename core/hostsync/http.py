@@ -107,7 +107,14 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
     concurrency = concurrency or int(options.get("concurrency") or 4)
     verify = bool(options.get("verify_tls", True))
     limits = httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1))
-    inner = options.get("http_transport") or _network_transport(verify, limits)
+    inner = options.get("http_transport")
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    if inner is None:
+        inner = _network_transport(verify, limits)
+        # proxies from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) as httpx reads
+        # them, each behind the same guard: httpx would otherwise mount its own, unguarded, transports
+        mounts = {pattern: None if url is None else _Guard(_network_transport(verify, limits, url), deadline, max_size)
+                  for pattern, url in _environment_proxies().items()}
     return (httpx.Client if cookies else _StatelessClient)(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -116,6 +123,7 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         auth=auth,
         transport=_Guard(inner, deadline, max_size),
+        mounts=mounts,
         follow_redirects=False,
     )
 
@@ -468,18 +476,24 @@ def _tls(verify: bool) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify)
 
 
-def _network_transport(verify: bool, limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's own transport, its connection pool built on sockets that keep the deadline.
+def _network_transport(verify: bool, limits: httpx.Limits, proxy: str | None = None) -> httpx.HTTPTransport:
+    """httpx's own transport (through ``proxy``, if given), its connection pool on sockets that keep
+    the deadline.
 
-    httpx takes no network backend, so its (private) pool is replaced by an equal one that has
-    it; ``tests/core/test_http.py`` fails if a new httpx stops honouring that.
+    httpx takes no network backend, so its (private) pool is given one; ``tests/core/test_http.py``
+    fails if a new httpx stops honouring that.
     """
-    transport = httpx.HTTPTransport(verify=_tls(verify), limits=limits)
-    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 - see the docstring
-        ssl_context=_tls(verify), max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-        network_backend=_DeadlineBackend())
+    transport = httpx.HTTPTransport(verify=_tls(verify), limits=limits, proxy=proxy)
+    transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001 - see the docstring
     return transport
+
+
+def _environment_proxies() -> dict[str, str | None]:
+    """URL pattern -> proxy URL (``None``: none, for a NO_PROXY host), read from the environment
+    exactly as httpx reads it for a client that trusts the environment (its own, private, reader)."""
+    from httpx._utils import get_environment_proxies  # noqa: PLC0415 - private: tests/core/test_http.py
+
+    return get_environment_proxies()
 
 
 @contextmanager

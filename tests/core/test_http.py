@@ -188,3 +188,34 @@ def test_a_cookie_a_reply_sets_is_sent_back_only_by_a_client_that_asked_for_cook
     client.get("/a")
     client.get("/b")
     assert seen == sent_back
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def test_a_request_through_a_proxy_from_the_environment_keeps_the_guard(echo, monkeypatch):
+    """HTTP_PROXY sends requests through a transport httpx would build itself: it is guarded too (the
+    echo sandbox stands in for the proxy, answering whatever it is asked to forward)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", echo.url)
+    client = build_client({"timeout": 1.0, "deadline": 1.5}, base_url="http://vendor.invalid")
+    with exchanges() as seen:
+        assert client.post("/api").json()["result"] == "success"  # vendor.invalid exists only behind the proxy
+    assert echo.applied == 1 and [(e.sent, e.status) for e in seen] == [(True, 200)]
+    echo.inject(Fault("drip", delay=0.05))
+    with pytest.raises(Transient, match="deadline"), transport_errors("create client", write=True):
+        client.post("/api")
+    echo.inject(Fault("oversized", size=1 << 40))
+    with pytest.raises(ProtocolError, match="max_reply_size"), transport_errors("list clients"):
+        build_client({"max_reply_size": 1 << 20}, base_url="http://vendor.invalid").get("/api")
+
+
+def test_no_proxy_hosts_are_reached_directly(echo, monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert client_for(echo).post("/api").json()["result"] == "success"
