@@ -115,6 +115,8 @@ def build_client(options: Mapping[str, Any], *, base_url: str = "", concurrency:
         # them, each behind the same guard: httpx would otherwise mount its own, unguarded, transports
         mounts = {pattern: None if url is None else _Guard(_network_transport(verify, limits, url), deadline, max_size)
                   for pattern, url in _environment_proxies().items()}
+        if mounts:  # loopback (a sandbox, a vendor on this host) is never sent to a proxy
+            mounts.update({"all://127.0.0.1": None, "all://localhost": None})
     return (httpx.Client if cookies else _StatelessClient)(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),

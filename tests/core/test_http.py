@@ -212,10 +212,11 @@ def test_a_request_through_a_proxy_from_the_environment_keeps_the_guard(echo, mo
         build_client({"max_reply_size": 1 << 20}, base_url="http://vendor.invalid").get("/api")
 
 
-def test_no_proxy_hosts_are_reached_directly(echo, monkeypatch):
+@pytest.mark.parametrize("no_proxy", ["vendor.example", ""])
+def test_no_proxy_hosts_and_loopback_are_reached_directly(echo, monkeypatch, no_proxy):
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    assert client_for(echo).post("/api").json()["result"] == "success"
+    monkeypatch.setenv("HTTP_PROXY", "http://192.0.2.1:9")  # TEST-NET: no proxy there
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    assert client_for(echo).post("/api").json()["result"] == "success"  # the sandbox, on 127.0.0.1
