@@ -19,6 +19,8 @@ EXTRAS = (("adopt", "to adopt"), ("defer", "deferred"), ("conflict", "in conflic
 #: Ops counted as the closing line's names: a lookup creates when it finds nothing; a reconcile
 #: looks for an earlier create first (see ``unknowable``); a settle adopts.
 AS = {"lookup": "create", "reconcile": "create", "settle": "adopt", "relink": None}
+#: Kinds in the order a sync writes them: parents before the kinds that refer to them.
+_KIND_ORDER = {kind: n for n, kind in enumerate(KINDS)}
 
 
 def tally(actions: list[Action]) -> dict[str, int]:
@@ -63,8 +65,6 @@ def _sort_key(action: Action) -> tuple[Any, ...]:
     return (ORDER.index(action.op) if action.op in ORDER else len(ORDER), -rank if action.op == "delete" else rank,
             action.kind, [str(v) for v in key.values()], action.target, str(action.source_id))
 
-
-_KIND_ORDER = {kind: n for n, kind in enumerate(KINDS)}  # parents before the kinds that refer to them
 
 
 def ordered(actions: list[Action]) -> list[Action]:

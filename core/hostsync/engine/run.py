@@ -51,7 +51,7 @@ class JobRun:
         self.reader = Reader(ctx, report=self.settler.now)
         self.cascade = Cascade(ctx, self.applier.dispatch, self.settler, self._child_run)
         self.guard = Guard(ctx, self.applier, self.settler, send_deletes=self.cascade.send)
-        self.two_way = TwoWay(ctx, self.reader, self.planner, self.guard)  # type: ignore[arg-type]
+        self.two_way = TwoWay(ctx, self.reader, self.planner, self.guard)
         self.drift = DriftCheck(ctx, self.reader, self.planner, self.settler)
 
     @property

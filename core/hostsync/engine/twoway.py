@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ConnectorError
 from ..model import KINDS, Record, changed_fields, content_hash, project
 from .actions import Action
-from .apply import Applier
+from .guard import Guard
 from .context import RunContext
 from .plan import Planner
 from .read import Reader
@@ -23,7 +23,8 @@ from .read import Reader
 class TwoWay:
     """Runs a two-way job, and settles its conflicts when an operator resolves them."""
 
-    def __init__(self, ctx: RunContext, reader: Reader, planner: Planner, applier: Applier) -> None:
+    def __init__(self, ctx: RunContext, reader: Reader, planner: Planner, applier: Guard) -> None:
+        """:param applier: sends the writes (through the blast-radius guard)."""
         self.ctx = ctx
         self.rt = ctx.rt
         self.kind = ctx.kind
